@@ -1,0 +1,188 @@
+//! The library's error type.
+
+use std::fmt;
+
+/// A panic (or a decoding failure) that happened while a pool worker ran a task.
+///
+/// It carries what Python's `RemoteTraceback` carries: the panic message and the worker's
+/// backtrace, plus the worker's name and pid.
+///
+/// ```
+/// use multiprocessing::{Error, Pool};
+/// fn fail(x: i32) -> i32 { if x == 3 { panic!("no key {x}") } x }
+/// let pool = Pool::new(2).unwrap();
+/// match pool.map(fail, 0..5) {
+///     Err(Error::Task(e)) => {
+///         assert_eq!(e.message, "no key 3");
+///         assert!(e.worker.starts_with("ForkPoolWorker-"));
+///     }
+///     other => panic!("expected a task error, got {other:?}"),
+/// }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskError {
+    /// The panic message (the `&str` or `String` payload; otherwise a placeholder).
+    pub message: String,
+    /// Where the panic happened (`file:line:column`), when known.
+    pub location: Option<String>,
+    /// The worker's backtrace at the panic, rendered as text.
+    pub backtrace: String,
+    /// The worker's process name (`ForkPoolWorker-N`).
+    pub worker: String,
+    /// The worker's pid.
+    pub pid: u32,
+}
+
+impl fmt::Display for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "task panicked in {} (pid {})", self.worker, self.pid)?;
+        if let Some(loc) = &self.location {
+            write!(f, " at {loc}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Every error the library returns.
+///
+/// Variants mirror the exceptions of Python's `multiprocessing` where one exists (noted on each).
+///
+/// ```
+/// use multiprocessing::{Error, Queue};
+/// use std::time::Duration;
+/// let q: Queue<i32> = Queue::new().unwrap();
+/// assert!(matches!(q.get_timeout(Duration::from_millis(10)), Err(Error::Empty)));
+/// ```
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A blocking call was interrupted by SIGINT (see [`crate::interrupt`]). Python: `KeyboardInterrupt`.
+    #[error("interrupted by SIGINT; the children created through multiprocessing were terminated")]
+    Interrupted,
+    /// A timeout expired before a result was ready. Python: `multiprocessing.TimeoutError`.
+    #[error("timed out")]
+    Timeout,
+    /// The queue had nothing to get. Python: `queue.Empty`.
+    #[error("the queue is empty")]
+    Empty,
+    /// The queue was full. Python: `queue.Full`.
+    #[error("the queue is full")]
+    Full,
+    /// Every other end of a connection is closed. Python: `EOFError`.
+    #[error("end of file: every other end of the connection is closed")]
+    Eof,
+    /// The object (queue, connection, …) was closed in this process. Python: `ValueError`/`OSError`.
+    #[error("{0} is closed")]
+    Closed(&'static str),
+    /// The operation is not allowed on this end of a one-way pipe. Python: `OSError`.
+    #[error("connection is {0}")]
+    WrongDirection(&'static str),
+    /// `start` called twice. Python: `AssertionError('cannot start a process twice')`.
+    #[error("cannot start a process twice")]
+    AlreadyStarted,
+    /// `join` before `start`. Python: `AssertionError('can only join a started process')`.
+    #[error("can only join a started process")]
+    NotStarted,
+    /// A setting that can only change before `start`. Python: `AssertionError('process has already started')`.
+    #[error("process has already started")]
+    StartedAlready,
+    /// A daemon process tried to start a child. Python: `AssertionError`.
+    #[error("daemonic processes are not allowed to have children")]
+    DaemonicChildren,
+    /// An argument is out of range. Python: `ValueError`.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// The pool was closed or terminated. Python: `ValueError("Pool not running")`.
+    #[error("Pool not running")]
+    PoolNotRunning,
+    /// `join` on a running pool. Python: `ValueError("Pool is still running")`.
+    #[error("Pool is still running")]
+    PoolStillRunning,
+    /// The pool was terminated before the task finished (Python leaves such results pending forever).
+    #[error("the pool was terminated before the task finished")]
+    PoolTerminated,
+    /// A task panicked in a worker. Python: the task's exception, with a `RemoteTraceback` cause.
+    #[error("{0}")]
+    Task(TaskError),
+    /// The worker running the task died (killed, or exited) before it answered.
+    /// Python's `Pool` hangs here; `ProcessPoolExecutor` raises `BrokenProcessPool`.
+    #[error("worker {worker} (pid {pid}) died with exit code {exitcode} while running the task")]
+    WorkerDied {
+        /// The worker's name.
+        worker: String,
+        /// The worker's pid.
+        pid: u32,
+        /// Its exit code in Python's convention (`-9` for SIGKILL).
+        exitcode: i32,
+    },
+    /// `task_done` was called more times than items were put. Python: `ValueError`.
+    #[error("task_done() called too many times")]
+    TaskDoneTooManyTimes,
+    /// A lock or a semaphore was released more times than acquired. Python: `ValueError`.
+    #[error("semaphore or lock released too many times")]
+    ReleasedTooManyTimes,
+    /// The result was not ready (`successful` before completion). Python: `ValueError`.
+    #[error("result is not ready")]
+    NotReady,
+    /// `get` was already called successfully on this result, which moved the value out.
+    #[error("the result was already taken by an earlier get")]
+    AlreadyTaken,
+    /// A value could not be serialized or deserialized. Python: `PicklingError`.
+    #[error("serialization failed: {0}")]
+    Codec(String),
+    /// A message is larger than the channel can carry.
+    #[error("message of {size} bytes is larger than the limit of {limit} bytes")]
+    TooLarge {
+        /// The message's size.
+        size: u64,
+        /// The channel's limit.
+        limit: u64,
+    },
+    /// The object belongs to another process (a pool is usable only where it was created).
+    #[error("this {what} belongs to process {owner} and cannot be used from process {current}")]
+    WrongProcess {
+        /// What the object is.
+        what: &'static str,
+        /// The process that created it.
+        owner: u32,
+        /// The calling process.
+        current: u32,
+    },
+    /// A shared-memory channel was left inconsistent by a process that died inside it.
+    #[error("{0}")]
+    Broken(String),
+    /// A system call failed.
+    #[error("{call} failed: {source}")]
+    Os {
+        /// The call that failed.
+        call: &'static str,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// The error of the last failed system call `call` (reads `errno`).
+    pub(crate) fn last_os(call: &'static str) -> Error {
+        Error::Os {
+            call,
+            source: std::io::Error::last_os_error(),
+        }
+    }
+    /// The error for an `errno` value returned directly (pthread functions).
+    pub(crate) fn os(call: &'static str, errno: i32) -> Error {
+        Error::Os {
+            call,
+            source: std::io::Error::from_raw_os_error(errno),
+        }
+    }
+}
+
+impl From<postcard::Error> for Error {
+    fn from(e: postcard::Error) -> Self {
+        Error::Codec(e.to_string())
+    }
+}
+
+/// The library's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

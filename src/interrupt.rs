@@ -1,0 +1,152 @@
+//! Opt-in SIGINT handling: blocking calls return [`Error::Interrupted`] and children are terminated.
+//!
+//! Without [`enable`], SIGINT keeps its default action (the process dies). After [`enable`], SIGINT
+//! only records an interrupt: every blocking call of the library that is waiting when it arrives
+//! (or that starts while it is still pending) returns [`Error::Interrupted`] within 20 ms, and every
+//! live child created through the library (processes and pool workers) is terminated: SIGTERM, then
+//! SIGKILL for any still alive 100 ms later. The first blocking call that reports it acknowledges it, so
+//! later calls run normally. This is what a notebook kernel needs: the cell's `join`, `get` or `map`
+//! ends, the variables survive.
+//!
+//! Children never inherit the opt-in: they start with SIGINT at its default action.
+//!
+//! ```
+//! use multiprocessing::{interrupt, Error, Process};
+//! use std::time::Duration;
+//! interrupt::enable().unwrap();
+//! let mut p = Process::new(|| loop { std::thread::sleep(Duration::from_secs(1)) });
+//! p.start().unwrap();
+//! // What SIGINT does, without sending one to the doctest's process:
+//! interrupt::trigger();
+//! assert!(matches!(p.join(), Err(Error::Interrupted)));
+//! assert!(!p.is_alive());
+//! interrupt::disable().unwrap();
+//! ```
+
+use crate::error::{Error, Result};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+
+static RAISED: AtomicU64 = AtomicU64::new(0);
+static ACKED: AtomicU64 = AtomicU64::new(0);
+static TERMINATED: AtomicU64 = AtomicU64::new(0);
+static ENABLED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_sigint(_sig: libc::c_int) {
+    // Only an atomic increment: async-signal-safe.
+    RAISED.fetch_add(1, SeqCst);
+}
+
+fn set_action(handler: libc::sighandler_t) -> Result<()> {
+    // SAFETY: a zeroed sigaction with an empty mask and a valid handler; no SA_RESTART, so the
+    // thread that receives SIGINT also leaves its current system call at once.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = handler;
+        libc::sigemptyset(&mut sa.sa_mask);
+        sa.sa_flags = 0;
+        crate::sys::cvt(libc::sigaction(libc::SIGINT, &sa, std::ptr::null_mut()), "sigaction")?;
+    }
+    Ok(())
+}
+
+/// Installs the SIGINT handler: from now on SIGINT interrupts blocking calls instead of killing the process.
+///
+/// ```
+/// multiprocessing::interrupt::enable().unwrap();
+/// assert!(multiprocessing::interrupt::is_enabled());
+/// multiprocessing::interrupt::disable().unwrap();
+/// ```
+pub fn enable() -> Result<()> {
+    set_action(on_sigint as *const () as libc::sighandler_t)?;
+    ENABLED.store(true, SeqCst);
+    Ok(())
+}
+
+/// Restores SIGINT's default action.
+///
+/// ```
+/// multiprocessing::interrupt::disable().unwrap();
+/// assert!(!multiprocessing::interrupt::is_enabled());
+/// ```
+pub fn disable() -> Result<()> {
+    set_action(libc::SIG_DFL)?;
+    ENABLED.store(false, SeqCst);
+    Ok(())
+}
+
+/// Whether [`enable`] is in force in this process.
+///
+/// ```
+/// assert!(!multiprocessing::interrupt::is_enabled());
+/// ```
+pub fn is_enabled() -> bool {
+    ENABLED.load(SeqCst)
+}
+
+/// Raises an interrupt as if SIGINT had arrived (works with or without [`enable`]).
+///
+/// ```
+/// use multiprocessing::{interrupt, Queue, Error};
+/// let q: Queue<u8> = Queue::new().unwrap();
+/// interrupt::trigger();
+/// assert!(matches!(q.get(), Err(Error::Interrupted)));
+/// ```
+pub fn trigger() {
+    RAISED.fetch_add(1, SeqCst);
+}
+
+/// True if an interrupt arrived that no blocking call has reported yet.
+///
+/// ```
+/// use multiprocessing::interrupt;
+/// interrupt::trigger();
+/// assert!(interrupt::pending());
+/// interrupt::clear();
+/// assert!(!interrupt::pending());
+/// ```
+pub fn pending() -> bool {
+    RAISED.load(SeqCst) != ACKED.load(SeqCst)
+}
+
+/// Forgets a pending interrupt (a kernel calls this when a new cell starts).
+///
+/// ```
+/// multiprocessing::interrupt::clear();
+/// assert!(!multiprocessing::interrupt::pending());
+/// ```
+pub fn clear() {
+    ACKED.fetch_max(RAISED.load(SeqCst), SeqCst);
+}
+
+/// Watches for interrupts during one blocking call.
+pub(crate) struct Watch(u64);
+
+impl Watch {
+    /// Starts watching: an interrupt pending now, or raised later, ends the call.
+    pub(crate) fn new() -> Watch {
+        Watch(ACKED.load(SeqCst))
+    }
+
+    /// `Err(Interrupted)` once an interrupt has arrived; the first such report terminates the children.
+    pub(crate) fn check(&self) -> Result<()> {
+        let raised = RAISED.load(SeqCst);
+        if raised == self.0 {
+            return Ok(());
+        }
+        ACKED.fetch_max(raised, SeqCst);
+        if TERMINATED.fetch_max(raised, SeqCst) < raised {
+            crate::runtime::terminate_all_children();
+        }
+        Err(Error::Interrupted)
+    }
+}
+
+/// In a new child: SIGINT back to its default action, no interrupt pending.
+pub(crate) fn reset_in_child() {
+    RAISED.store(0, SeqCst);
+    ACKED.store(0, SeqCst);
+    TERMINATED.store(0, SeqCst);
+    if ENABLED.swap(false, SeqCst) {
+        let _ = set_action(libc::SIG_DFL);
+    }
+}

@@ -1,0 +1,49 @@
+//! # multiprocessing
+//!
+//! Python's `multiprocessing` for Rust, fork-based: [`Process`], [`Queue`], [`SimpleQueue`],
+//! [`JoinableQueue`], [`Pipe`]/[`Connection`] and [`Pool`], with Python's names and semantics,
+//! serde-typed messages, and typed errors ([`Error`]). Closures work, including code compiled
+//! later (notebook cells): children are forked copies of the parent.
+//!
+//! Linux only (it relies on `fork`, `memfd`, `pidfd` and futexes).
+//!
+//! ```
+//! use multiprocessing::{Pool, Process, Queue};
+//!
+//! // Process + Queue
+//! let q: Queue<String> = Queue::new().unwrap();
+//! let tx = q.clone();
+//! let mut p = Process::new(move || tx.put("hello from a child".to_string()).unwrap());
+//! p.start().unwrap();
+//! assert_eq!(q.get().unwrap(), "hello from a child");
+//! p.join().unwrap();
+//!
+//! // Pool
+//! fn cube(x: u64) -> u64 { x * x * x }
+//! let pool = Pool::new(4).unwrap();
+//! assert_eq!(pool.map(cube, 1..=4).unwrap(), vec![1, 8, 27, 64]);
+//! ```
+//!
+//! Deviations from Python (each where Rust or this design does better) are documented on the item
+//! concerned; the README lists them all.
+
+#![warn(missing_docs)]
+
+mod codec;
+mod error;
+pub mod interrupt;
+mod pipe;
+mod pool;
+mod process;
+mod queue;
+mod runtime;
+mod shm;
+mod sys;
+
+pub use error::{Error, Result, TaskError};
+pub use pipe::{Connection, Pipe};
+pub use pool::{AsyncResult, Callbacks, IMapIterator, Pool, PoolBuilder, StarFn};
+pub use process::{Process, ProcessInfo, active_children, cpu_count, current_process, parent_process};
+pub use queue::{JoinableQueue, Queue, SimpleQueue};
+/// A byte buffer that serializes as one block (fast), for raw data in queues and pipes.
+pub use serde_bytes::ByteBuf;

@@ -1,0 +1,106 @@
+//! The worker process's side of the pool: read a task, run it, send the answer.
+
+use super::task::{self, PanicWire, STATUS_ERROR, STATUS_INIT_FAILED, Trampoline};
+use crate::codec;
+use crate::sys;
+use std::os::fd::RawFd;
+use std::sync::Arc;
+
+/// Size of a task frame's header: payload length, job id, chunk index, function address.
+pub(crate) const HEADER: usize = 32;
+
+pub(crate) fn header(len: u64, a: u64, b: u64, c: u64) -> [u8; HEADER] {
+    let mut h = [0u8; HEADER];
+    h[0..8].copy_from_slice(&len.to_le_bytes());
+    h[8..16].copy_from_slice(&a.to_le_bytes());
+    h[16..24].copy_from_slice(&b.to_le_bytes());
+    h[24..32].copy_from_slice(&c.to_le_bytes());
+    h
+}
+
+pub(crate) fn parse_header(h: &[u8]) -> (u64, u64, u64, u64) {
+    let word = |i: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&h[i..i + 8]);
+        u64::from_le_bytes(w)
+    };
+    (word(0), word(8), word(16), word(24))
+}
+
+/// Records panics (message, location, backtrace) for the task that caused them, printing nothing:
+/// the error goes back to the caller, as Python sends the exception back.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let wire = PanicWire {
+            message: task::payload_message(info.payload()),
+            location: info.location().map(|l| l.to_string()),
+            backtrace: std::backtrace::Backtrace::force_capture().to_string(),
+        };
+        task::LAST_PANIC.with(|p| *p.borrow_mut() = Some(wire));
+    }));
+}
+
+/// The worker's main loop. Returns the exit code.
+pub(crate) fn run(fd: RawFd, initializer: Option<Arc<dyn Fn() + Send + Sync>>) -> i32 {
+    install_panic_hook();
+    let mut out = Vec::new();
+    if let Some(init) = initializer
+        && let Err(wire) = task::catch(|| init())
+    {
+        let _ = codec::encode_into(&wire, &mut out);
+        let _ = send_frame(fd, 0, 0, STATUS_INIT_FAILED, &out);
+        return 1;
+    }
+    let mut head = [0u8; HEADER];
+    let mut payload = Vec::new();
+    loop {
+        match sys::recv_exact_blocking(fd, &mut head) {
+            Ok(true) => {}
+            _ => return 0,
+        }
+        let (len, job, index, func) = parse_header(&head);
+        payload.clear();
+        payload.resize(len as usize, 0);
+        match sys::recv_exact_blocking(fd, &mut payload) {
+            Ok(true) => {}
+            _ => return 0,
+        }
+        if func == 0 {
+            return 0;
+        }
+        out.clear();
+        let status = if sys::address_is_loaded(func as usize) {
+            // SAFETY: the address is the trampoline the parent took from the same code, which
+            // this forked worker has at the same address (checked above to be loaded here).
+            let f: Trampoline = unsafe { std::mem::transmute::<usize, Trampoline>(func as usize) };
+            f(&payload, &mut out)
+        } else {
+            let _ = codec::encode_into(
+                &format!("the task's function (address {func:#x}) is not loaded in this worker"),
+                &mut out,
+            );
+            STATUS_ERROR
+        };
+        sys::flush_std();
+        if !matches!(send_frame(fd, job, index, status, &out), Ok(true)) {
+            return 0;
+        }
+        if out.capacity() > (4 << 20) {
+            out = Vec::new();
+        }
+        if payload.capacity() > (4 << 20) {
+            payload = Vec::new();
+        }
+    }
+}
+
+fn send_frame(fd: RawFd, job: u64, index: u64, status: u64, body: &[u8]) -> crate::Result<bool> {
+    let h = header(body.len() as u64, job, index, status);
+    if body.len() <= 64 * 1024 {
+        let mut frame = Vec::with_capacity(HEADER + body.len());
+        frame.extend_from_slice(&h);
+        frame.extend_from_slice(body);
+        return sys::send_all_blocking(fd, &frame);
+    }
+    Ok(sys::send_all_blocking(fd, &h)? && sys::send_all_blocking(fd, body)?)
+}

@@ -1,0 +1,223 @@
+//! Memory shared by every process forked after it was created, and the locks that live in it.
+
+use crate::error::{Error, Result};
+use crate::interrupt::Watch;
+use crate::sys::{self, Deadline};
+use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
+use std::time::Duration;
+
+/// An anonymous shared mapping (a sparse memfd): pages cost memory only once written, and
+/// [`Region::release`] gives them back.
+pub(crate) struct Region {
+    ptr: *mut u8,
+    len: usize,
+}
+
+// SAFETY: the region is plain shared memory; all access goes through atomics or is guarded by locks.
+unsafe impl Send for Region {}
+// SAFETY: as above.
+unsafe impl Sync for Region {}
+
+impl Region {
+    /// Maps `len` bytes (rounded to pages), zero-filled.
+    pub(crate) fn new(len: usize) -> Result<Region> {
+        // SAFETY: memfd_create with a static name; the fd is closed below once mapped.
+        let fd = unsafe { libc::memfd_create(c"multiprocessing".as_ptr(), libc::MFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(Error::last_os("memfd_create"));
+        }
+        let close = |e: Error| {
+            // SAFETY: fd is ours.
+            unsafe { libc::close(fd) };
+            e
+        };
+        // SAFETY: fd is a valid memfd.
+        if unsafe { libc::ftruncate(fd, len as libc::off_t) } != 0 {
+            return Err(close(Error::last_os("ftruncate")));
+        }
+        // SAFETY: mapping a file we own; NORESERVE because the region is sparse.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_NORESERVE,
+                fd,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(close(Error::last_os("mmap")));
+        }
+        // SAFETY: the mapping keeps the memfd alive.
+        unsafe { libc::close(fd) };
+        Ok(Region { ptr: ptr.cast(), len })
+    }
+
+    pub(crate) fn ptr(&self) -> *mut u8 {
+        self.ptr
+    }
+
+    /// Frees the pages of `[offset, offset+len)` (they read back as zeros).
+    pub(crate) fn release(&self, offset: usize, len: usize) {
+        debug_assert!(offset + len <= self.len);
+        // SAFETY: the range lies inside our mapping; MADV_REMOVE punches a hole in the memfd.
+        unsafe {
+            libc::madvise(self.ptr.add(offset).cast(), len, libc::MADV_REMOVE);
+        }
+    }
+}
+
+impl Drop for Region {
+    fn drop(&mut self) {
+        // SAFETY: unmapping our own mapping; other processes keep theirs.
+        unsafe {
+            libc::munmap(self.ptr.cast(), self.len);
+        }
+    }
+}
+
+/// A process-shared, robust mutex living in a [`Region`]. If its owner dies, the next
+/// locker takes it over (the data it guards must stay consistent at every instant).
+#[repr(C)]
+pub(crate) struct RawLock(libc::pthread_mutex_t);
+
+impl RawLock {
+    /// Initializes the lock in place.
+    ///
+    /// # Safety
+    /// `this` must point to zeroed shared memory that no other process uses yet.
+    pub(crate) unsafe fn init(this: *mut RawLock) -> Result<()> {
+        // SAFETY: attr is initialized before use and destroyed after.
+        unsafe {
+            let mut attr: libc::pthread_mutexattr_t = std::mem::zeroed();
+            libc::pthread_mutexattr_init(&mut attr);
+            libc::pthread_mutexattr_setpshared(&mut attr, libc::PTHREAD_PROCESS_SHARED);
+            libc::pthread_mutexattr_setrobust(&mut attr, libc::PTHREAD_MUTEX_ROBUST);
+            let r = libc::pthread_mutex_init(&mut (*this).0, &attr);
+            libc::pthread_mutexattr_destroy(&mut attr);
+            if r != 0 {
+                return Err(Error::os("pthread_mutex_init", r));
+            }
+        }
+        Ok(())
+    }
+
+    fn raw(&self) -> *mut libc::pthread_mutex_t {
+        (&self.0 as *const libc::pthread_mutex_t).cast_mut()
+    }
+
+    fn handle(&self, r: libc::c_int) -> Result<bool> {
+        match r {
+            0 => Ok(true),
+            libc::EOWNERDEAD => {
+                // SAFETY: we hold the lock; mark it usable again.
+                unsafe { libc::pthread_mutex_consistent(self.raw()) };
+                Ok(true)
+            }
+            libc::EBUSY | libc::ETIMEDOUT => Ok(false),
+            e => Err(Error::os("pthread_mutex_lock", e)),
+        }
+    }
+
+    /// Locks, waiting until `deadline` (`Ok(false)` if it passed) or an interrupt.
+    pub(crate) fn lock(&self, deadline: Deadline, watch: &Watch) -> Result<bool> {
+        // SAFETY: the mutex was initialized by `init`.
+        if self.handle(unsafe { libc::pthread_mutex_trylock(self.raw()) })? {
+            return Ok(true);
+        }
+        loop {
+            watch.check()?;
+            let Some(slice) = deadline.slice() else {
+                return Ok(false);
+            };
+            let mut now: libc::timespec = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+            // SAFETY: valid out pointer.
+            unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut now) };
+            let mut nsec = now.tv_nsec as i64 + slice.as_nanos() as i64;
+            let mut sec = now.tv_sec as i64;
+            sec += nsec / 1_000_000_000;
+            nsec %= 1_000_000_000;
+            let abs = libc::timespec {
+                tv_sec: sec as libc::time_t,
+                tv_nsec: nsec as libc::c_long,
+            };
+            // SAFETY: initialized mutex, valid timespec.
+            if self.handle(unsafe { libc::pthread_mutex_timedlock(self.raw(), &abs) })? {
+                return Ok(true);
+            }
+        }
+    }
+
+    /// Unlocks (the caller holds the lock).
+    pub(crate) fn unlock(&self) {
+        // SAFETY: called only by the holder.
+        unsafe {
+            libc::pthread_mutex_unlock(self.raw());
+        }
+    }
+}
+
+/// A condition in shared memory: waiters sleep on a sequence number that notifiers bump.
+#[repr(C)]
+pub(crate) struct Signal {
+    seq: AtomicU32,
+    waiters: AtomicU32,
+}
+
+impl Signal {
+    /// Waits until `ready()` is true, the deadline passes (`Ok(false)`) or an interrupt arrives.
+    /// Spins for `spin` first: cheap when the other side is running on another core.
+    pub(crate) fn wait_until(
+        &self,
+        mut ready: impl FnMut() -> bool,
+        deadline: Deadline,
+        watch: &Watch,
+        spin: Duration,
+    ) -> Result<bool> {
+        if ready() {
+            return Ok(true);
+        }
+        if !spin.is_zero() {
+            let start = std::time::Instant::now();
+            let mut i = 0u32;
+            while start.elapsed() < spin {
+                for _ in 0..64 {
+                    std::hint::spin_loop();
+                }
+                if ready() {
+                    return Ok(true);
+                }
+                i += 1;
+                if i.is_multiple_of(16) {
+                    std::thread::yield_now();
+                }
+            }
+        }
+        loop {
+            watch.check()?;
+            let Some(slice) = deadline.slice() else {
+                return Ok(ready());
+            };
+            let seq = self.seq.load(SeqCst);
+            self.waiters.fetch_add(1, SeqCst);
+            if ready() {
+                self.waiters.fetch_sub(1, SeqCst);
+                return Ok(true);
+            }
+            sys::futex_wait(&self.seq, seq, slice);
+            self.waiters.fetch_sub(1, SeqCst);
+            if ready() {
+                return Ok(true);
+            }
+        }
+    }
+
+    /// Wakes the waiters after a change their condition depends on.
+    pub(crate) fn notify_all(&self) {
+        self.seq.fetch_add(1, SeqCst);
+        if self.waiters.load(SeqCst) > 0 {
+            sys::futex_wake(&self.seq, i32::MAX);
+        }
+    }
+}
