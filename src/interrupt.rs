@@ -10,7 +10,7 @@
 //!
 //! Children never inherit the opt-in: they start with SIGINT at its default action.
 //!
-//! ```
+//! ```standalone_crate
 //! use multiprocessing::{interrupt, Error, Process};
 //! use std::time::Duration;
 //! interrupt::enable().unwrap();
@@ -51,7 +51,7 @@ fn set_action(handler: libc::sighandler_t) -> Result<()> {
 
 /// Installs the SIGINT handler: from now on SIGINT interrupts blocking calls instead of killing the process.
 ///
-/// ```
+/// ```standalone_crate
 /// multiprocessing::interrupt::enable().unwrap();
 /// assert!(multiprocessing::interrupt::is_enabled());
 /// multiprocessing::interrupt::disable().unwrap();
@@ -64,7 +64,7 @@ pub fn enable() -> Result<()> {
 
 /// Restores SIGINT's default action.
 ///
-/// ```
+/// ```standalone_crate
 /// multiprocessing::interrupt::disable().unwrap();
 /// assert!(!multiprocessing::interrupt::is_enabled());
 /// ```
@@ -85,7 +85,7 @@ pub fn is_enabled() -> bool {
 
 /// Raises an interrupt as if SIGINT had arrived (works with or without [`enable`]).
 ///
-/// ```
+/// ```standalone_crate
 /// use multiprocessing::{interrupt, Queue, Error};
 /// let q: Queue<u8> = Queue::new().unwrap();
 /// interrupt::trigger();
@@ -97,7 +97,7 @@ pub fn trigger() {
 
 /// True if an interrupt arrived that no blocking call has reported yet.
 ///
-/// ```
+/// ```standalone_crate
 /// use multiprocessing::interrupt;
 /// interrupt::trigger();
 /// assert!(interrupt::pending());
@@ -110,7 +110,7 @@ pub fn pending() -> bool {
 
 /// Forgets a pending interrupt (a kernel calls this when a new cell starts).
 ///
-/// ```
+/// ```standalone_crate
 /// multiprocessing::interrupt::clear();
 /// assert!(!multiprocessing::interrupt::pending());
 /// ```

@@ -12,7 +12,7 @@
 //! nothing; a capturing closure is rejected at compile time (its captured values could not be
 //! rebuilt in the worker). Pass data as arguments, or set it up in the initializer:
 //!
-//! ```compile_fail
+//! ```compile_fail,E0080
 //! let pool = multiprocessing::Pool::new(2).unwrap();
 //! let offset = 10;
 //! pool.map(move |x: i32| x + offset, 0..4).unwrap(); // error: the closure captures `offset`
