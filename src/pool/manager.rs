@@ -399,9 +399,20 @@ impl Manager {
     fn handle_answer(&mut self, wi: usize, a: Answer) {
         let w = &mut self.workers[wi];
         if a.status == STATUS_INIT_FAILED {
-            if let Ok(wire) = codec::decode::<PanicWire>(&a.body) {
-                self.init_failure = Some(task_error(wire, &w.name, w.pid));
+            let err = match codec::decode::<PanicWire>(&a.body) {
+                Ok(wire) => task_error(wire, &w.name, w.pid),
+                Err(e) => TaskError {
+                    message: format!("the initializer failed (undecodable report: {e})"),
+                    location: None,
+                    backtrace: String::new(),
+                    worker: w.name.clone(),
+                    pid: w.pid,
+                },
+            };
+            if let Some(inflight) = w.busy.take() {
+                inflight.job.deliver(inflight.index, Err(Error::Task(err.clone())));
             }
+            self.init_failure = Some(err);
             return;
         }
         let Some(inflight) = w.busy.take() else { return };
