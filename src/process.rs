@@ -4,7 +4,6 @@ use crate::error::{Error, Result};
 use crate::interrupt::Watch;
 use crate::runtime::{self, Kind, Spawn};
 use crate::sys::{self, Deadline};
-use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::time::Duration;
 
@@ -173,8 +172,7 @@ impl Process {
             return Err(Error::AlreadyStarted);
         }
         let target = self.target.take().ok_or(Error::AlreadyStarted)?;
-        let name = self.name.clone();
-        let body = Box::new(move || run_target(name, target));
+        let body = Box::new(move || run_target(target));
         let (pid, pidfd) = runtime::spawn(
             Spawn {
                 name: self.name.clone(),
@@ -314,15 +312,8 @@ impl Drop for Process {
     }
 }
 
-/// The child's side: run the target, report a panic like Python reports an exception.
-fn run_target(name: String, target: Box<dyn FnOnce() + Send>) -> i32 {
-    std::panic::set_hook(Box::new(move |info| {
-        let bt = std::backtrace::Backtrace::force_capture();
-        let text = format!("Process {name}:\n{info}\nstack backtrace:\n{bt}\n");
-        let mut err = std::io::stderr().lock();
-        let _ = err.write_all(text.as_bytes());
-        let _ = err.flush();
-    }));
+/// The child's side: run the target; a panic is reported by the runtime's hook and gives exit code 1.
+fn run_target(target: Box<dyn FnOnce() + Send>) -> i32 {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(target)) {
         Ok(()) => 0,
         Err(_) => 1,

@@ -15,10 +15,10 @@
 //! (pages are allocated as written and freed as read); `put` waits only when that is exceeded or
 //! when `maxsize` messages are waiting.
 
-use crate::codec;
 use crate::error::{Error, Result};
 use crate::interrupt::Watch;
 use crate::shm::{RawLock, Region, Signal};
+
 use crate::sys::Deadline;
 use serde::{Serialize, de::DeserializeOwned};
 use std::marker::PhantomData;
@@ -29,8 +29,13 @@ use std::time::Duration;
 const CTL_SIZE: usize = 4096;
 /// Bytes of unread data a queue can hold.
 const CAPACITY: u64 = 16 << 30;
-/// Consumed data is returned to the system in pieces of this size.
-const GRANULE: u64 = 2 << 20;
+/// The start of the ring is kept warm (never returned to the system): while the consumers keep up,
+/// producers wrap back to it instead of writing on into fresh pages.
+const WARM: u64 = 4 << 20;
+/// Consumed data beyond the warm zone is returned to the system in pieces of this size.
+const GRANULE: u64 = 1 << 20;
+/// A frame length that means "the data goes on at the start of the next lap".
+const WRAP: u64 = u64::MAX;
 /// How long a consumer spins before sleeping on an empty queue.
 const SPIN: Duration = Duration::from_micros(50);
 
@@ -42,11 +47,16 @@ struct Ctl {
     write_lock: RawLock,
     read_lock: RawLock,
     maxsize: u64,
+    joinable: bool,
+    /// Producers' side: end of published data, and messages put (written under the write lock).
     tail: Padded<AtomicU64>,
+    puts: AtomicU64,
+    /// Consumers' side: start of unread data, messages taken, and the position before which
+    /// everything is consumed and its memory dealt with (written under the read lock).
     head: Padded<AtomicU64>,
+    gets: AtomicU64,
     released: AtomicU64,
-    count: Padded<AtomicU64>,
-    unfinished: AtomicU64,
+    unfinished: Padded<AtomicU64>,
     data: Padded<Signal>,
     space: Padded<Signal>,
     done: Padded<Signal>,
@@ -59,8 +69,33 @@ struct Shared {
     closed: AtomicBool,
 }
 
+/// A postcard output that writes straight into the ring (no intermediate buffer).
+struct RingWriter<'a> {
+    shared: &'a Shared,
+    pos: u64,
+    end: u64,
+}
+
+impl postcard::ser_flavors::Flavor for RingWriter<'_> {
+    type Output = u64;
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        if self.pos + data.len() as u64 > self.end {
+            return Err(postcard::Error::SerializeBufferFull);
+        }
+        self.shared.write_at(self.pos, data);
+        self.pos += data.len() as u64;
+        Ok(())
+    }
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.try_extend(&[data])
+    }
+    fn finalize(self) -> postcard::Result<u64> {
+        Ok(self.pos)
+    }
+}
+
 impl Shared {
-    fn new(maxsize: usize) -> Result<Shared> {
+    fn new(maxsize: usize, joinable: bool) -> Result<Shared> {
         let region = Region::new(CTL_SIZE + CAPACITY as usize)?;
         let ctl = region.ptr() as *mut Ctl;
         // SAFETY: the region is fresh, zeroed and big enough for Ctl; nobody else sees it yet.
@@ -68,6 +103,7 @@ impl Shared {
             RawLock::init(std::ptr::addr_of_mut!((*ctl).write_lock))?;
             RawLock::init(std::ptr::addr_of_mut!((*ctl).read_lock))?;
             (*ctl).maxsize = maxsize as u64;
+            (*ctl).joinable = joinable;
         }
         Ok(Shared {
             region,
@@ -120,86 +156,116 @@ impl Shared {
         }
     }
 
-    fn put_bytes(&self, payload: &[u8], deadline: Deadline) -> Result<()> {
+    fn read_u64(&self, pos: u64) -> u64 {
+        self.read_at(pos, 8, |b| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(b);
+            u64::from_le_bytes(w)
+        })
+    }
+
+    fn qsize(&self) -> usize {
+        let ctl = self.ctl();
+        let gets = ctl.gets.load(SeqCst);
+        ctl.puts.load(SeqCst).saturating_sub(gets) as usize
+    }
+
+    /// Puts one message of `len` bytes, written by `write` at the position it is given.
+    fn put_with(&self, len: usize, deadline: Deadline, write: impl FnOnce(u64, u64) -> Result<()>) -> Result<()> {
         self.check_open()?;
-        let frame = 8 + (payload.len() as u64).next_multiple_of(8);
+        let frame = 8 + (len as u64).next_multiple_of(8);
         if frame > CAPACITY / 2 {
             return Err(Error::TooLarge {
-                size: payload.len() as u64,
+                size: len as u64,
                 limit: CAPACITY / 2 - 8,
             });
         }
         let ctl = self.ctl();
         let watch = Watch::new();
-        if !ctl.write_lock.lock(deadline, &watch)? {
+        let Some(_locked) = ctl.write_lock.guard(deadline, &watch)? else {
+            return Err(Error::Full);
+        };
+        let tail = ctl.tail.0.load(Relaxed);
+        let puts = ctl.puts.load(Relaxed);
+        let fits = || {
+            (ctl.maxsize == 0 || puts - ctl.gets.load(SeqCst) < ctl.maxsize)
+                && tail + frame <= ctl.released.load(Acquire) + CAPACITY
+        };
+        if !ctl.space.0.wait_until(fits, deadline, &watch, Duration::ZERO)? {
             return Err(Error::Full);
         }
-        let result = (|| {
-            let tail = ctl.tail.0.load(Relaxed);
-            let fits = || {
-                (ctl.maxsize == 0 || ctl.count.0.load(SeqCst) < ctl.maxsize)
-                    && tail + frame - ctl.released.load(Acquire) <= CAPACITY
-            };
-            if !ctl.space.0.wait_until(fits, deadline, &watch, Duration::ZERO)? {
-                return Err(Error::Full);
-            }
-            self.write_at(tail, &(payload.len() as u64).to_le_bytes());
-            self.write_at(tail + 8, payload);
-            ctl.unfinished.fetch_add(1, SeqCst);
-            ctl.count.0.fetch_add(1, SeqCst);
-            ctl.tail.0.store(tail + frame, Release);
-            ctl.data.0.notify_all();
-            Ok(())
-        })();
-        ctl.write_lock.unlock();
-        result
+        // Past the warm zone, go back to its start if the consumers are done with it.
+        let off = tail % CAPACITY;
+        let next_lap = tail - off + CAPACITY;
+        let start = if off >= WARM && frame <= WARM && next_lap + frame <= ctl.released.load(Acquire) + CAPACITY {
+            self.write_at(tail, &WRAP.to_le_bytes());
+            next_lap
+        } else {
+            tail
+        };
+        self.write_at(start, &(len as u64).to_le_bytes());
+        write(start + 8, start + 8 + len as u64)?;
+        if ctl.joinable {
+            ctl.unfinished.0.fetch_add(1, SeqCst);
+        }
+        ctl.puts.store(puts + 1, SeqCst);
+        ctl.tail.0.store(start + frame, Release);
+        ctl.data.0.notify_all();
+        Ok(())
     }
 
     fn get_with<T>(&self, deadline: Deadline, decode: impl FnOnce(&[u8]) -> Result<T>) -> Result<T> {
         self.check_open()?;
         let ctl = self.ctl();
         let watch = Watch::new();
-        if !ctl.read_lock.lock(deadline, &watch)? {
+        let Some(_locked) = ctl.read_lock.guard(deadline, &watch)? else {
             return Err(Error::Empty);
-        }
-        let result = (|| {
-            let head = ctl.head.0.load(Relaxed);
+        };
+        let mut head = ctl.head.0.load(Relaxed);
+        let len = loop {
             let ready = || ctl.tail.0.load(Acquire) != head;
             if !ctl.data.0.wait_until(ready, deadline, &watch, SPIN)? {
                 return Err(Error::Empty);
             }
-            let len = self.read_at(head, 8, |b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
-            let frame = 8 + len.next_multiple_of(8);
-            let value = self.read_at(head + 8, len as usize, decode);
-            let new_head = head + frame;
-            ctl.head.0.store(new_head, Release);
-            ctl.count.0.fetch_sub(1, SeqCst);
-            let released = ctl.released.load(Relaxed);
-            let floor = new_head - new_head % GRANULE;
-            if floor >= released + GRANULE {
-                self.release(released, floor);
-                ctl.released.store(floor, Release);
+            let len = self.read_u64(head);
+            if len != WRAP {
+                break len;
             }
-            ctl.space.0.notify_all();
-            value
-        })();
-        ctl.read_lock.unlock();
-        result
+            // The producer went back to the start: free what this lap used past the warm zone.
+            let next_lap = head - head % CAPACITY + CAPACITY;
+            self.release(ctl.released.load(Relaxed), (head + 8).next_multiple_of(GRANULE));
+            head = next_lap;
+            ctl.head.0.store(head, Release);
+            ctl.released.store(head, Release);
+        };
+        let frame = 8 + len.next_multiple_of(8);
+        let value = self.read_at(head + 8, len as usize, decode);
+        let new_head = head + frame;
+        ctl.head.0.store(new_head, Release);
+        ctl.gets.store(ctl.gets.load(Relaxed) + 1, SeqCst);
+        let released = ctl.released.load(Relaxed);
+        let floor = new_head - new_head % GRANULE;
+        if floor > released {
+            self.release(released, floor);
+            ctl.released.store(floor, Release);
+        }
+        ctl.space.0.notify_all();
+        value
     }
 
-    /// Frees the consumed ring range `[from, to)`.
+    /// Frees the consumed range `[from, to)`, except the warm zone at the start of each lap.
     fn release(&self, from: u64, to: u64) {
         let mut pos = from;
         while pos < to {
-            let off = pos % CAPACITY;
-            let len = (to - pos).min(CAPACITY - off);
-            self.region.release(CTL_SIZE + off as usize, len as usize);
-            pos += len;
+            let lap = pos - pos % CAPACITY;
+            let end = to.min(lap + CAPACITY);
+            let a = (pos - lap).max(WARM);
+            let b = end - lap;
+            if a < b {
+                self.region.release(CTL_SIZE + a as usize, (b - a) as usize);
+            }
+            pos = end;
         }
-    }
-
-    fn qsize(&self) -> usize {
-        self.ctl().count.0.load(SeqCst) as usize
     }
 }
 
@@ -265,14 +331,25 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// assert!(matches!(q.put_nowait(2), Err(Error::Full)));
     /// ```
     pub fn with_maxsize(maxsize: usize) -> Result<Queue<T>> {
+        Self::create(maxsize, false)
+    }
+
+    fn create(maxsize: usize, joinable: bool) -> Result<Queue<T>> {
         Ok(Queue {
-            shared: Arc::new(Shared::new(maxsize)?),
+            shared: Arc::new(Shared::new(maxsize, joinable)?),
             _t: PhantomData,
         })
     }
 
     fn put_deadline(&self, item: &T, deadline: Deadline) -> Result<()> {
-        codec::with_encoded(item, |bytes| self.shared.put_bytes(bytes, deadline))
+        let len = postcard::serialize_with_flavor(item, postcard::ser_flavors::Size::default())?;
+        self.shared.put_with(len, deadline, |pos, end| {
+            let written = postcard::serialize_with_flavor(item, RingWriter { shared: &self.shared, pos, end })?;
+            if written != end {
+                return Err(Error::Codec("the value serialized to a different size twice".into()));
+            }
+            Ok(())
+        })
     }
 
     /// Puts an item, waiting while the queue is full. Serialization errors are returned here.
@@ -311,7 +388,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     }
 
     fn get_deadline(&self, deadline: Deadline) -> Result<T> {
-        self.shared.get_with(deadline, codec::decode)
+        self.shared.get_with(deadline, crate::codec::decode)
     }
 
     /// Removes and returns the oldest item, waiting as long as it takes (or until an interrupt).
@@ -505,7 +582,7 @@ impl<T: Serialize + DeserializeOwned> JoinableQueue<T> {
     /// q.join().unwrap(); // nothing put, nothing to wait for
     /// ```
     pub fn new() -> Result<JoinableQueue<T>> {
-        Ok(JoinableQueue(Queue::new()?))
+        Ok(JoinableQueue(Queue::create(0, true)?))
     }
 
     /// A joinable queue holding at most `maxsize` messages.
@@ -515,7 +592,7 @@ impl<T: Serialize + DeserializeOwned> JoinableQueue<T> {
     /// assert!(!q.full());
     /// ```
     pub fn with_maxsize(maxsize: usize) -> Result<JoinableQueue<T>> {
-        Ok(JoinableQueue(Queue::with_maxsize(maxsize)?))
+        Ok(JoinableQueue(Queue::create(maxsize, true)?))
     }
 
     /// Marks one item as processed. [`Error::TaskDoneTooManyTimes`] if called more often than `put`.
@@ -532,6 +609,7 @@ impl<T: Serialize + DeserializeOwned> JoinableQueue<T> {
         let ctl = self.0.shared.ctl();
         let prev = ctl
             .unfinished
+            .0
             .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
             .map_err(|_| Error::TaskDoneTooManyTimes)?;
         if prev == 1 {
@@ -554,7 +632,7 @@ impl<T: Serialize + DeserializeOwned> JoinableQueue<T> {
         let watch = Watch::new();
         ctl.done
             .0
-            .wait_until(|| ctl.unfinished.load(SeqCst) == 0, Deadline::never(), &watch, Duration::ZERO)?;
+            .wait_until(|| ctl.unfinished.0.load(SeqCst) == 0, Deadline::never(), &watch, Duration::ZERO)?;
         Ok(())
     }
 }

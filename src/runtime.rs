@@ -5,6 +5,7 @@ use crate::sys;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::sync::mpsc;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -144,6 +145,7 @@ fn fork_here(req: Spawn, body: Box<dyn FnOnce() -> i32 + Send>) -> Result<u32> {
     if !st.atexit_registered {
         // SAFETY: registering a plain extern "C" function.
         unsafe { libc::atexit(run_atexit) };
+        install_panic_reporter();
         st.atexit_registered = true;
     }
     let mut out = std::io::stdout().lock();
@@ -159,9 +161,15 @@ fn fork_here(req: Spawn, body: Box<dyn FnOnce() -> i32 + Send>) -> Result<u32> {
     if pid == 0 {
         drop(err);
         drop(out);
+        // Write as little as possible: every page written now is copied (copy-on-write).
         let parent_name = st.ctx.name();
-        st.children.clear();
-        st.forker = None;
+        if !st.children.is_empty() {
+            st.children.clear();
+        }
+        if st.forker.is_some() {
+            st.forker = None;
+        }
+        IN_CHILD.store(sys::getpid(), Relaxed);
         st.ctx = Context {
             name: req.name,
             identity: req.identity,
@@ -190,6 +198,27 @@ fn fork_here(req: Spawn, body: Box<dyn FnOnce() -> i32 + Send>) -> Result<u32> {
     drop(out);
     drop(body);
     Ok(pid)
+}
+
+/// The pid of this process if it is a child started by [`Process`](crate::Process) (else 0).
+static IN_CHILD: AtomicU32 = AtomicU32::new(0);
+
+/// Makes a panic in a child print like Python's uncaught exception: a `Process <name>:` line, the
+/// message and a backtrace. Installed once in the parent, so a child has nothing to set up;
+/// elsewhere it defers to the hook it replaced.
+fn install_panic_reporter() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if IN_CHILD.load(Relaxed) != sys::getpid() {
+            return previous(info);
+        }
+        let name = state().ctx.name();
+        let bt = std::backtrace::Backtrace::force_capture();
+        let text = format!("Process {name}:\n{info}\nstack backtrace:\n{bt}\n");
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(text.as_bytes());
+        let _ = err.flush();
+    }));
 }
 
 fn after_fork_in_child(parent_pid: u32) {
@@ -277,6 +306,15 @@ pub(crate) fn wait_exit(
     watch: Option<&crate::interrupt::Watch>,
 ) -> Result<Option<i32>> {
     let mut backoff = Duration::from_micros(50);
+    // A child that is about to exit usually does so within a few dozen microseconds: catch that
+    // without a sleep and a wake-up.
+    let spin_until = std::time::Instant::now() + Duration::from_micros(100);
+    while std::time::Instant::now() < spin_until && deadline.slice().is_some() {
+        if let Some(code) = poll_exit(pid)? {
+            return Ok(Some(code));
+        }
+        std::thread::yield_now();
+    }
     loop {
         if let Some(code) = poll_exit(pid)? {
             return Ok(Some(code));

@@ -3,7 +3,7 @@
 use crate::error::{Error, Result};
 use crate::interrupt::Watch;
 use crate::sys::{self, Deadline};
-use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed, Ordering::SeqCst, fence};
 use std::time::Duration;
 
 /// An anonymous shared mapping (a sparse memfd): pages cost memory only once written, and
@@ -156,6 +156,20 @@ impl RawLock {
             libc::pthread_mutex_unlock(self.raw());
         }
     }
+
+    /// Locks like [`lock`](Self::lock); the guard unlocks when dropped (also on panic).
+    pub(crate) fn guard(&self, deadline: Deadline, watch: &Watch) -> Result<Option<LockGuard<'_>>> {
+        Ok(if self.lock(deadline, watch)? { Some(LockGuard(self)) } else { None })
+    }
+}
+
+/// Holds a [`RawLock`] until dropped.
+pub(crate) struct LockGuard<'a>(&'a RawLock);
+
+impl Drop for LockGuard<'_> {
+    fn drop(&mut self) {
+        self.0.unlock();
+    }
 }
 
 /// A condition in shared memory: waiters sleep on a sequence number that notifiers bump.
@@ -201,6 +215,7 @@ impl Signal {
             };
             let seq = self.seq.load(SeqCst);
             self.waiters.fetch_add(1, SeqCst);
+            fence(SeqCst);
             if ready() {
                 self.waiters.fetch_sub(1, SeqCst);
                 return Ok(true);
@@ -215,8 +230,10 @@ impl Signal {
 
     /// Wakes the waiters after a change their condition depends on.
     pub(crate) fn notify_all(&self) {
-        self.seq.fetch_add(1, SeqCst);
-        if self.waiters.load(SeqCst) > 0 {
+        // Pairs with the waiter's increment-fence-check: either it sees the change, or we see it.
+        fence(SeqCst);
+        if self.waiters.load(Relaxed) > 0 {
+            self.seq.fetch_add(1, SeqCst);
             sys::futex_wake(&self.seq, i32::MAX);
         }
     }

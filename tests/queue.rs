@@ -226,3 +226,35 @@ fn values_of_many_types_round_trip() {
     p.join().unwrap();
     assert_eq!(got, items);
 }
+
+fn tagged(i: u32, len: usize) -> ByteBuf {
+    ByteBuf::from((0..len).map(|k| (k as u32).wrapping_mul(2_654_435_761).wrapping_add(i) as u8).collect::<Vec<u8>>())
+}
+
+#[test]
+fn megabyte_stream_with_and_without_a_backlog_stays_intact() {
+    // A consumer that keeps up (the ring recycles its warm start), then a backlog far larger
+    // than the warm zone (the ring grows into fresh memory and gives it back once read).
+    for backlog in [false, true] {
+        let q: Queue<(u32, ByteBuf)> = Queue::new().unwrap();
+        let tx = q.clone();
+        let n = 60u32;
+        let mut p = Process::new(move || {
+            for i in 0..n {
+                tx.put((i, tagged(i, (1 << 20) + i as usize * 8 + 3))).unwrap();
+            }
+        });
+        p.start().unwrap();
+        if backlog {
+            p.join().unwrap();
+            assert_eq!(q.qsize(), n as usize);
+        }
+        for i in 0..n {
+            let (j, data) = q.get_timeout(Duration::from_secs(30)).unwrap();
+            assert_eq!(j, i);
+            assert!(data == tagged(i, (1 << 20) + i as usize * 8 + 3), "message {i} corrupted");
+        }
+        p.join().unwrap();
+        assert!(q.empty());
+    }
+}
