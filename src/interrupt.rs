@@ -44,7 +44,10 @@ fn set_action(handler: libc::sighandler_t) -> Result<()> {
         sa.sa_sigaction = handler;
         libc::sigemptyset(&mut sa.sa_mask);
         sa.sa_flags = 0;
-        crate::sys::cvt(libc::sigaction(libc::SIGINT, &sa, std::ptr::null_mut()), "sigaction")?;
+        crate::sys::cvt(
+            libc::sigaction(libc::SIGINT, &sa, std::ptr::null_mut()),
+            "sigaction",
+        )?;
     }
     Ok(())
 }

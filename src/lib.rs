@@ -43,7 +43,9 @@ mod sys;
 pub use error::{Error, Result, TaskError};
 pub use pipe::{Connection, Pipe};
 pub use pool::{AsyncResult, Callbacks, IMapIterator, Pool, PoolBuilder, StarFn};
-pub use process::{Process, ProcessInfo, active_children, cpu_count, current_process, parent_process};
+pub use process::{
+    Process, ProcessInfo, active_children, cpu_count, current_process, parent_process,
+};
 pub use queue::{JoinableQueue, Queue, SimpleQueue};
 /// A byte buffer that serializes as one block (fast), for raw data in queues and pipes.
 pub use serde_bytes::ByteBuf;

@@ -43,7 +43,10 @@ impl Pipe {
     #[allow(clippy::new_ret_no_self)]
     pub fn new<T>() -> Result<(Connection<T>, Connection<T>)> {
         let (a, b) = sys::socketpair()?;
-        Ok((Connection::new(a, true, true), Connection::new(b, true, true)))
+        Ok((
+            Connection::new(a, true, true),
+            Connection::new(b, true, true),
+        ))
     }
 
     /// A one-way pair `(reader, writer)` (Python's `Pipe(duplex=False)`).
@@ -62,7 +65,10 @@ impl Pipe {
             libc::shutdown(a.as_raw_fd(), libc::SHUT_WR);
             libc::shutdown(b.as_raw_fd(), libc::SHUT_RD);
         }
-        Ok((Connection::new(a, true, false), Connection::new(b, false, true)))
+        Ok((
+            Connection::new(a, true, false),
+            Connection::new(b, false, true),
+        ))
     }
 }
 
@@ -117,10 +123,14 @@ impl<T> Connection<T> {
     fn raw(&self) -> Result<i32> {
         if self.broken.get() {
             return Err(Error::Broken(
-                "connection is unusable: a receive was interrupted in the middle of a message".into(),
+                "connection is unusable: a receive was interrupted in the middle of a message"
+                    .into(),
             ));
         }
-        self.fd.as_ref().map(|f| f.as_raw_fd()).ok_or(Error::Closed("connection"))
+        self.fd
+            .as_ref()
+            .map(|f| f.as_raw_fd())
+            .ok_or(Error::Closed("connection"))
     }
 
     /// Closes this end (dropping it does the same).
@@ -294,7 +304,11 @@ fn write_all(fd: i32, mut buf: &[u8], watch: &Watch) -> Result<()> {
 /// Reads exactly `buf.len()` bytes. `Ok(false)` on end of file before the first byte.
 fn read_exact(fd: i32, buf: &mut [u8], watch: &Watch, spin: bool) -> Result<bool> {
     let mut got = 0;
-    let mut spin_until = if spin { Some(Instant::now() + SPIN) } else { None };
+    let mut spin_until = if spin {
+        Some(Instant::now() + SPIN)
+    } else {
+        None
+    };
     while got < buf.len() {
         match sys::recv(fd, &mut buf[got..], true)? {
             Io::Done(n) => {

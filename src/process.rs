@@ -50,7 +50,11 @@ impl std::fmt::Debug for Process {
             (Some(_), Some(c)) if c < 0 => format!("stopped exitcode=-{}", signal_name(-c)),
             (Some(_), Some(c)) => format!("stopped exitcode={c}"),
         };
-        write!(f, "<Process name='{}' pid={:?} {}>", self.name, self.pid, state)
+        write!(
+            f,
+            "<Process name='{}' pid={:?} {}>",
+            self.name, self.pid, state
+        )
     }
 }
 
@@ -287,7 +291,8 @@ impl Process {
     /// assert_eq!(p.exitcode(), Some(1));
     /// ```
     pub fn exitcode(&self) -> Option<i32> {
-        self.pid.and_then(|pid| runtime::poll_exit(pid).ok().flatten())
+        self.pid
+            .and_then(|pid| runtime::poll_exit(pid).ok().flatten())
     }
 
     /// The child's pid, once started.

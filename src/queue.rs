@@ -23,7 +23,10 @@ use crate::sys::Deadline;
 use serde::{Serialize, de::DeserializeOwned};
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release, Ordering::SeqCst};
+use std::sync::atomic::{
+    AtomicBool, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
+    Ordering::SeqCst,
+};
 use std::time::Duration;
 
 const CTL_SIZE: usize = 4096;
@@ -122,7 +125,11 @@ impl Shared {
     }
 
     fn check_open(&self) -> Result<()> {
-        if self.closed.load(Relaxed) { Err(Error::Closed("Queue")) } else { Ok(()) }
+        if self.closed.load(Relaxed) {
+            Err(Error::Closed("Queue"))
+        } else {
+            Ok(())
+        }
     }
 
     /// Copies `src` into the ring at position `pos` (wrapping).
@@ -133,7 +140,11 @@ impl Shared {
         unsafe {
             std::ptr::copy_nonoverlapping(src.as_ptr(), self.data().add(off), first);
             if first < src.len() {
-                std::ptr::copy_nonoverlapping(src.as_ptr().add(first), self.data(), src.len() - first);
+                std::ptr::copy_nonoverlapping(
+                    src.as_ptr().add(first),
+                    self.data(),
+                    src.len() - first,
+                );
             }
         }
     }
@@ -171,7 +182,12 @@ impl Shared {
     }
 
     /// Puts one message of `len` bytes, written by `write` at the position it is given.
-    fn put_with(&self, len: usize, deadline: Deadline, write: impl FnOnce(u64, u64) -> Result<()>) -> Result<()> {
+    fn put_with(
+        &self,
+        len: usize,
+        deadline: Deadline,
+        write: impl FnOnce(u64, u64) -> Result<()>,
+    ) -> Result<()> {
         self.check_open()?;
         let frame = 8 + (len as u64).next_multiple_of(8);
         if frame > CAPACITY / 2 {
@@ -191,13 +207,20 @@ impl Shared {
             (ctl.maxsize == 0 || puts - ctl.gets.load(SeqCst) < ctl.maxsize)
                 && tail + frame <= ctl.released.load(Acquire) + CAPACITY
         };
-        if !ctl.space.0.wait_until(fits, deadline, &watch, Duration::ZERO)? {
+        if !ctl
+            .space
+            .0
+            .wait_until(fits, deadline, &watch, Duration::ZERO)?
+        {
             return Err(Error::Full);
         }
         // Past the warm zone, go back to its start if the consumers are done with it.
         let off = tail % CAPACITY;
         let next_lap = tail - off + CAPACITY;
-        let start = if off >= WARM && frame <= WARM && next_lap + frame <= ctl.released.load(Acquire) + CAPACITY {
+        let start = if off >= WARM
+            && frame <= WARM
+            && next_lap + frame <= ctl.released.load(Acquire) + CAPACITY
+        {
             self.write_at(tail, &WRAP.to_le_bytes());
             next_lap
         } else {
@@ -214,7 +237,11 @@ impl Shared {
         Ok(())
     }
 
-    fn get_with<T>(&self, deadline: Deadline, decode: impl FnOnce(&[u8]) -> Result<T>) -> Result<T> {
+    fn get_with<T>(
+        &self,
+        deadline: Deadline,
+        decode: impl FnOnce(&[u8]) -> Result<T>,
+    ) -> Result<T> {
         self.check_open()?;
         let ctl = self.ctl();
         let watch = Watch::new();
@@ -233,7 +260,10 @@ impl Shared {
             }
             // The producer went back to the start: free what this lap used past the warm zone.
             let next_lap = head - head % CAPACITY + CAPACITY;
-            self.release(ctl.released.load(Relaxed), (head + 8).next_multiple_of(GRANULE));
+            self.release(
+                ctl.released.load(Relaxed),
+                (head + 8).next_multiple_of(GRANULE),
+            );
             head = next_lap;
             ctl.head.0.store(head, Release);
             ctl.released.store(head, Release);
@@ -306,7 +336,12 @@ impl<T> Clone for Queue<T> {
 
 impl<T> std::fmt::Debug for Queue<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "<Queue qsize={} maxsize={}>", self.shared.qsize(), self.shared.ctl().maxsize)
+        write!(
+            f,
+            "<Queue qsize={} maxsize={}>",
+            self.shared.qsize(),
+            self.shared.ctl().maxsize
+        )
     }
 }
 
@@ -344,9 +379,18 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     fn put_deadline(&self, item: &T, deadline: Deadline) -> Result<()> {
         let len = postcard::serialize_with_flavor(item, postcard::ser_flavors::Size::default())?;
         self.shared.put_with(len, deadline, |pos, end| {
-            let written = postcard::serialize_with_flavor(item, RingWriter { shared: &self.shared, pos, end })?;
+            let written = postcard::serialize_with_flavor(
+                item,
+                RingWriter {
+                    shared: &self.shared,
+                    pos,
+                    end,
+                },
+            )?;
             if written != end {
-                return Err(Error::Codec("the value serialized to a different size twice".into()));
+                return Err(Error::Codec(
+                    "the value serialized to a different size twice".into(),
+                ));
             }
             Ok(())
         })
@@ -630,9 +674,12 @@ impl<T: Serialize + DeserializeOwned> JoinableQueue<T> {
     pub fn join(&self) -> Result<()> {
         let ctl = self.0.shared.ctl();
         let watch = Watch::new();
-        ctl.done
-            .0
-            .wait_until(|| ctl.unfinished.0.load(SeqCst) == 0, Deadline::never(), &watch, Duration::ZERO)?;
+        ctl.done.0.wait_until(
+            || ctl.unfinished.0.load(SeqCst) == 0,
+            Deadline::never(),
+            &watch,
+            Duration::ZERO,
+        )?;
         Ok(())
     }
 }

@@ -39,7 +39,10 @@ pub(crate) struct Context {
     pub(crate) parent: Option<(String, u32)>,
 }
 
-type ForkJob = (Box<dyn FnOnce() -> Result<u32> + Send>, mpsc::Sender<Result<u32>>);
+type ForkJob = (
+    Box<dyn FnOnce() -> Result<u32> + Send>,
+    mpsc::Sender<Result<u32>>,
+);
 
 pub(crate) struct State {
     pub(crate) ctx: Context,
@@ -69,7 +72,11 @@ pub(crate) fn state() -> MutexGuard<'static, State> {
 
 impl Context {
     pub(crate) fn name(&self) -> String {
-        if self.name.is_empty() { "MainProcess".to_string() } else { self.name.clone() }
+        if self.name.is_empty() {
+            "MainProcess".to_string()
+        } else {
+            self.name.clone()
+        }
     }
 }
 
@@ -94,7 +101,10 @@ pub(crate) struct Spawn {
 }
 
 /// Forks a child that runs `body` and exits with the code it returns. Registers it as our child.
-pub(crate) fn spawn(req: Spawn, body: Box<dyn FnOnce() -> i32 + Send>) -> Result<(u32, Option<OwnedFd>)> {
+pub(crate) fn spawn(
+    req: Spawn,
+    body: Box<dyn FnOnce() -> i32 + Send>,
+) -> Result<(u32, Option<OwnedFd>)> {
     if state().ctx.daemon {
         return Err(Error::DaemonicChildren);
     }
@@ -123,7 +133,10 @@ fn fork_on_forker(job: Box<dyn FnOnce() -> Result<u32> + Send>) -> Result<u32> {
                             let _ = reply.send(job());
                         }
                     })
-                    .map_err(|e| Error::Os { call: "spawn forker thread", source: e })?;
+                    .map_err(|e| Error::Os {
+                        call: "spawn forker thread",
+                        source: e,
+                    })?;
                 st.forker = Some((me, tx.clone()));
                 tx
             }

@@ -51,7 +51,10 @@ impl Region {
         }
         // SAFETY: the mapping keeps the memfd alive.
         unsafe { libc::close(fd) };
-        Ok(Region { ptr: ptr.cast(), len })
+        Ok(Region {
+            ptr: ptr.cast(),
+            len,
+        })
     }
 
     pub(crate) fn ptr(&self) -> *mut u8 {
@@ -131,16 +134,16 @@ impl RawLock {
             let Some(slice) = deadline.slice() else {
                 return Ok(false);
             };
-            let mut now: libc::timespec = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+            let mut now: libc::timespec = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
             // SAFETY: valid out pointer.
             unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut now) };
-            let mut nsec = now.tv_nsec as i64 + slice.as_nanos() as i64;
-            let mut sec = now.tv_sec as i64;
-            sec += nsec / 1_000_000_000;
-            nsec %= 1_000_000_000;
+            let nsec = now.tv_nsec + slice.subsec_nanos() as libc::c_long;
             let abs = libc::timespec {
-                tv_sec: sec as libc::time_t,
-                tv_nsec: nsec as libc::c_long,
+                tv_sec: now.tv_sec + slice.as_secs() as libc::time_t + nsec / 1_000_000_000,
+                tv_nsec: nsec % 1_000_000_000,
             };
             // SAFETY: initialized mutex, valid timespec.
             if self.handle(unsafe { libc::pthread_mutex_timedlock(self.raw(), &abs) })? {
@@ -159,7 +162,11 @@ impl RawLock {
 
     /// Locks like [`lock`](Self::lock); the guard unlocks when dropped (also on panic).
     pub(crate) fn guard(&self, deadline: Deadline, watch: &Watch) -> Result<Option<LockGuard<'_>>> {
-        Ok(if self.lock(deadline, watch)? { Some(LockGuard(self)) } else { None })
+        Ok(if self.lock(deadline, watch)? {
+            Some(LockGuard(self))
+        } else {
+            None
+        })
     }
 }
 

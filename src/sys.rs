@@ -44,7 +44,11 @@ impl Deadline {
             None => Some(SLICE),
             Some(t) => {
                 let left = t.saturating_duration_since(Instant::now());
-                if left.is_zero() { None } else { Some(left.min(SLICE)) }
+                if left.is_zero() {
+                    None
+                } else {
+                    Some(left.min(SLICE))
+                }
             }
         }
     }
@@ -52,7 +56,11 @@ impl Deadline {
 
 /// Converts a `-1` return into the last OS error.
 pub(crate) fn cvt(ret: libc::c_int, call: &'static str) -> Result<libc::c_int> {
-    if ret == -1 { Err(Error::last_os(call)) } else { Ok(ret) }
+    if ret == -1 {
+        Err(Error::last_os(call))
+    } else {
+        Ok(ret)
+    }
 }
 
 fn timespec(d: Duration) -> libc::timespec {
@@ -87,8 +95,16 @@ pub(crate) fn futex_wake(word: &AtomicU32, n: i32) {
 }
 
 /// Polls one fd for `events`, at most `timeout`. Returns the revents (0 on timeout).
-pub(crate) fn poll_one(fd: RawFd, events: libc::c_short, timeout: Duration) -> Result<libc::c_short> {
-    let mut p = libc::pollfd { fd, events, revents: 0 };
+pub(crate) fn poll_one(
+    fd: RawFd,
+    events: libc::c_short,
+    timeout: Duration,
+) -> Result<libc::c_short> {
+    let mut p = libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    };
     let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
     // SAFETY: one valid pollfd.
     let r = unsafe { libc::poll(&mut p, 1, ms) };
@@ -97,7 +113,10 @@ pub(crate) fn poll_one(fd: RawFd, events: libc::c_short, timeout: Duration) -> R
         if e.raw_os_error() == Some(libc::EINTR) {
             return Ok(0);
         }
-        return Err(Error::Os { call: "poll", source: e });
+        return Err(Error::Os {
+            call: "poll",
+            source: e,
+        });
     }
     Ok(if r == 0 { 0 } else { p.revents })
 }
@@ -139,7 +158,10 @@ pub(crate) fn try_waitpid(pid: u32) -> Result<Option<i32>> {
         if e.raw_os_error() == Some(libc::EINTR) {
             continue;
         }
-        return Err(Error::Os { call: "waitpid", source: e });
+        return Err(Error::Os {
+            call: "waitpid",
+            source: e,
+        });
     }
 }
 
@@ -150,7 +172,10 @@ pub(crate) fn send_signal(pid: u32, sig: libc::c_int) -> Result<()> {
     if r == -1 {
         let e = std::io::Error::last_os_error();
         if e.raw_os_error() != Some(libc::ESRCH) {
-            return Err(Error::Os { call: "kill", source: e });
+            return Err(Error::Os {
+                call: "kill",
+                source: e,
+            });
         }
     }
     Ok(())
@@ -161,7 +186,14 @@ pub(crate) fn socketpair() -> Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0; 2];
     // SAFETY: fds is a valid array of two ints.
     cvt(
-        unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) },
+        unsafe {
+            libc::socketpair(
+                libc::AF_UNIX,
+                libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+                0,
+                fds.as_mut_ptr(),
+            )
+        },
         "socketpair",
     )?;
     // SAFETY: both fds are fresh and ours.
@@ -173,7 +205,11 @@ pub(crate) fn set_nonblocking(fd: &OwnedFd, on: bool) -> Result<()> {
     let fd = fd.as_raw_fd();
     // SAFETY: fcntl on an fd we own.
     let flags = cvt(unsafe { libc::fcntl(fd, libc::F_GETFL) }, "fcntl")?;
-    let flags = if on { flags | libc::O_NONBLOCK } else { flags & !libc::O_NONBLOCK };
+    let flags = if on {
+        flags | libc::O_NONBLOCK
+    } else {
+        flags & !libc::O_NONBLOCK
+    };
     // SAFETY: as above.
     cvt(unsafe { libc::fcntl(fd, libc::F_SETFL, flags) }, "fcntl")?;
     Ok(())
@@ -203,7 +239,12 @@ pub(crate) fn send(fd: RawFd, buf: &[u8], dontwait: bool) -> Result<Io> {
             Some(libc::EINTR) => continue,
             Some(libc::EAGAIN) => return Ok(Io::WouldBlock),
             Some(libc::EPIPE) | Some(libc::ECONNRESET) => return Ok(Io::Closed),
-            _ => return Err(Error::Os { call: "send", source: e }),
+            _ => {
+                return Err(Error::Os {
+                    call: "send",
+                    source: e,
+                });
+            }
         }
     }
 }
@@ -218,14 +259,23 @@ pub(crate) fn recv(fd: RawFd, buf: &mut [u8], dontwait: bool) -> Result<Io> {
             return Ok(Io::Done(r as usize));
         }
         if r == 0 {
-            return Ok(if buf.is_empty() { Io::Done(0) } else { Io::Closed });
+            return Ok(if buf.is_empty() {
+                Io::Done(0)
+            } else {
+                Io::Closed
+            });
         }
         let e = std::io::Error::last_os_error();
         match e.raw_os_error() {
             Some(libc::EINTR) => continue,
             Some(libc::EAGAIN) => return Ok(Io::WouldBlock),
             Some(libc::ECONNRESET) => return Ok(Io::Closed),
-            _ => return Err(Error::Os { call: "recv", source: e }),
+            _ => {
+                return Err(Error::Os {
+                    call: "recv",
+                    source: e,
+                });
+            }
         }
     }
 }
@@ -267,7 +317,11 @@ pub(crate) fn flush_std() {
 
 /// The number of shared objects loaded so far (glibc's `dlpi_adds`): it grows with every dlopen.
 pub(crate) fn loaded_objects_generation() -> u64 {
-    unsafe extern "C" fn cb(info: *mut libc::dl_phdr_info, _size: libc::size_t, data: *mut libc::c_void) -> libc::c_int {
+    unsafe extern "C" fn cb(
+        info: *mut libc::dl_phdr_info,
+        _size: libc::size_t,
+        data: *mut libc::c_void,
+    ) -> libc::c_int {
         // SAFETY: glibc passes a valid info and our data pointer.
         unsafe {
             *(data as *mut u64) = (*info).dlpi_adds;

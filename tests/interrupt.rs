@@ -4,7 +4,9 @@
 mod common;
 
 use common::{is_dead, wait_for};
-use multiprocessing::{Error, JoinableQueue, Pipe, Pool, Process, Queue, active_children, interrupt};
+use multiprocessing::{
+    Error, JoinableQueue, Pipe, Pool, Process, Queue, active_children, interrupt,
+};
 use std::time::{Duration, Instant};
 
 /// Sends SIGINT to this process after `delay`, from another thread.
@@ -24,9 +26,15 @@ fn expect_interrupted<T: std::fmt::Debug>(what: &str, blocking: impl FnOnce() ->
     let result = blocking();
     let returned = Instant::now();
     let sent = sender.join().unwrap();
-    assert!(matches!(result, Err(Error::Interrupted)), "{what}: {result:?}");
+    assert!(
+        matches!(result, Err(Error::Interrupted)),
+        "{what}: {result:?}"
+    );
     let delay = returned.saturating_duration_since(sent);
-    assert!(delay < Duration::from_secs(1), "{what}: returned {delay:?} after SIGINT");
+    assert!(
+        delay < Duration::from_secs(1),
+        "{what}: returned {delay:?} after SIGINT"
+    );
     println!("{what}: returned {delay:?} after SIGINT");
 }
 
@@ -44,8 +52,10 @@ fn sigint_interrupts_every_blocking_call_and_terminates_children() {
     interrupt::enable().unwrap();
 
     // join on a never-ending child
-    let mut p = Process::new(|| loop {
-        std::thread::sleep(Duration::from_secs(1));
+    let mut p = Process::new(|| {
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+        }
     });
     p.start().unwrap();
     let pid = p.pid().unwrap();
@@ -53,12 +63,19 @@ fn sigint_interrupts_every_blocking_call_and_terminates_children() {
     assert!(is_dead(pid), "the child was terminated");
     assert!(!p.is_alive());
     assert_eq!(p.exitcode(), Some(-15));
-    assert!(active_children().is_empty(), "no child left: {:?}", active_children());
+    assert!(
+        active_children().is_empty(),
+        "no child left: {:?}",
+        active_children()
+    );
 
     // The interrupt was reported: new calls run normally.
     assert!(!interrupt::pending());
     let q: Queue<u32> = Queue::new().unwrap();
-    assert!(matches!(q.get_timeout(Duration::from_millis(50)), Err(Error::Empty)));
+    assert!(matches!(
+        q.get_timeout(Duration::from_millis(50)),
+        Err(Error::Empty)
+    ));
 
     expect_interrupted("Queue::get", || q.get());
     let (a, _b) = Pipe::new::<u32>().unwrap();
@@ -76,11 +93,18 @@ fn sigint_interrupts_every_blocking_call_and_terminates_children() {
     assert_eq!(workers.len(), 2);
     expect_interrupted("Pool::map", || pool.map(forever, 0..2));
     for w in &workers {
-        assert!(wait_for(Duration::from_secs(5), || is_dead(*w)), "worker {w} survived");
+        assert!(
+            wait_for(Duration::from_secs(5), || is_dead(*w)),
+            "worker {w} survived"
+        );
     }
     let r = pool.apply_async(forever, (0,)).unwrap();
     expect_interrupted("AsyncResult::get", || r.get());
-    assert_eq!(pool.map(square, 0..5).unwrap(), vec![0, 1, 4, 9, 16], "the pool works again");
+    assert_eq!(
+        pool.map(square, 0..5).unwrap(),
+        vec![0, 1, 4, 9, 16],
+        "the pool works again"
+    );
     let mut it = pool.imap(forever, 0..1).unwrap();
     expect_interrupted("IMapIterator::next", || it.next().unwrap());
     drop(pool);
@@ -88,12 +112,21 @@ fn sigint_interrupts_every_blocking_call_and_terminates_children() {
     // An interrupt while nothing blocks is reported by the next blocking call, once.
     interrupt::trigger();
     assert!(interrupt::pending());
-    assert!(matches!(q.get_timeout(Duration::from_secs(5)), Err(Error::Interrupted)));
-    assert!(matches!(q.get_timeout(Duration::from_millis(10)), Err(Error::Empty)));
+    assert!(matches!(
+        q.get_timeout(Duration::from_secs(5)),
+        Err(Error::Interrupted)
+    ));
+    assert!(matches!(
+        q.get_timeout(Duration::from_millis(10)),
+        Err(Error::Empty)
+    ));
     // clear() forgets a pending interrupt (what a kernel does when a new cell starts).
     interrupt::trigger();
     interrupt::clear();
-    assert!(matches!(q.get_timeout(Duration::from_millis(10)), Err(Error::Empty)));
+    assert!(matches!(
+        q.get_timeout(Duration::from_millis(10)),
+        Err(Error::Empty)
+    ));
 
     interrupt::disable().unwrap();
 }

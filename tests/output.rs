@@ -125,39 +125,53 @@ fn scenarios() -> Vec<(&'static str, Scenario, Check)> {
             once(err, "bad value 5")?;
             once(err, "stack backtrace:")
         }),
-        ("sigint_without_opt_in", sigint_without_opt_in, |out, _, st| {
-            use std::os::unix::process::ExitStatusExt;
-            once(out, "before")?;
-            if count(out, "SURVIVED") > 0 || st.signal() != Some(libc::SIGINT) {
-                return Err(format!("expected death by SIGINT, got {st:?}"));
-            }
-            Ok(())
-        }),
-        ("exit_joins_non_daemons_and_terminates_daemons", exit_joins_non_daemons_and_terminates_daemons, |out, _, st| {
-            once(out, "main returns")?;
-            once(out, "NONDAEMON-DONE")?;
-            if count(out, "DAEMON-DONE") != 1 {
-                return Err(format!("the daemon was not terminated:\n{out}"));
-            }
-            st.success().then_some(()).ok_or("failed".into())
-        }),
-        ("killed_parent_leaves_no_orphans", killed_parent_leaves_no_orphans, |out, _, _| {
-            let pids: Vec<u32> = out
-                .lines()
-                .filter_map(|l| l.split_once('=').and_then(|(_, p)| p.trim().parse().ok()))
-                .collect();
-            if pids.len() != 3 {
-                return Err(format!("expected 3 pids in:\n{out}"));
-            }
-            let start = Instant::now();
-            while start.elapsed() < Duration::from_secs(5) {
-                if pids.iter().all(|p| dead(*p)) {
-                    return Ok(());
+        (
+            "sigint_without_opt_in",
+            sigint_without_opt_in,
+            |out, _, st| {
+                use std::os::unix::process::ExitStatusExt;
+                once(out, "before")?;
+                if count(out, "SURVIVED") > 0 || st.signal() != Some(libc::SIGINT) {
+                    return Err(format!("expected death by SIGINT, got {st:?}"));
                 }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Err(format!("still alive 5 s after the parent was killed: {pids:?}"))
-        }),
+                Ok(())
+            },
+        ),
+        (
+            "exit_joins_non_daemons_and_terminates_daemons",
+            exit_joins_non_daemons_and_terminates_daemons,
+            |out, _, st| {
+                once(out, "main returns")?;
+                once(out, "NONDAEMON-DONE")?;
+                if count(out, "DAEMON-DONE") != 1 {
+                    return Err(format!("the daemon was not terminated:\n{out}"));
+                }
+                st.success().then_some(()).ok_or("failed".into())
+            },
+        ),
+        (
+            "killed_parent_leaves_no_orphans",
+            killed_parent_leaves_no_orphans,
+            |out, _, _| {
+                let pids: Vec<u32> = out
+                    .lines()
+                    .filter_map(|l| l.split_once('=').and_then(|(_, p)| p.trim().parse().ok()))
+                    .collect();
+                if pids.len() != 3 {
+                    return Err(format!("expected 3 pids in:\n{out}"));
+                }
+                let start = Instant::now();
+                while start.elapsed() < Duration::from_secs(5) {
+                    if pids.iter().all(|p| dead(*p)) {
+                        return Ok(());
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(format!(
+                    "still alive 5 s after the parent was killed: {pids:?}"
+                ))
+            },
+        ),
         ("pool_tasks_print", pool_tasks_print, |out, _, _| {
             for i in 0..20 {
                 once(out, &format!("TASK-OUT-{i}\n"))?;
@@ -170,7 +184,10 @@ fn scenarios() -> Vec<(&'static str, Scenario, Check)> {
 fn dead(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Err(_) => true,
-        Ok(s) => s.rsplit_once(')').map(|(_, r)| r.trim_start().starts_with('Z')).unwrap_or(false),
+        Ok(s) => s
+            .rsplit_once(')')
+            .map(|(_, r)| r.trim_start().starts_with('Z'))
+            .unwrap_or(false),
     }
 }
 
@@ -210,7 +227,11 @@ fn run_scenario(name: &str) -> Result<(String, String, std::process::ExitStatus)
     // Grandchildren may hold the pipes open a little longer; they are bounded by their own sleeps.
     let out = out_reader.join().unwrap_or_default();
     let err = err_reader.join().unwrap_or_default();
-    Ok((String::from_utf8_lossy(&out).into_owned(), String::from_utf8_lossy(&err).into_owned(), status))
+    Ok((
+        String::from_utf8_lossy(&out).into_owned(),
+        String::from_utf8_lossy(&err).into_owned(),
+        status,
+    ))
 }
 
 fn main() {
@@ -230,7 +251,11 @@ fn main() {
         }
     }
     // Filters, as libtest takes them: run only the scenarios whose name contains one of them.
-    let filters: Vec<&String> = args.iter().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let filters: Vec<&String> = args
+        .iter()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
     let selected: Vec<_> = all
         .iter()
         .filter(|(n, _, _)| filters.is_empty() || filters.iter().any(|f| n.contains(f.as_str())))

@@ -54,7 +54,10 @@ fn recv_returns_eof_once_every_other_end_is_closed() {
 fn oneway_pipe_directions() {
     let _g = serial();
     let (r, w) = Pipe::oneway::<i32>().unwrap();
-    assert!(matches!(r.send(&1), Err(Error::WrongDirection("read-only"))));
+    assert!(matches!(
+        r.send(&1),
+        Err(Error::WrongDirection("read-only"))
+    ));
     assert!(matches!(w.recv(), Err(Error::WrongDirection("write-only"))));
     let mut p = Process::new(move || w.send(&99).unwrap());
     p.start().unwrap();

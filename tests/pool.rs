@@ -36,8 +36,14 @@ fn sleep_forever(_: u32) -> u32 {
 #[test]
 fn map_returns_results_in_input_order() {
     let pool = Pool::new(4).unwrap();
-    assert_eq!(pool.map(square, 0..10).unwrap(), vec![0, 1, 4, 9, 16, 25, 36, 49, 64, 81]);
-    assert_eq!(pool.map(square, Vec::<i64>::new()).unwrap(), Vec::<i64>::new());
+    assert_eq!(
+        pool.map(square, 0..10).unwrap(),
+        vec![0, 1, 4, 9, 16, 25, 36, 49, 64, 81]
+    );
+    assert_eq!(
+        pool.map(square, Vec::<i64>::new()).unwrap(),
+        Vec::<i64>::new()
+    );
     let big: Vec<i64> = (0..10_000).collect();
     let want: Vec<i64> = big.iter().map(|x| x * x).collect();
     assert_eq!(pool.map(square, big).unwrap(), want);
@@ -50,7 +56,10 @@ fn explicit_chunksize_keeps_a_chunk_in_one_worker() {
     assert!(pids[..5].iter().all(|p| *p == pids[0]));
     assert!(pids[5..].iter().all(|p| *p == pids[5]));
     assert!(pids.iter().all(|p| *p != std::process::id()));
-    assert!(matches!(pool.map_chunked(pid_of, 0..10, 0), Err(Error::InvalidArgument(_))));
+    assert!(matches!(
+        pool.map_chunked(pid_of, 0..10, 0),
+        Err(Error::InvalidArgument(_))
+    ));
 }
 
 #[test]
@@ -59,8 +68,16 @@ fn a_panicking_task_gives_an_error_and_the_pool_keeps_working() {
     match pool.map(fail_on_3, 0..10) {
         Err(Error::Task(e)) => {
             assert_eq!(e.message, "no key 3");
-            assert!(e.location.as_deref().unwrap_or("").contains("pool.rs"), "{:?}", e.location);
-            assert!(e.backtrace.contains("fail_on_3"), "backtrace names the function:\n{}", e.backtrace);
+            assert!(
+                e.location.as_deref().unwrap_or("").contains("pool.rs"),
+                "{:?}",
+                e.location
+            );
+            assert!(
+                e.backtrace.contains("fail_on_3"),
+                "backtrace names the function:\n{}",
+                e.backtrace
+            );
             assert!(e.worker.starts_with("ForkPoolWorker-"));
             assert!(e.to_string().contains("no key 3"));
         }
@@ -70,7 +87,13 @@ fn a_panicking_task_gives_an_error_and_the_pool_keeps_working() {
     // imap yields the good results before the failing item, then the error, then the rest.
     let got: Vec<Result<i32, Error>> = pool.imap(fail_on_3, 0..5).unwrap().collect();
     assert_eq!(got.len(), 5);
-    assert_eq!(got[..3].iter().map(|r| *r.as_ref().unwrap()).collect::<Vec<_>>(), vec![0, 1, 2]);
+    assert_eq!(
+        got[..3]
+            .iter()
+            .map(|r| *r.as_ref().unwrap())
+            .collect::<Vec<_>>(),
+        vec![0, 1, 2]
+    );
     assert!(matches!(&got[3], Err(Error::Task(e)) if e.message == "no key 3"));
     assert_eq!(*got[4].as_ref().unwrap(), 4);
 }
@@ -90,7 +113,11 @@ fn a_worker_killed_during_map_gives_an_error_within_seconds() {
     BUSY_PIDS.set(Queue::new().unwrap()).unwrap();
     let pool = Pool::new(2).unwrap();
     let r = pool.map_chunked_async(report_then_sleep, 0..4, 1);
-    let victim = BUSY_PIDS.get().unwrap().get_timeout(Duration::from_secs(10)).unwrap();
+    let victim = BUSY_PIDS
+        .get()
+        .unwrap()
+        .get_timeout(Duration::from_secs(10))
+        .unwrap();
     let start = Instant::now();
     unsafe { libc::kill(victim as i32, libc::SIGKILL) };
     match r.get_timeout(Duration::from_secs(5)) {
@@ -107,26 +134,41 @@ fn a_worker_killed_during_map_gives_an_error_within_seconds() {
 }
 
 trait MapChunkedAsync {
-    fn map_chunked_async<F, R>(&self, f: F, it: std::ops::Range<u64>, chunksize: usize) -> multiprocessing::AsyncResult<Vec<R>>
+    fn map_chunked_async<F, R>(
+        &self,
+        f: F,
+        it: std::ops::Range<u64>,
+        chunksize: usize,
+    ) -> multiprocessing::AsyncResult<Vec<R>>
     where
         F: Fn(u64) -> R + 'static,
         R: serde::Serialize + serde::de::DeserializeOwned + Send + 'static;
 }
 
 impl MapChunkedAsync for Pool {
-    fn map_chunked_async<F, R>(&self, f: F, it: std::ops::Range<u64>, chunksize: usize) -> multiprocessing::AsyncResult<Vec<R>>
+    fn map_chunked_async<F, R>(
+        &self,
+        f: F,
+        it: std::ops::Range<u64>,
+        chunksize: usize,
+    ) -> multiprocessing::AsyncResult<Vec<R>>
     where
         F: Fn(u64) -> R + 'static,
         R: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
     {
-        self.map_async_with(f, it, Some(chunksize), Callbacks::new()).unwrap()
+        self.map_async_with(f, it, Some(chunksize), Callbacks::new())
+            .unwrap()
     }
 }
 
 #[test]
 fn imap_keeps_order_and_imap_unordered_does_not_wait_for_slow_early_tasks() {
     let pool = Pool::new(4).unwrap();
-    let ordered: Vec<u64> = pool.imap(slow_inverse, 0..4).unwrap().map(Result::unwrap).collect();
+    let ordered: Vec<u64> = pool
+        .imap(slow_inverse, 0..4)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
     assert_eq!(ordered, vec![0, 1, 2, 3]);
     let start = Instant::now();
     let mut it = pool.imap_unordered(slow_inverse, 0..4).unwrap();
@@ -134,7 +176,10 @@ fn imap_keeps_order_and_imap_unordered_does_not_wait_for_slow_early_tasks() {
     let first_at = start.elapsed();
     let rest: Vec<u64> = it.map(Result::unwrap).collect();
     assert_eq!(first, 3, "the fastest task comes first");
-    assert!(first_at < Duration::from_millis(400), "first result after {first_at:?}");
+    assert!(
+        first_at < Duration::from_millis(400),
+        "first result after {first_at:?}"
+    );
     assert_eq!(rest, vec![2, 1, 0]);
 }
 
@@ -142,7 +187,10 @@ fn imap_keeps_order_and_imap_unordered_does_not_wait_for_slow_early_tasks() {
 fn imap_next_timeout() {
     let pool = Pool::new(1).unwrap();
     let mut it = pool.imap(slow_inverse, vec![1]).unwrap();
-    assert!(matches!(it.next_timeout(Duration::from_millis(50)), Some(Err(Error::Timeout))));
+    assert!(matches!(
+        it.next_timeout(Duration::from_millis(50)),
+        Some(Err(Error::Timeout))
+    ));
     assert_eq!(it.next_timeout(Duration::from_secs(5)).unwrap().unwrap(), 1);
     assert!(it.next().is_none());
 }
@@ -171,13 +219,25 @@ fn apply_apply_async_starmap_and_results() {
     let pool = Pool::new(2).unwrap();
     assert_eq!(pool.apply(add, (2, 3)).unwrap(), 5);
     assert_eq!(pool.apply(answer, ()).unwrap(), 42);
-    assert_eq!(pool.starmap(pow, vec![(2, 3), (3, 2), (10, 0)]).unwrap(), vec![8, 9, 1]);
-    assert_eq!(pool.starmap_async(add, vec![(1, 1), (2, 2)]).unwrap().get().unwrap(), vec![2, 4]);
+    assert_eq!(
+        pool.starmap(pow, vec![(2, 3), (3, 2), (10, 0)]).unwrap(),
+        vec![8, 9, 1]
+    );
+    assert_eq!(
+        pool.starmap_async(add, vec![(1, 1), (2, 2)])
+            .unwrap()
+            .get()
+            .unwrap(),
+        vec![2, 4]
+    );
 
     let slow = pool.apply_async(slow_inverse, (0,)).unwrap();
     assert!(matches!(slow.successful(), Err(Error::NotReady)));
     assert!(!slow.ready());
-    assert!(matches!(slow.get_timeout(Duration::from_millis(50)), Err(Error::Timeout)));
+    assert!(matches!(
+        slow.get_timeout(Duration::from_millis(50)),
+        Err(Error::Timeout)
+    ));
     assert!(!slow.wait_timeout(Duration::from_millis(10)));
     slow.wait();
     assert!(slow.ready());
@@ -188,7 +248,10 @@ fn apply_apply_async_starmap_and_results() {
     let bad = pool.apply_async(negative_panics, (-1,)).unwrap();
     assert!(matches!(bad.get(), Err(Error::Task(e)) if e.message == "negative"));
     assert!(!bad.successful().unwrap());
-    assert!(matches!(bad.get(), Err(Error::Task(_))), "an error can be read again");
+    assert!(
+        matches!(bad.get(), Err(Error::Task(_))),
+        "an error can be read again"
+    );
 }
 
 #[test]
@@ -202,7 +265,9 @@ fn callbacks_run_once_in_the_pool_thread() {
             vec![1, 2, 3],
             None,
             Callbacks::new().on_success(move |v: &Vec<i32>| {
-                c.lock().unwrap().push((v.clone(), std::thread::current().name().map(String::from)))
+                c.lock()
+                    .unwrap()
+                    .push((v.clone(), std::thread::current().name().map(String::from)))
             }),
         )
         .unwrap();
@@ -233,11 +298,24 @@ fn lifecycle_close_join_terminate() {
     let pending = pool.map_async(slow_inverse, vec![3, 3, 3]).unwrap();
     assert!(matches!(pool.join(), Err(Error::PoolStillRunning)));
     pool.close().unwrap();
-    assert!(matches!(pool.map(square, vec![1]), Err(Error::PoolNotRunning)));
-    assert!(matches!(pool.apply(add, (1, 2)), Err(Error::PoolNotRunning)));
-    assert!(matches!(pool.imap(square, vec![1]), Err(Error::PoolNotRunning)));
+    assert!(matches!(
+        pool.map(square, vec![1]),
+        Err(Error::PoolNotRunning)
+    ));
+    assert!(matches!(
+        pool.apply(add, (1, 2)),
+        Err(Error::PoolNotRunning)
+    ));
+    assert!(matches!(
+        pool.imap(square, vec![1]),
+        Err(Error::PoolNotRunning)
+    ));
     pool.join().unwrap();
-    assert_eq!(pending.get().unwrap(), vec![3, 3, 3], "close + join waits for queued work");
+    assert_eq!(
+        pending.get().unwrap(),
+        vec![3, 3, 3],
+        "close + join waits for queued work"
+    );
     assert!(format!("{pool:?}").contains("state=CLOSE"));
 
     let pool = Pool::new(2).unwrap();
@@ -246,7 +324,10 @@ fn lifecycle_close_join_terminate() {
     pool.terminate().unwrap();
     assert!(start.elapsed() < Duration::from_secs(3));
     assert!(matches!(r.get(), Err(Error::PoolTerminated)));
-    assert!(matches!(pool.map(square, vec![1]), Err(Error::PoolNotRunning)));
+    assert!(matches!(
+        pool.map(square, vec![1]),
+        Err(Error::PoolNotRunning)
+    ));
     assert!(format!("{pool:?}").contains("state=TERMINATE"));
 }
 
@@ -257,7 +338,10 @@ fn dropping_a_running_pool_terminates_its_workers() {
     let r = pool.apply_async(sleep_forever, (0,)).unwrap();
     drop(pool);
     for pid in pids {
-        assert!(wait_for(Duration::from_secs(5), || is_dead(pid)), "worker {pid} survived");
+        assert!(
+            wait_for(Duration::from_secs(5), || is_dead(pid)),
+            "worker {pid} survived"
+        );
     }
     assert!(matches!(r.get(), Err(Error::PoolTerminated)));
 }
@@ -295,9 +379,18 @@ fn worker_name(_: u8) -> String {
 #[test]
 fn workers_are_named_like_python() {
     let pool = Pool::new(1).unwrap();
-    assert!(pool.apply(worker_name, (0,)).unwrap().starts_with("ForkPoolWorker-"));
-    assert!(matches!(Pool::new(0), Err(Error::InvalidArgument(m)) if m == "Number of processes must be at least 1"));
-    assert_eq!(Pool::builder().build().unwrap().processes(), multiprocessing::cpu_count());
+    assert!(
+        pool.apply(worker_name, (0,))
+            .unwrap()
+            .starts_with("ForkPoolWorker-")
+    );
+    assert!(
+        matches!(Pool::new(0), Err(Error::InvalidArgument(m)) if m == "Number of processes must be at least 1")
+    );
+    assert_eq!(
+        Pool::builder().build().unwrap().processes(),
+        multiprocessing::cpu_count()
+    );
 }
 
 fn boom_init() {
@@ -306,7 +399,11 @@ fn boom_init() {
 
 #[test]
 fn a_failing_initializer_fails_the_work_instead_of_forking_forever() {
-    let pool = Pool::builder().processes(1).initializer(boom_init).build().unwrap();
+    let pool = Pool::builder()
+        .processes(1)
+        .initializer(boom_init)
+        .build()
+        .unwrap();
     match pool.map(square, 0..3) {
         Err(Error::Task(e)) => assert_eq!(e.message, "initializer failed"),
         other => panic!("expected the initializer's panic, got {other:?}"),
@@ -333,7 +430,11 @@ fn code_loaded_after_the_workers_were_forked_runs_in_the_pool() {
     let dir = std::env::temp_dir().join(format!("mp-cdylib-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let src = dir.join("late.rs");
-    std::fs::write(&src, "#[unsafe(no_mangle)]\npub extern \"C\" fn triple(x: u64) -> u64 { 3 * x }\n").unwrap();
+    std::fs::write(
+        &src,
+        "#[unsafe(no_mangle)]\npub extern \"C\" fn triple(x: u64) -> u64 { 3 * x }\n",
+    )
+    .unwrap();
     let lib = dir.join("liblate.so");
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let status = std::process::Command::new(rustc)
@@ -351,7 +452,16 @@ fn code_loaded_after_the_workers_were_forked_runs_in_the_pool() {
     assert!(!sym.is_null());
     LOADED.store(sym as usize, Ordering::SeqCst);
 
-    assert_eq!(pool.map(call_loaded, 0..8).unwrap(), vec![0, 3, 6, 9, 12, 15, 18, 21]);
-    assert_eq!(pool.imap_unordered(call_loaded, 0..4).unwrap().map(Result::unwrap).sum::<u64>(), 18);
+    assert_eq!(
+        pool.map(call_loaded, 0..8).unwrap(),
+        vec![0, 3, 6, 9, 12, 15, 18, 21]
+    );
+    assert_eq!(
+        pool.imap_unordered(call_loaded, 0..4)
+            .unwrap()
+            .map(Result::unwrap)
+            .sum::<u64>(),
+        18
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

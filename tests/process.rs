@@ -25,7 +25,11 @@ fn exit_codes_follow_python() {
     assert_eq!(ok.exitcode(), Some(0));
     assert_eq!(panics.exitcode(), Some(1));
     assert_eq!(exits.exitcode(), Some(3));
-    assert_eq!(wraps.exitcode(), Some(5), "exit(261) is 5, mod 256 as in Python");
+    assert_eq!(
+        wraps.exitcode(),
+        Some(5),
+        "exit(261) is 5, mod 256 as in Python"
+    );
 }
 
 #[test]
@@ -54,7 +58,10 @@ fn join_timeout_returns_with_the_child_alive() {
     let start = Instant::now();
     p.join_timeout(Duration::from_millis(300)).unwrap();
     let waited = start.elapsed();
-    assert!(waited >= Duration::from_millis(290), "returned after {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(290),
+        "returned after {waited:?}"
+    );
     assert!(p.is_alive());
     assert_eq!(p.exitcode(), None);
     p.kill().unwrap();
@@ -69,7 +76,10 @@ fn state_before_start_and_lifecycle_errors() {
     assert_eq!(p.pid(), None);
     assert_eq!(p.exitcode(), None);
     assert!(matches!(p.join(), Err(Error::NotStarted)));
-    assert!(matches!(p.join_timeout(Duration::from_millis(1)), Err(Error::NotStarted)));
+    assert!(matches!(
+        p.join_timeout(Duration::from_millis(1)),
+        Err(Error::NotStarted)
+    ));
     p.start().unwrap();
     assert!(matches!(p.start(), Err(Error::AlreadyStarted)));
     assert!(matches!(p.set_daemon(true), Err(Error::StartedAlready)));
@@ -94,15 +104,28 @@ fn default_names_count_even_named_processes() {
     let a = Process::new(|| ());
     let named = Process::new(|| ()).with_name("worker-x");
     let b = Process::new(|| ());
-    let num = |p: &Process| p.name().trim_start_matches("Process-").parse::<u32>().unwrap();
+    let num = |p: &Process| {
+        p.name()
+            .trim_start_matches("Process-")
+            .parse::<u32>()
+            .unwrap()
+    };
     assert!(a.name().starts_with("Process-"));
     assert_eq!(named.name(), "worker-x");
-    assert!(num(&b) >= num(&a) + 2, "{} then {}: the named one used a number", a.name(), b.name());
+    assert!(
+        num(&b) >= num(&a) + 2,
+        "{} then {}: the named one used a number",
+        a.name(),
+        b.name()
+    );
 }
+
+/// What a child reports: its name and pid, its parent's name and pid, its own child's name.
+type Report = (String, u32, Option<(String, u32)>, String);
 
 #[test]
 fn child_sees_its_name_parent_and_grandchild_names() {
-    let q: Queue<(String, u32, Option<(String, u32)>, String)> = Queue::new().unwrap();
+    let q: Queue<Report> = Queue::new().unwrap();
     let tx = q.clone();
     let mut p = Process::new(move || {
         let me = current_process();
@@ -114,7 +137,8 @@ fn child_sees_its_name_parent_and_grandchild_names() {
         let gname = grandchild.name().to_string();
         grandchild.start().unwrap();
         grandchild.join().unwrap();
-        tx.put((me.name().to_string(), me.pid(), parent, gname)).unwrap();
+        tx.put((me.name().to_string(), me.pid(), parent, gname))
+            .unwrap();
     })
     .with_name("Parent-Of-One");
     p.start().unwrap();
@@ -122,9 +146,15 @@ fn child_sees_its_name_parent_and_grandchild_names() {
     p.join().unwrap();
     assert_eq!(name, "Parent-Of-One");
     assert_eq!(Some(pid), p.pid());
-    assert_eq!(parent, Some(("MainProcess".to_string(), std::process::id())));
+    assert_eq!(
+        parent,
+        Some(("MainProcess".to_string(), std::process::id()))
+    );
     // The counter restarts in each child, below the child's own identity.
-    assert!(grandchild.starts_with("Process-") && grandchild.ends_with(":1"), "{grandchild}");
+    assert!(
+        grandchild.starts_with("Process-") && grandchild.ends_with(":1"),
+        "{grandchild}"
+    );
     assert!(parent_process().is_none());
     assert_eq!(current_process().name(), "MainProcess");
 }
@@ -181,7 +211,11 @@ fn child_stdin_is_dev_null() {
         tx.put(n).unwrap();
     });
     p.start().unwrap();
-    assert_eq!(q.get_timeout(Duration::from_secs(10)).unwrap(), 0, "EOF at once");
+    assert_eq!(
+        q.get_timeout(Duration::from_secs(10)).unwrap(),
+        0,
+        "EOF at once"
+    );
     p.join().unwrap();
 }
 
@@ -232,7 +266,10 @@ fn start_from_a_short_lived_thread_keeps_the_child_alive() {
     .join()
     .unwrap();
     std::thread::sleep(Duration::from_millis(200));
-    assert!(p.is_alive(), "the child died with the thread that started it");
+    assert!(
+        p.is_alive(),
+        "the child died with the thread that started it"
+    );
     p.terminate().unwrap();
     p.join().unwrap();
     assert_eq!(p.exitcode(), Some(-15));

@@ -92,8 +92,16 @@ fn a_child_that_put_large_data_exits_before_it_is_read() {
     let mut p = Process::new(move || tx.put(ByteBuf::from(vec![7u8; 10_000_000])).unwrap());
     p.start().unwrap();
     p.join_timeout(Duration::from_secs(10)).unwrap();
-    assert_eq!(p.exitcode(), Some(0), "the child exited without anyone reading");
-    assert_eq!(q.get_nowait().unwrap().len(), 10_000_000, "and the data is still there");
+    assert_eq!(
+        p.exitcode(),
+        Some(0),
+        "the child exited without anyone reading"
+    );
+    assert_eq!(
+        q.get_nowait().unwrap().len(),
+        10_000_000,
+        "and the data is still there"
+    );
 }
 
 #[test]
@@ -104,9 +112,15 @@ fn fifo_timeouts_and_nowait() {
     }
     assert_eq!(q.qsize(), 3);
     assert!(!q.empty());
-    assert_eq!((0..3).map(|_| q.get().unwrap()).collect::<Vec<_>>(), vec![0, 1, 2]);
+    assert_eq!(
+        (0..3).map(|_| q.get().unwrap()).collect::<Vec<_>>(),
+        vec![0, 1, 2]
+    );
     let start = Instant::now();
-    assert!(matches!(q.get_timeout(Duration::from_millis(300)), Err(Error::Empty)));
+    assert!(matches!(
+        q.get_timeout(Duration::from_millis(300)),
+        Err(Error::Empty)
+    ));
     assert!(start.elapsed() >= Duration::from_millis(290));
     assert!(matches!(q.get_nowait(), Err(Error::Empty)));
     assert!(q.empty());
@@ -120,7 +134,10 @@ fn maxsize_full_and_a_blocked_put_resumes_after_a_get() {
     assert!(q.full());
     assert!(matches!(q.put_nowait(3), Err(Error::Full)));
     let start = Instant::now();
-    assert!(matches!(q.put_timeout(3, Duration::from_millis(300)), Err(Error::Full)));
+    assert!(matches!(
+        q.put_timeout(3, Duration::from_millis(300)),
+        Err(Error::Full)
+    ));
     assert!(start.elapsed() >= Duration::from_millis(290));
     let tx = q.clone();
     let mut p = Process::new(move || tx.put(3).unwrap());
@@ -176,7 +193,11 @@ fn joinable_queue_join_waits_for_task_done() {
         q.put(i).unwrap();
     }
     q.join().unwrap();
-    assert!(start.elapsed() >= Duration::from_millis(450), "join returned early: {:?}", start.elapsed());
+    assert!(
+        start.elapsed() >= Duration::from_millis(450),
+        "join returned early: {:?}",
+        start.elapsed()
+    );
     assert_eq!(results.qsize(), 5);
     let got: Vec<u32> = (0..5).map(|_| results.get().unwrap()).collect();
     assert_eq!(got, vec![0, 2, 4, 6, 8]);
@@ -211,8 +232,14 @@ fn values_of_many_types_round_trip() {
     let q: Queue<Msg> = Queue::new().unwrap();
     let items = vec![
         Msg::Text("héllo".into()),
-        Msg::Pair { a: 1.5, b: Some(vec![-1, 2]) },
-        Msg::Pair { a: f64::MAX, b: None },
+        Msg::Pair {
+            a: 1.5,
+            b: Some(vec![-1, 2]),
+        },
+        Msg::Pair {
+            a: f64::MAX,
+            b: None,
+        },
     ];
     let tx = q.clone();
     let sent = items.clone();
@@ -228,7 +255,11 @@ fn values_of_many_types_round_trip() {
 }
 
 fn tagged(i: u32, len: usize) -> ByteBuf {
-    ByteBuf::from((0..len).map(|k| (k as u32).wrapping_mul(2_654_435_761).wrapping_add(i) as u8).collect::<Vec<u8>>())
+    ByteBuf::from(
+        (0..len)
+            .map(|k| (k as u32).wrapping_mul(2_654_435_761).wrapping_add(i) as u8)
+            .collect::<Vec<u8>>(),
+    )
 }
 
 #[test]
@@ -241,7 +272,8 @@ fn megabyte_stream_with_and_without_a_backlog_stays_intact() {
         let n = 60u32;
         let mut p = Process::new(move || {
             for i in 0..n {
-                tx.put((i, tagged(i, (1 << 20) + i as usize * 8 + 3))).unwrap();
+                tx.put((i, tagged(i, (1 << 20) + i as usize * 8 + 3)))
+                    .unwrap();
             }
         });
         p.start().unwrap();
@@ -252,7 +284,10 @@ fn megabyte_stream_with_and_without_a_backlog_stays_intact() {
         for i in 0..n {
             let (j, data) = q.get_timeout(Duration::from_secs(30)).unwrap();
             assert_eq!(j, i);
-            assert!(data == tagged(i, (1 << 20) + i as usize * 8 + 3), "message {i} corrupted");
+            assert!(
+                data == tagged(i, (1 << 20) + i as usize * 8 + 3),
+                "message {i} corrupted"
+            );
         }
         p.join().unwrap();
         assert!(q.empty());

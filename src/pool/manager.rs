@@ -122,7 +122,8 @@ impl Worker {
     }
 
     fn queue_frame(&mut self, len: u64, job: u64, index: u64, func: u64, payload: &[u8]) {
-        self.out.extend_from_slice(&worker::header(len, job, index, func));
+        self.out
+            .extend_from_slice(&worker::header(len, job, index, func));
         self.out.extend_from_slice(payload);
     }
 
@@ -196,7 +197,9 @@ impl Manager {
         let mut close_in_child: Vec<RawFd> = self
             .workers
             .iter()
-            .flat_map(|w| std::iter::once(w.sock.as_raw_fd()).chain(w.pidfd.as_ref().map(|p| p.as_raw_fd())))
+            .flat_map(|w| {
+                std::iter::once(w.sock.as_raw_fd()).chain(w.pidfd.as_ref().map(|p| p.as_raw_fd()))
+            })
             .collect();
         close_in_child.push(mine.as_raw_fd());
         close_in_child.push(self.shared.wake.as_raw_fd());
@@ -251,7 +254,10 @@ impl Manager {
             }
             self.drop_cancelled();
             self.dispatch();
-            if status == Status::Close && self.pending.is_empty() && self.workers.iter().all(|w| w.busy.is_none()) {
+            if status == Status::Close
+                && self.pending.is_empty()
+                && self.workers.iter().all(|w| w.busy.is_none())
+            {
                 self.shutdown_idle_workers();
                 break;
             }
@@ -283,7 +289,9 @@ impl Manager {
         loop {
             let mut progress = false;
             for i in 0..self.workers.len() {
-                let Some(front) = self.pending.front() else { break };
+                let Some(front) = self.pending.front() else {
+                    break;
+                };
                 let w = &mut self.workers[i];
                 if !w.idle() {
                     continue;
@@ -293,7 +301,9 @@ impl Manager {
                     w.retire();
                     continue;
                 }
-                let Some(chunk) = self.pending.pop_front() else { break };
+                let Some(chunk) = self.pending.pop_front() else {
+                    break;
+                };
                 w.queue_frame(
                     chunk.payload.len() as u64,
                     chunk.job_id,
@@ -332,7 +342,10 @@ impl Manager {
                 if let Err(e) = self.spawn_worker() {
                     let msg = e.to_string();
                     for c in self.pending.drain(..) {
-                        c.job.deliver(c.index, Err(Error::Broken(format!("cannot start a pool worker: {msg}"))));
+                        c.job.deliver(
+                            c.index,
+                            Err(Error::Broken(format!("cannot start a pool worker: {msg}"))),
+                        );
                     }
                     return;
                 }
@@ -410,12 +423,16 @@ impl Manager {
                 },
             };
             if let Some(inflight) = w.busy.take() {
-                inflight.job.deliver(inflight.index, Err(Error::Task(err.clone())));
+                inflight
+                    .job
+                    .deliver(inflight.index, Err(Error::Task(err.clone())));
             }
             self.init_failure = Some(err);
             return;
         }
-        let Some(inflight) = w.busy.take() else { return };
+        let Some(inflight) = w.busy.take() else {
+            return;
+        };
         if inflight.job_id != a.job_id || inflight.index as u64 != a.index {
             return;
         }
@@ -429,7 +446,9 @@ impl Manager {
             STATUS_ERROR => Err(Error::Codec(
                 codec::decode::<String>(&a.body).unwrap_or_else(|e| e.to_string()),
             )),
-            other => Err(Error::Broken(format!("unknown answer status {other} from a worker"))),
+            other => Err(Error::Broken(format!(
+                "unknown answer status {other} from a worker"
+            ))),
         };
         if let Some(max) = self.config.maxtasksperchild
             && w.tasks >= max
@@ -442,7 +461,9 @@ impl Manager {
     /// Reaps worker `i` if it has exited: its in-flight chunk fails with [`Error::WorkerDied`].
     fn check_exit(&mut self, i: usize) {
         let pid = self.workers[i].pid;
-        let Ok(Some(code)) = runtime::poll_exit(pid) else { return };
+        let Ok(Some(code)) = runtime::poll_exit(pid) else {
+            return;
+        };
         // Answers it sent before dying come first.
         for a in read_answers(&mut self.workers[i]) {
             self.handle_answer(i, a);
@@ -467,9 +488,18 @@ impl Manager {
         }
         let deadline = sys::Deadline::after(Duration::from_secs(5));
         for w in &self.workers {
-            if runtime::wait_exit(w.pid, w.pidfd.as_ref(), deadline, None).ok().flatten().is_none() {
+            if runtime::wait_exit(w.pid, w.pidfd.as_ref(), deadline, None)
+                .ok()
+                .flatten()
+                .is_none()
+            {
                 let _ = runtime::signal(w.pid, libc::SIGKILL);
-                let _ = runtime::wait_exit(w.pid, w.pidfd.as_ref(), sys::Deadline::after(Duration::from_secs(2)), None);
+                let _ = runtime::wait_exit(
+                    w.pid,
+                    w.pidfd.as_ref(),
+                    sys::Deadline::after(Duration::from_secs(2)),
+                    None,
+                );
             }
             runtime::disown(w.pid);
         }
@@ -482,15 +512,26 @@ impl Manager {
         }
         let grace = sys::Deadline::after(Duration::from_millis(200));
         for w in &self.workers {
-            if runtime::wait_exit(w.pid, w.pidfd.as_ref(), grace, None).ok().flatten().is_none() {
+            if runtime::wait_exit(w.pid, w.pidfd.as_ref(), grace, None)
+                .ok()
+                .flatten()
+                .is_none()
+            {
                 let _ = runtime::signal(w.pid, libc::SIGKILL);
-                let _ = runtime::wait_exit(w.pid, w.pidfd.as_ref(), sys::Deadline::after(Duration::from_secs(2)), None);
+                let _ = runtime::wait_exit(
+                    w.pid,
+                    w.pidfd.as_ref(),
+                    sys::Deadline::after(Duration::from_secs(2)),
+                    None,
+                );
             }
             runtime::disown(w.pid);
         }
         for w in self.workers.drain(..) {
             if let Some(inflight) = w.busy {
-                inflight.job.deliver(inflight.index, Err(Error::PoolTerminated));
+                inflight
+                    .job
+                    .deliver(inflight.index, Err(Error::PoolTerminated));
             }
         }
         for c in self.pending.drain(..) {
@@ -517,11 +558,8 @@ fn task_error(wire: PanicWire, worker: &str, pid: u32) -> TaskError {
 fn read_answers(w: &mut Worker) -> Vec<Answer> {
     let mut into = Vec::new();
     let mut buf = [0u8; 64 * 1024];
-    loop {
-        match sys::recv(w.sock.as_raw_fd(), &mut buf, true) {
-            Ok(Io::Done(n)) => w.inbuf.extend_from_slice(&buf[..n]),
-            _ => break,
-        }
+    while let Ok(Io::Done(n)) = sys::recv(w.sock.as_raw_fd(), &mut buf, true) {
+        w.inbuf.extend_from_slice(&buf[..n]);
     }
     let mut pos = 0;
     while w.inbuf.len() - pos >= HEADER {

@@ -66,7 +66,11 @@ impl std::fmt::Debug for Pool {
             Status::Close => "CLOSE",
             Status::Terminate => "TERMINATE",
         };
-        write!(f, "<multiprocessing::Pool state={state} pool_size={}>", self.processes)
+        write!(
+            f,
+            "<multiprocessing::Pool state={state} pool_size={}>",
+            self.processes
+        )
     }
 }
 
@@ -135,10 +139,14 @@ impl PoolBuilder {
     pub fn build(self) -> Result<Pool> {
         let processes = self.processes.unwrap_or_else(crate::cpu_count);
         if processes == 0 {
-            return Err(Error::InvalidArgument("Number of processes must be at least 1".into()));
+            return Err(Error::InvalidArgument(
+                "Number of processes must be at least 1".into(),
+            ));
         }
         if self.maxtasksperchild == Some(0) {
-            return Err(Error::InvalidArgument("maxtasksperchild must be a positive int or None".into()));
+            return Err(Error::InvalidArgument(
+                "maxtasksperchild must be a positive int or None".into(),
+            ));
         }
         let shared = Arc::new(Shared::new()?);
         let config = Config {
@@ -172,7 +180,9 @@ impl PoolBuilder {
             }
             Err(_) => {
                 let _ = handle.join();
-                return Err(Error::Broken("the pool's manager thread failed to start".into()));
+                return Err(Error::Broken(
+                    "the pool's manager thread failed to start".into(),
+                ));
             }
         }
         Ok(Pool {
@@ -186,7 +196,11 @@ impl PoolBuilder {
 
 /// Python's default chunksize for `map`: `ceil(len / (4 * processes))`.
 fn default_chunksize(len: usize, processes: usize) -> usize {
-    if len == 0 { 0 } else { len.div_ceil(4 * processes) }
+    if len == 0 {
+        0
+    } else {
+        len.div_ceil(4 * processes)
+    }
 }
 
 fn check_chunksize(chunksize: usize) -> Result<()> {
@@ -329,7 +343,10 @@ impl Pool {
             s
         })?;
         match out {
-            Some(shared) => Ok(IMapIterator { shared, finished: false }),
+            Some(shared) => Ok(IMapIterator {
+                shared,
+                finished: false,
+            }),
             None => Err(Error::Broken("the job was not created".into())),
         }
     }
@@ -399,7 +416,12 @@ impl Pool {
     /// assert!(r.get().is_err());
     /// assert!(rx.recv().unwrap().contains("negative"));
     /// ```
-    pub fn apply_async_with<F, A, R>(&self, f: F, args: A, callbacks: Callbacks<R>) -> Result<AsyncResult<R>>
+    pub fn apply_async_with<F, A, R>(
+        &self,
+        f: F,
+        args: A,
+        callbacks: Callbacks<R>,
+    ) -> Result<AsyncResult<R>>
     where
         F: StarFn<A, R> + 'static,
         A: Serialize + DeserializeOwned + 'static,
@@ -425,7 +447,8 @@ impl Pool {
         T: Serialize + DeserializeOwned + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
-        self.map_async_with(f, iterable, None, Callbacks::new())?.get()
+        self.map_async_with(f, iterable, None, Callbacks::new())?
+            .get()
     }
 
     /// [`map`](Self::map) with an explicit chunksize (items per task sent to a worker).
@@ -444,7 +467,8 @@ impl Pool {
         T: Serialize + DeserializeOwned + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
-        self.map_async_with(f, iterable, Some(chunksize), Callbacks::new())?.get()
+        self.map_async_with(f, iterable, Some(chunksize), Callbacks::new())?
+            .get()
     }
 
     /// Starts a [`map`](Self::map) and returns at once (Python's `map_async`).
@@ -521,7 +545,12 @@ impl Pool {
     /// let v: Vec<i32> = pool.imap_chunked(sq, 1..4, 2).unwrap().map(Result::unwrap).collect();
     /// assert_eq!(v, vec![1, 4, 9]);
     /// ```
-    pub fn imap_chunked<F, T, R, I>(&self, f: F, iterable: I, chunksize: usize) -> Result<IMapIterator<R>>
+    pub fn imap_chunked<F, T, R, I>(
+        &self,
+        f: F,
+        iterable: I,
+        chunksize: usize,
+    ) -> Result<IMapIterator<R>>
     where
         F: Fn(T) -> R + 'static,
         I: IntoIterator<Item = T>,
@@ -559,7 +588,12 @@ impl Pool {
     /// let pool = multiprocessing::Pool::new(2).unwrap();
     /// assert_eq!(pool.imap_unordered_chunked(sq, 0..10, 3).unwrap().count(), 10);
     /// ```
-    pub fn imap_unordered_chunked<F, T, R, I>(&self, f: F, iterable: I, chunksize: usize) -> Result<IMapIterator<R>>
+    pub fn imap_unordered_chunked<F, T, R, I>(
+        &self,
+        f: F,
+        iterable: I,
+        chunksize: usize,
+    ) -> Result<IMapIterator<R>>
     where
         F: Fn(T) -> R + 'static,
         I: IntoIterator<Item = T>,
@@ -585,7 +619,8 @@ impl Pool {
         A: Serialize + DeserializeOwned + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
-        self.starmap_async_with(f, iterable, None, Callbacks::new())?.get()
+        self.starmap_async_with(f, iterable, None, Callbacks::new())?
+            .get()
     }
 
     /// Starts a [`starmap`](Self::starmap) and returns at once (Python's `starmap_async`).
@@ -692,9 +727,7 @@ impl Pool {
         let watch = Watch::new();
         let mut inner = self.shared.lock();
         while !inner.finished {
-            if let Err(e) = watch.check() {
-                return Err(e);
-            }
+            watch.check()?;
             inner = self
                 .shared
                 .finished_cv
@@ -708,7 +741,11 @@ impl Pool {
     }
 
     fn join_manager(&self) {
-        let handle = self.manager.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let handle = self
+            .manager
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         if let Some(h) = handle {
             let _ = h.join();
         }
@@ -720,5 +757,21 @@ impl Drop for Pool {
         if sys::getpid() == self.owner {
             let _ = self.terminate();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::default_chunksize;
+
+    #[test]
+    fn default_chunksize_is_pythons_formula() {
+        // Python 3.11, Pool(4): lengths 0, 1, 10, 16, 17, 100, 1000 give 0, 1, 1, 1, 2, 7, 63.
+        let got: Vec<usize> = [0, 1, 10, 16, 17, 100, 1000]
+            .iter()
+            .map(|&n| default_chunksize(n, 4))
+            .collect();
+        assert_eq!(got, vec![0, 1, 1, 1, 2, 7, 63]);
+        assert_eq!(default_chunksize(200_000, 2), 25_000);
     }
 }

@@ -111,7 +111,11 @@ pub(crate) struct Slot<R, V> {
 }
 
 impl<R, V> Slot<R, V> {
-    pub(crate) fn new(chunks: usize, finish: fn(Vec<R>) -> V, callbacks: Callbacks<V>) -> Slot<R, V> {
+    pub(crate) fn new(
+        chunks: usize,
+        finish: fn(Vec<R>) -> V,
+        callbacks: Callbacks<V>,
+    ) -> Slot<R, V> {
         let slot = Slot {
             state: Mutex::new(SlotState {
                 parts: (0..chunks).map(|_| None).collect(),
@@ -155,7 +159,6 @@ impl<R, V> Slot<R, V> {
         drop(st);
         self.cv.notify_all();
     }
-
 }
 
 impl<R: DeserializeOwned + Send, V: Send> Sink for Slot<R, V> {
@@ -182,7 +185,11 @@ impl<R: DeserializeOwned + Send, V: Send> Sink for Slot<R, V> {
             match st.first_err.take() {
                 Some(e) => Err(e),
                 None => {
-                    let all: Vec<R> = st.parts.iter_mut().flat_map(|p| p.take().unwrap_or_default()).collect();
+                    let all: Vec<R> = st
+                        .parts
+                        .iter_mut()
+                        .flat_map(|p| p.take().unwrap_or_default())
+                        .collect();
                     Ok((self.finish)(all))
                 }
             }
@@ -219,7 +226,11 @@ impl<R: DeserializeOwned + Send, V: Send> Outcome<V> for Slot<R, V> {
             let Some(slice) = deadline.slice() else {
                 return Ok(false);
             };
-            st = self.cv.wait_timeout(st, slice).unwrap_or_else(|e| e.into_inner()).0;
+            st = self
+                .cv
+                .wait_timeout(st, slice)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
     }
     fn take(&self) -> Result<V> {
@@ -235,7 +246,11 @@ impl<R: DeserializeOwned + Send, V: Send> Outcome<V> for Slot<R, V> {
             Some(Err(e)) => {
                 let again = match &e {
                     Error::Task(t) => Error::Task(t.clone()),
-                    Error::WorkerDied { worker, pid, exitcode } => Error::WorkerDied {
+                    Error::WorkerDied {
+                        worker,
+                        pid,
+                        exitcode,
+                    } => Error::WorkerDied {
                         worker: worker.clone(),
                         pid: *pid,
                         exitcode: *exitcode,
@@ -313,7 +328,10 @@ impl<V> AsyncResult<V> {
     /// assert!(matches!(r.get_timeout(Duration::from_millis(50)), Err(Error::Timeout)));
     /// ```
     pub fn get_timeout(&self, timeout: Duration) -> Result<V> {
-        if !self.slot.wait_ready(Deadline::after(timeout), &Watch::new())? {
+        if !self
+            .slot
+            .wait_ready(Deadline::after(timeout), &Watch::new())?
+        {
             return Err(Error::Timeout);
         }
         self.slot.take()
@@ -341,7 +359,11 @@ impl<V> AsyncResult<V> {
     /// assert!(r.wait_timeout(std::time::Duration::from_secs(5)));
     /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        matches!(self.slot.wait_ready(Deadline::after(timeout), &Watch::new()), Ok(true))
+        matches!(
+            self.slot
+                .wait_ready(Deadline::after(timeout), &Watch::new()),
+            Ok(true)
+        )
     }
 
     /// True once the result (or error) is there.
@@ -420,7 +442,9 @@ impl<R: DeserializeOwned + Send> Sink for IMapShared<R> {
             st.chunks.insert(index, decoded);
             loop {
                 let next = st.next_chunk;
-                let Some(chunk) = st.chunks.remove(&next) else { break };
+                let Some(chunk) = st.chunks.remove(&next) else {
+                    break;
+                };
                 st.next_chunk += 1;
                 match chunk {
                     Ok(v) => st.ready.extend(v.into_iter().map(Ok)),
@@ -502,7 +526,12 @@ impl<R> IMapIterator<R> {
             let Some(slice) = deadline.slice() else {
                 return Some(Err(Error::Timeout));
             };
-            st = self.shared.cv.wait_timeout(st, slice).unwrap_or_else(|e| e.into_inner()).0;
+            st = self
+                .shared
+                .cv
+                .wait_timeout(st, slice)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
     }
 }

@@ -94,11 +94,13 @@ thread_local! {
 pub(crate) fn catch<T>(f: impl FnOnce() -> T) -> Result<T, PanicWire> {
     LAST_PANIC.with(|p| p.borrow_mut().take());
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
-        LAST_PANIC.with(|p| p.borrow_mut().take()).unwrap_or_else(|| PanicWire {
-            message: payload_message(payload.as_ref()),
-            location: None,
-            backtrace: String::new(),
-        })
+        LAST_PANIC
+            .with(|p| p.borrow_mut().take())
+            .unwrap_or_else(|| PanicWire {
+                message: payload_message(payload.as_ref()),
+                location: None,
+                backtrace: String::new(),
+            })
     })
 }
 
@@ -128,7 +130,12 @@ where
     // SAFETY: `trampoline` only accepts zero-sized `C` (checked at compile time); a zero-sized
     // value has no bytes, so reading one from a dangling, aligned pointer is valid.
     let call: C = unsafe { std::ptr::NonNull::<C>::dangling().as_ptr().read() };
-    match catch(|| items.into_iter().map(|a| call.invoke(a)).collect::<Vec<R>>()) {
+    match catch(|| {
+        items
+            .into_iter()
+            .map(|a| call.invoke(a))
+            .collect::<Vec<R>>()
+    }) {
         Ok(results) => match codec::encode_into(&results, out) {
             Ok(()) => STATUS_OK,
             Err(e) => {

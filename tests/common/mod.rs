@@ -9,7 +9,10 @@ pub fn is_dead(pid: u32) -> bool {
         Err(_) => true,
         Ok(stat) => {
             // The state follows the command name in parentheses.
-            let after = stat.rsplit_once(')').map(|(_, r)| r.trim_start()).unwrap_or("");
+            let after = stat
+                .rsplit_once(')')
+                .map(|(_, r)| r.trim_start())
+                .unwrap_or("");
             after.starts_with('Z') || after.starts_with('X')
         }
     }
