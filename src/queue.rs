@@ -70,6 +70,9 @@ const _: () = assert!(std::mem::size_of::<Ctl>() <= CTL_SIZE);
 struct Shared {
     region: Region,
     closed: AtomicBool,
+    /// A lower bound of `released + CAPACITY` seen by this process's producers: while the tail
+    /// stays below it, producers need not read the consumers' side (a cache miss per message).
+    space_limit: AtomicU64,
 }
 
 /// A postcard output that writes straight into the ring (no intermediate buffer).
@@ -111,6 +114,7 @@ impl Shared {
         Ok(Shared {
             region,
             closed: AtomicBool::new(false),
+            space_limit: AtomicU64::new(CAPACITY),
         })
     }
 
@@ -204,8 +208,15 @@ impl Shared {
         let tail = ctl.tail.0.load(Relaxed);
         let puts = ctl.puts.load(Relaxed);
         let fits = || {
-            (ctl.maxsize == 0 || puts - ctl.gets.load(SeqCst) < ctl.maxsize)
-                && tail + frame <= ctl.released.load(Acquire) + CAPACITY
+            if ctl.maxsize != 0 && puts - ctl.gets.load(SeqCst) >= ctl.maxsize {
+                return false;
+            }
+            if tail + frame <= self.space_limit.load(Relaxed) {
+                return true;
+            }
+            let limit = ctl.released.load(Acquire) + CAPACITY;
+            self.space_limit.fetch_max(limit, Relaxed);
+            tail + frame <= limit
         };
         if !ctl
             .space
@@ -231,7 +242,7 @@ impl Shared {
         if ctl.joinable {
             ctl.unfinished.0.fetch_add(1, SeqCst);
         }
-        ctl.puts.store(puts + 1, SeqCst);
+        ctl.puts.store(puts + 1, Release);
         ctl.tail.0.store(start + frame, Release);
         ctl.data.0.notify_all();
         Ok(())
@@ -272,7 +283,7 @@ impl Shared {
         let value = self.read_at(head + 8, len as usize, decode);
         let new_head = head + frame;
         ctl.head.0.store(new_head, Release);
-        ctl.gets.store(ctl.gets.load(Relaxed) + 1, SeqCst);
+        ctl.gets.store(ctl.gets.load(Relaxed) + 1, Release);
         let released = ctl.released.load(Relaxed);
         let floor = new_head - new_head % GRANULE;
         if floor > released {

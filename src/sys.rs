@@ -342,3 +342,102 @@ pub(crate) fn address_is_loaded(addr: usize) -> bool {
     // SAFETY: dladdr only reads the address value and fills info.
     unsafe { libc::dladdr(addr as *const libc::c_void, &mut info) != 0 }
 }
+
+/// A pipe `(read end, write end)`, non-blocking and close-on-exec.
+pub(crate) fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: fds is a valid array of two ints.
+    cvt(
+        unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) },
+        "pipe2",
+    )?;
+    // SAFETY: both fds are fresh and ours.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// True if SIGPIPE is ignored in this process (then a write to a closed pipe just fails with EPIPE).
+pub(crate) fn sigpipe_ignored() -> bool {
+    // SAFETY: querying the current action only.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(libc::SIGPIPE, std::ptr::null(), &mut old) == 0
+            && old.sa_sigaction == libc::SIG_IGN
+    }
+}
+
+/// A non-blocking `read`.
+pub(crate) fn read_nb(fd: RawFd, buf: &mut [u8]) -> Result<Io> {
+    loop {
+        // SAFETY: buf is valid for writes of its length.
+        let r = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if r > 0 {
+            return Ok(Io::Done(r as usize));
+        }
+        if r == 0 {
+            return Ok(if buf.is_empty() {
+                Io::Done(0)
+            } else {
+                Io::Closed
+            });
+        }
+        let e = std::io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EAGAIN) => return Ok(Io::WouldBlock),
+            _ => {
+                return Err(Error::Os {
+                    call: "read",
+                    source: e,
+                });
+            }
+        }
+    }
+}
+
+/// A non-blocking `write`. If SIGPIPE is not ignored, it is blocked around the write (and a
+/// SIGPIPE it raised is consumed), so a closed peer gives `Io::Closed`, never a dead process.
+pub(crate) fn write_nb(fd: RawFd, buf: &[u8], sigpipe_ignored: bool) -> Result<Io> {
+    if sigpipe_ignored {
+        return write_raw(fd, buf);
+    }
+    // SAFETY: signal-mask manipulation of the calling thread with valid sets.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
+        let r = write_raw(fd, buf);
+        if matches!(r, Ok(Io::Closed)) && libc::sigismember(&old, libc::SIGPIPE) == 0 {
+            let zero = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            libc::sigtimedwait(&set, std::ptr::null_mut(), &zero);
+        }
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        r
+    }
+}
+
+fn write_raw(fd: RawFd, buf: &[u8]) -> Result<Io> {
+    loop {
+        // SAFETY: buf is valid for its length.
+        let r = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+        if r >= 0 {
+            return Ok(Io::Done(r as usize));
+        }
+        let e = std::io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EAGAIN) => return Ok(Io::WouldBlock),
+            Some(libc::EPIPE) => return Ok(Io::Closed),
+            _ => {
+                return Err(Error::Os {
+                    call: "write",
+                    source: e,
+                });
+            }
+        }
+    }
+}

@@ -96,6 +96,16 @@ fn killed_parent_leaves_no_orphans() {
     unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
 }
 
+fn send_to_a_closed_pipe_with_default_sigpipe() {
+    // SAFETY: restoring SIGPIPE's default action, as a C host program would have it.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    let (a, b) = multiprocessing::Pipe::new::<u32>().unwrap();
+    drop(b);
+    let r = a.send(&1);
+    println!("send -> {r:?}");
+    println!("SURVIVED-EPIPE");
+}
+
 fn shout(i: u32) -> u32 {
     // stdout is line-buffered: each line leaves in one write, whole, even with two workers.
     println!("TASK-OUT-{i}");
@@ -170,6 +180,15 @@ fn scenarios() -> Vec<(&'static str, Scenario, Check)> {
                 Err(format!(
                     "still alive 5 s after the parent was killed: {pids:?}"
                 ))
+            },
+        ),
+        (
+            "send_to_a_closed_pipe_with_default_sigpipe",
+            send_to_a_closed_pipe_with_default_sigpipe,
+            |out, _, st| {
+                once(out, "send -> Err(Eof)")?;
+                once(out, "SURVIVED-EPIPE")?;
+                st.success().then_some(()).ok_or(format!("{st:?}"))
             },
         ),
         ("pool_tasks_print", pool_tasks_print, |out, _, _| {

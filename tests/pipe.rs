@@ -118,3 +118,11 @@ fn many_messages_both_ways() {
     p.join().unwrap();
     assert_eq!(x, 10_000);
 }
+
+#[test]
+fn send_to_a_closed_peer_is_eof() {
+    let _g = serial();
+    let (a, b) = Pipe::new::<u32>().unwrap();
+    drop(b);
+    assert!(matches!(a.send(&1), Err(Error::Eof)));
+}
