@@ -49,3 +49,8 @@ pub use process::{
 pub use queue::{JoinableQueue, Queue, SimpleQueue};
 /// A byte buffer that serializes as one block (fast), for raw data in queues and pipes.
 pub use serde_bytes::ByteBuf;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
