@@ -253,6 +253,11 @@ impl Manager {
                 break;
             }
             self.drop_cancelled();
+            if !self.pending.is_empty() {
+                // Notice workers that died meanwhile (an interrupt terminates them) before
+                // handing them work.
+                self.wait_for_events(Duration::ZERO);
+            }
             self.dispatch();
             if status == Status::Close
                 && self.pending.is_empty()
