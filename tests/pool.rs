@@ -465,3 +465,17 @@ fn code_loaded_after_the_workers_were_forked_runs_in_the_pool() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_panicking_callback_does_not_break_the_pool() {
+    let pool = Pool::new(1).unwrap();
+    let r = pool
+        .apply_async_with(
+            add,
+            (1, 2),
+            Callbacks::new().on_success(|_: &i32| panic!("callback bug")),
+        )
+        .unwrap();
+    assert_eq!(r.get().unwrap(), 3, "the result is still delivered");
+    assert_eq!(pool.map(square, 0..3).unwrap(), vec![0, 1, 4]);
+}

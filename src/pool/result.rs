@@ -140,7 +140,8 @@ impl<R, V> Slot<R, V> {
     /// Runs the callback, then publishes the outcome.
     fn complete(&self, outcome: Result<V>) {
         let callbacks = std::mem::take(&mut lock(&self.state).callbacks);
-        match &outcome {
+        // A panicking callback must not take the pool's manager thread down with it.
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match &outcome {
             Ok(v) => {
                 if let Some(f) = callbacks.on_success {
                     f(v)
@@ -151,6 +152,12 @@ impl<R, V> Slot<R, V> {
                     f(e)
                 }
             }
+        }));
+        if let Err(payload) = ran {
+            eprintln!(
+                "multiprocessing: a pool callback panicked: {}",
+                super::task::payload_message(payload.as_ref())
+            );
         }
         let mut st = lock(&self.state);
         st.successful = outcome.is_ok();
