@@ -225,26 +225,31 @@ pub(crate) enum Io {
     Closed,
 }
 
+/// What a transfer's return value means: `Some(outcome)`, or `None` to retry (EINTR).
+fn classify(r: isize, empty: bool, call: &'static str) -> Result<Option<Io>> {
+    if r > 0 || (r == 0 && empty) {
+        return Ok(Some(Io::Done(r as usize)));
+    }
+    if r == 0 {
+        return Ok(Some(Io::Closed));
+    }
+    let e = std::io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EINTR) => Ok(None),
+        Some(libc::EAGAIN) => Ok(Some(Io::WouldBlock)),
+        Some(libc::EPIPE) | Some(libc::ECONNRESET) => Ok(Some(Io::Closed)),
+        _ => Err(Error::Os { call, source: e }),
+    }
+}
+
 /// `send` without SIGPIPE; `dontwait` makes it non-blocking for this call.
 pub(crate) fn send(fd: RawFd, buf: &[u8], dontwait: bool) -> Result<Io> {
     let flags = libc::MSG_NOSIGNAL | if dontwait { libc::MSG_DONTWAIT } else { 0 };
     loop {
         // SAFETY: buf is valid for its length.
         let r = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), flags) };
-        if r >= 0 {
-            return Ok(Io::Done(r as usize));
-        }
-        let e = std::io::Error::last_os_error();
-        match e.raw_os_error() {
-            Some(libc::EINTR) => continue,
-            Some(libc::EAGAIN) => return Ok(Io::WouldBlock),
-            Some(libc::EPIPE) | Some(libc::ECONNRESET) => return Ok(Io::Closed),
-            _ => {
-                return Err(Error::Os {
-                    call: "send",
-                    source: e,
-                });
-            }
+        if let Some(io) = classify(r, true, "send")? {
+            return Ok(io);
         }
     }
 }
@@ -255,27 +260,8 @@ pub(crate) fn recv(fd: RawFd, buf: &mut [u8], dontwait: bool) -> Result<Io> {
     loop {
         // SAFETY: buf is valid for writes of its length.
         let r = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), flags) };
-        if r > 0 {
-            return Ok(Io::Done(r as usize));
-        }
-        if r == 0 {
-            return Ok(if buf.is_empty() {
-                Io::Done(0)
-            } else {
-                Io::Closed
-            });
-        }
-        let e = std::io::Error::last_os_error();
-        match e.raw_os_error() {
-            Some(libc::EINTR) => continue,
-            Some(libc::EAGAIN) => return Ok(Io::WouldBlock),
-            Some(libc::ECONNRESET) => return Ok(Io::Closed),
-            _ => {
-                return Err(Error::Os {
-                    call: "recv",
-                    source: e,
-                });
-            }
+        if let Some(io) = classify(r, buf.is_empty(), "recv")? {
+            return Ok(io);
         }
     }
 }
@@ -370,26 +356,8 @@ pub(crate) fn read_nb(fd: RawFd, buf: &mut [u8]) -> Result<Io> {
     loop {
         // SAFETY: buf is valid for writes of its length.
         let r = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-        if r > 0 {
-            return Ok(Io::Done(r as usize));
-        }
-        if r == 0 {
-            return Ok(if buf.is_empty() {
-                Io::Done(0)
-            } else {
-                Io::Closed
-            });
-        }
-        let e = std::io::Error::last_os_error();
-        match e.raw_os_error() {
-            Some(libc::EINTR) => continue,
-            Some(libc::EAGAIN) => return Ok(Io::WouldBlock),
-            _ => {
-                return Err(Error::Os {
-                    call: "read",
-                    source: e,
-                });
-            }
+        if let Some(io) = classify(r, buf.is_empty(), "read")? {
+            return Ok(io);
         }
     }
 }
@@ -424,20 +392,8 @@ fn write_raw(fd: RawFd, buf: &[u8]) -> Result<Io> {
     loop {
         // SAFETY: buf is valid for its length.
         let r = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
-        if r >= 0 {
-            return Ok(Io::Done(r as usize));
-        }
-        let e = std::io::Error::last_os_error();
-        match e.raw_os_error() {
-            Some(libc::EINTR) => continue,
-            Some(libc::EAGAIN) => return Ok(Io::WouldBlock),
-            Some(libc::EPIPE) => return Ok(Io::Closed),
-            _ => {
-                return Err(Error::Os {
-                    call: "write",
-                    source: e,
-                });
-            }
+        if let Some(io) = classify(r, true, "write")? {
+            return Ok(io);
         }
     }
 }

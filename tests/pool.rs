@@ -112,7 +112,9 @@ fn report_then_sleep(x: u64) -> u64 {
 fn a_worker_killed_during_map_gives_an_error_within_seconds() {
     BUSY_PIDS.set(Queue::new().unwrap()).unwrap();
     let pool = Pool::new(2).unwrap();
-    let r = pool.map_chunked_async(report_then_sleep, 0..4, 1);
+    let r = pool
+        .map_async_with(report_then_sleep, 0..4, Some(1), Callbacks::new())
+        .unwrap();
     let victim = BUSY_PIDS
         .get()
         .unwrap()
@@ -131,34 +133,6 @@ fn a_worker_killed_during_map_gives_an_error_within_seconds() {
     assert!(wait_for(Duration::from_secs(5), || is_dead(victim)));
     // The pool replaced the worker and works.
     assert_eq!(pool.map(square, 0..6).unwrap(), vec![0, 1, 4, 9, 16, 25]);
-}
-
-trait MapChunkedAsync {
-    fn map_chunked_async<F, R>(
-        &self,
-        f: F,
-        it: std::ops::Range<u64>,
-        chunksize: usize,
-    ) -> multiprocessing::AsyncResult<Vec<R>>
-    where
-        F: Fn(u64) -> R + 'static,
-        R: serde::Serialize + serde::de::DeserializeOwned + Send + 'static;
-}
-
-impl MapChunkedAsync for Pool {
-    fn map_chunked_async<F, R>(
-        &self,
-        f: F,
-        it: std::ops::Range<u64>,
-        chunksize: usize,
-    ) -> multiprocessing::AsyncResult<Vec<R>>
-    where
-        F: Fn(u64) -> R + 'static,
-        R: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
-    {
-        self.map_async_with(f, it, Some(chunksize), Callbacks::new())
-            .unwrap()
-    }
 }
 
 #[test]

@@ -491,47 +491,29 @@ impl Manager {
         for w in &mut self.workers {
             w.retire();
         }
-        let deadline = sys::Deadline::after(Duration::from_secs(5));
+        self.await_workers(Duration::from_secs(5));
+        self.workers.clear();
+    }
+
+    /// Waits up to `grace` for every worker to exit, then SIGKILLs the rest; reaps them all.
+    fn await_workers(&self, grace: Duration) {
+        let deadline = sys::Deadline::after(grace);
         for w in &self.workers {
-            if runtime::wait_exit(w.pid, w.pidfd.as_ref(), deadline, None)
-                .ok()
-                .flatten()
-                .is_none()
-            {
+            let exited = runtime::wait_exit(w.pid, w.pidfd.as_ref(), deadline, None);
+            if !matches!(exited, Ok(Some(_))) {
                 let _ = runtime::signal(w.pid, libc::SIGKILL);
-                let _ = runtime::wait_exit(
-                    w.pid,
-                    w.pidfd.as_ref(),
-                    sys::Deadline::after(Duration::from_secs(2)),
-                    None,
-                );
+                let hard = sys::Deadline::after(Duration::from_secs(2));
+                let _ = runtime::wait_exit(w.pid, w.pidfd.as_ref(), hard, None);
             }
             runtime::disown(w.pid);
         }
-        self.workers.clear();
     }
 
     fn terminate(&mut self) {
         for w in &self.workers {
             let _ = runtime::signal(w.pid, libc::SIGTERM);
         }
-        let grace = sys::Deadline::after(Duration::from_millis(200));
-        for w in &self.workers {
-            if runtime::wait_exit(w.pid, w.pidfd.as_ref(), grace, None)
-                .ok()
-                .flatten()
-                .is_none()
-            {
-                let _ = runtime::signal(w.pid, libc::SIGKILL);
-                let _ = runtime::wait_exit(
-                    w.pid,
-                    w.pidfd.as_ref(),
-                    sys::Deadline::after(Duration::from_secs(2)),
-                    None,
-                );
-            }
-            runtime::disown(w.pid);
-        }
+        self.await_workers(Duration::from_millis(200));
         for w in self.workers.drain(..) {
             if let Some(inflight) = w.busy {
                 inflight
