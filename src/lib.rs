@@ -31,6 +31,7 @@
 
 mod codec;
 mod error;
+pub mod host;
 pub mod interrupt;
 mod pipe;
 mod pool;

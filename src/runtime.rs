@@ -161,6 +161,7 @@ fn fork_here(req: Spawn, body: Box<dyn FnOnce() -> i32 + Send>) -> Result<u32> {
         install_panic_reporter();
         st.atexit_registered = true;
     }
+    let output_socket = crate::host::output_socket();
     let mut out = std::io::stdout().lock();
     let mut err = std::io::stderr().lock();
     let _ = out.flush();
@@ -190,8 +191,8 @@ fn fork_here(req: Spawn, body: Box<dyn FnOnce() -> i32 + Send>) -> Result<u32> {
             daemon: req.daemon,
             parent: Some((parent_name, parent_pid)),
         };
+        after_fork_in_child(parent_pid, &st.ctx.name, output_socket);
         drop(st);
-        after_fork_in_child(parent_pid);
         let code = body();
         exit_child(code);
     }
@@ -234,8 +235,11 @@ fn install_panic_reporter() {
     }));
 }
 
-fn after_fork_in_child(parent_pid: u32) {
+fn after_fork_in_child(parent_pid: u32, name: &str, output_socket: Option<i32>) {
     crate::interrupt::reset_in_child();
+    if let Some(socket) = output_socket {
+        crate::host::register_output(socket, name);
+    }
     // SAFETY: plain syscalls on our own process.
     unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);

@@ -106,6 +106,103 @@ fn send_to_a_closed_pipe_with_default_sigpipe() {
     println!("SURVIVED-EPIPE");
 }
 
+/// Receives one registration datagram: (pid, name, stdout read end, stderr read end).
+fn receive_registration(sock: i32) -> (u32, String, i32, i32) {
+    let mut payload = [0u8; 256];
+    let mut iov = libc::iovec {
+        iov_base: payload.as_mut_ptr().cast(),
+        iov_len: payload.len(),
+    };
+    let mut control = [0u64; 8];
+    // SAFETY: a recvmsg into buffers we own; the control message holds two fds.
+    unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of_val(&control) as _;
+        let n = libc::recvmsg(sock, &mut msg, 0);
+        assert!(n >= 4, "recvmsg: {n}");
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        assert!(!cmsg.is_null());
+        let mut fds = [0i32; 2];
+        std::ptr::copy_nonoverlapping(libc::CMSG_DATA(cmsg).cast::<i32>(), fds.as_mut_ptr(), 2);
+        let pid = u32::from_le_bytes([payload[0], payload[1], payload[2], payload[3]]);
+        let name = String::from_utf8_lossy(&payload[4..n as usize]).into_owned();
+        (pid, name, fds[0], fds[1])
+    }
+}
+
+fn read_all(fd: i32) -> String {
+    use std::os::fd::FromRawFd;
+    let mut f = unsafe { std::fs::File::from_raw_fd(fd) };
+    let mut s = String::new();
+    let _ = std::io::Read::read_to_string(&mut f, &mut s);
+    s
+}
+
+fn output_registration() {
+    let mut pair = [0; 2];
+    // SAFETY: creating a socket pair; the env var is set while this process has one thread.
+    unsafe {
+        assert_eq!(
+            libc::socketpair(libc::AF_UNIX, libc::SOCK_DGRAM, 0, pair.as_mut_ptr()),
+            0
+        );
+        std::env::set_var(
+            multiprocessing::host::OUTPUT_SOCKET_ENV,
+            pair[1].to_string(),
+        );
+    }
+    let mut a = Process::new(|| {
+        print!("partial-from-a");
+        eprintln!("err-from-a");
+    })
+    .with_name("child-a");
+    let mut b = Process::new(|| println!("{}", "b".repeat(100_000))).with_name("child-b");
+    a.start().unwrap();
+    b.start().unwrap();
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        let (pid, name, out, err) = receive_registration(pair[0]);
+        got.push((pid, name, out, err));
+    }
+    got.sort_by(|x, y| x.1.cmp(&y.1));
+    let mut texts = Vec::new();
+    for (pid, name, out, err) in got {
+        // Read before joining: a child blocks while its pipe is full.
+        texts.push((pid, name, read_all(out), read_all(err)));
+    }
+    a.join().unwrap();
+    b.join().unwrap();
+    for (pid, name, o, e) in texts {
+        let expected_pid = if name == "child-a" { a.pid() } else { b.pid() };
+        println!(
+            "{name}: pid-ok={} stdout-len={} stdout-start={:?} stderr={:?}",
+            Some(pid) == expected_pid,
+            o.len(),
+            &o[..o.len().min(14)],
+            e
+        );
+    }
+}
+
+fn sigint_env_opt_in() {
+    assert!(
+        multiprocessing::interrupt::is_enabled(),
+        "enabled at load time"
+    );
+    let mut p = Process::new(|| std::thread::sleep(Duration::from_secs(60)));
+    p.start().unwrap();
+    std::thread::spawn(|| {
+        std::thread::sleep(Duration::from_millis(200));
+        // SAFETY: signalling ourselves.
+        unsafe { libc::kill(libc::getpid(), libc::SIGINT) };
+    });
+    println!("join -> {:?}", p.join());
+    println!("alive={}", p.is_alive());
+}
+
 fn shout(i: u32) -> u32 {
     // stdout is line-buffered: each line leaves in one write, whole, even with two workers.
     println!("TASK-OUT-{i}");
@@ -191,6 +288,22 @@ fn scenarios() -> Vec<(&'static str, Scenario, Check)> {
                 st.success().then_some(()).ok_or(format!("{st:?}"))
             },
         ),
+        ("output_registration", output_registration, |out, _, st| {
+            once(
+                out,
+                "child-a: pid-ok=true stdout-len=14 stdout-start=\"partial-from-a\" stderr=\"err-from-a\\n\"",
+            )?;
+            once(
+                out,
+                "child-b: pid-ok=true stdout-len=100001 stdout-start=\"bbbbbbbbbbbbbb\" stderr=\"\"",
+            )?;
+            st.success().then_some(()).ok_or(format!("{st:?}"))
+        }),
+        ("sigint_env_opt_in", sigint_env_opt_in, |out, _, st| {
+            once(out, "join -> Err(Interrupted)")?;
+            once(out, "alive=false")?;
+            st.success().then_some(()).ok_or(format!("{st:?}"))
+        }),
         ("pool_tasks_print", pool_tasks_print, |out, _, _| {
             for i in 0..20 {
                 once(out, &format!("TASK-OUT-{i}\n"))?;
@@ -213,7 +326,11 @@ fn dead(pid: u32) -> bool {
 /// Runs one scenario in a child copy of this program, with a time limit.
 fn run_scenario(name: &str) -> Result<(String, String, std::process::ExitStatus), String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let mut child = Command::new(exe)
+    let mut cmd = Command::new(exe);
+    if name == "sigint_env_opt_in" {
+        cmd.env(multiprocessing::host::SIGINT_ENV, "interrupt");
+    }
+    let mut child = cmd
         .args(["--scenario", name])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
