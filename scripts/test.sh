@@ -8,7 +8,7 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
 echo "== cargo clippy (warnings are errors)"
-cargo clippy --locked --all-targets -- -D warnings
+cargo clippy --locked --workspace --all-targets -- -D warnings
 
 echo "== cargo test (unit, integration and doc tests)"
-cargo test --locked --no-fail-fast
+cargo test --locked --workspace --no-fail-fast

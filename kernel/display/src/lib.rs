@@ -1,0 +1,355 @@
+//! Rich output for notebook cells run by the `rustmp` kernel: publish HTML, SVG, PNG, JSON,
+//! Markdown or any MIME bundle as Jupyter `display_data`, and update it in place
+//! (`update_display_data`).
+//!
+//! ```
+//! use rustmp_display::{Display, html};
+//! html("<b>bold</b>");
+//! let progress = Display::text("0 %");
+//! progress.update_text("100 %");
+//! ```
+//!
+//! Outside the kernel the calls write a marked line to stdout that a terminal shows as nothing
+//! (an OSC escape sequence), so code using them still runs anywhere.
+//!
+//! The crate also holds the kernel's cell-side hooks (hidden): when the runtime process sets
+//! `RUSTMP_RUNTIME_HOOKS`, loading this crate registers a function that flushes the cells' stdout
+//! and stderr, and installs a panic hook that reports panics to the kernel as one structured
+//! record (so a panic becomes one `error` output, not loose stderr text).
+
+#![warn(missing_docs)]
+
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The escape sequence's introducer and terminator (an OSC, ignored by terminals).
+const OSC_START: &str = "\x1b]5379;";
+const OSC_END: &str = "\x07";
+
+fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn base64(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(T[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Writes one record to stdout, whole, after what the cell printed before it.
+fn emit(kind: &str, json: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.flush();
+    let _ = writeln!(
+        out,
+        "{OSC_START}{kind};{}{OSC_END}",
+        base64(json.as_bytes())
+    );
+    let _ = out.flush();
+}
+
+/// A MIME bundle: `(mime type, value)` pairs. Text types carry text; binary ones (images) must be
+/// base64 already, as Jupyter wants them; `application/json` carries JSON text.
+pub type Bundle<'a> = &'a [(&'a str, &'a str)];
+
+fn bundle_json(bundle: Bundle<'_>) -> String {
+    let items: Vec<String> = bundle
+        .iter()
+        .map(|(mime, value)| {
+            let v = if *mime == "application/json" || mime.ends_with("+json") {
+                (*value).to_string()
+            } else {
+                json_string(value)
+            };
+            format!("{}:{}", json_string(mime), v)
+        })
+        .collect();
+    format!("{{{}}}", items.join(","))
+}
+
+/// Publishes a MIME bundle as `display_data`.
+///
+/// ```
+/// rustmp_display::display(&[("text/html", "<i>hi</i>"), ("text/plain", "hi")]);
+/// ```
+pub fn display(bundle: Bundle<'_>) {
+    emit("display", &format!("{{\"data\":{}}}", bundle_json(bundle)));
+}
+
+/// Publishes HTML.
+///
+/// ```
+/// rustmp_display::html("<table><tr><td>1</td></tr></table>");
+/// ```
+pub fn html(html: &str) {
+    display(&[("text/html", html), ("text/plain", "<HTML>")]);
+}
+
+/// Publishes an SVG image.
+///
+/// ```
+/// rustmp_display::svg(r#"<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>"#);
+/// ```
+pub fn svg(svg: &str) {
+    display(&[("image/svg+xml", svg), ("text/plain", "<SVG>")]);
+}
+
+/// Publishes a PNG image from its bytes.
+///
+/// ```
+/// rustmp_display::png(b"\x89PNG\r\n\x1a\n");
+/// ```
+pub fn png(bytes: &[u8]) {
+    display(&[("image/png", &base64(bytes)), ("text/plain", "<PNG>")]);
+}
+
+/// Publishes JSON (the text must be valid JSON).
+///
+/// ```
+/// rustmp_display::json(r#"{"a": [1, 2]}"#);
+/// ```
+pub fn json(json: &str) {
+    display(&[("application/json", json), ("text/plain", json)]);
+}
+
+/// Publishes Markdown.
+///
+/// ```
+/// rustmp_display::markdown("**bold**");
+/// ```
+pub fn markdown(md: &str) {
+    display(&[("text/markdown", md), ("text/plain", md)]);
+}
+
+/// Clears the cell's output (`clear_output`); with `wait`, only when new output arrives.
+///
+/// ```
+/// rustmp_display::clear_output(true);
+/// ```
+pub fn clear_output(wait: bool) {
+    emit("clear", &format!("{{\"wait\":{wait}}}"));
+}
+
+/// An output that can be replaced in place later (`display_data` with a `display_id`, then
+/// `update_display_data`): progress, live tables, plots that change.
+///
+/// ```
+/// use rustmp_display::Display;
+/// let d = Display::html("<p>step 1</p>");
+/// d.update_html("<p>step 2</p>");
+/// ```
+#[derive(Debug, Clone)]
+pub struct Display {
+    id: String,
+}
+
+impl Display {
+    fn show(bundle: Bundle<'_>) -> Display {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let id = format!(
+            "rustmp-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let d = Display { id };
+        d.publish("display", bundle);
+        d
+    }
+
+    fn publish(&self, kind: &str, bundle: Bundle<'_>) {
+        emit(
+            kind,
+            &format!(
+                "{{\"data\":{},\"display_id\":{}}}",
+                bundle_json(bundle),
+                json_string(&self.id)
+            ),
+        );
+    }
+
+    /// Shows a MIME bundle that can be updated.
+    ///
+    /// ```
+    /// let d = rustmp_display::Display::new(&[("text/plain", "x")]);
+    /// # let _ = d;
+    /// ```
+    pub fn new(bundle: Bundle<'_>) -> Display {
+        Display::show(bundle)
+    }
+
+    /// Shows plain text that can be updated.
+    ///
+    /// ```
+    /// let d = rustmp_display::Display::text("0 %");
+    /// d.update_text("50 %");
+    /// ```
+    pub fn text(text: &str) -> Display {
+        Display::show(&[("text/plain", text)])
+    }
+
+    /// Shows HTML that can be updated.
+    ///
+    /// ```
+    /// let d = rustmp_display::Display::html("<b>1</b>");
+    /// d.update_html("<b>2</b>");
+    /// ```
+    pub fn html(html: &str) -> Display {
+        Display::show(&[("text/html", html), ("text/plain", "<HTML>")])
+    }
+
+    /// The display id (Jupyter's `transient.display_id`).
+    ///
+    /// ```
+    /// assert!(rustmp_display::Display::text("x").id().starts_with("rustmp-"));
+    /// ```
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Replaces the output with a new MIME bundle.
+    ///
+    /// ```
+    /// let d = rustmp_display::Display::text("a");
+    /// d.update(&[("text/plain", "b")]);
+    /// ```
+    pub fn update(&self, bundle: Bundle<'_>) {
+        self.publish("update", bundle);
+    }
+
+    /// Replaces the output with text.
+    ///
+    /// ```
+    /// rustmp_display::Display::text("a").update_text("b");
+    /// ```
+    pub fn update_text(&self, text: &str) {
+        self.update(&[("text/plain", text)]);
+    }
+
+    /// Replaces the output with HTML.
+    ///
+    /// ```
+    /// rustmp_display::Display::html("a").update_html("<b>b</b>");
+    /// ```
+    pub fn update_html(&self, html: &str) {
+        self.update(&[("text/html", html), ("text/plain", "<HTML>")]);
+    }
+}
+
+/// The kernel runtime's hooks (not for users).
+#[doc(hidden)]
+pub mod __runtime {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    /// Flushes this std's stdout and stderr (the cells' std, a shared library).
+    pub extern "C" fn flush_stdio() {
+        let _ = std::io::stdout().flush();
+        let _ = std::io::stderr().flush();
+    }
+
+    fn panic_record(info: &std::panic::PanicHookInfo<'_>) -> String {
+        let message = if let Some(s) = info.payload().downcast_ref::<&str>() {
+            (*s).to_string()
+        } else if let Some(s) = info.payload().downcast_ref::<String>() {
+            s.clone()
+        } else {
+            "Box<dyn Any>".to_string()
+        };
+        let location = info.location().map(|l| l.to_string()).unwrap_or_default();
+        let thread = std::thread::current()
+            .name()
+            .unwrap_or("<unnamed>")
+            .to_string();
+        let backtrace = std::backtrace::Backtrace::capture().to_string();
+        format!(
+            "{{\"message\":{},\"location\":{},\"thread\":{},\"backtrace\":{}}}",
+            json_string(&message),
+            json_string(&location),
+            json_string(&thread),
+            json_string(&backtrace)
+        )
+    }
+
+    /// Installs the hooks if the kernel's runtime asked for them.
+    pub extern "C" fn on_load() {
+        let Ok(addr) = std::env::var("RUSTMP_RUNTIME_HOOKS") else {
+            return;
+        };
+        let Ok(addr) = usize::from_str_radix(addr.trim_start_matches("0x"), 16) else {
+            return;
+        };
+        if addr == 0 {
+            return;
+        }
+        // SAFETY: the runtime process put the address of its `AtomicUsize` flush slot in the
+        // environment of this very process; it lives as long as the process.
+        let slot = unsafe { &*(addr as *const AtomicUsize) };
+        slot.store(flush_stdio as *const () as usize, Ordering::SeqCst);
+        std::panic::set_hook(Box::new(|info| {
+            let record = panic_record(info);
+            let mut err = std::io::stderr().lock();
+            let _ = err.flush();
+            let _ = writeln!(
+                err,
+                "{OSC_START}panic;{}{OSC_END}",
+                base64(record.as_bytes())
+            );
+            let _ = err.flush();
+        }));
+    }
+
+    #[used]
+    #[unsafe(link_section = ".init_array")]
+    static ON_LOAD: extern "C" fn() = on_load;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_the_standard_alphabet() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+    }
+
+    #[test]
+    fn bundles_are_json() {
+        assert_eq!(
+            bundle_json(&[("text/plain", "a\"b\n"), ("application/json", "[1]")]),
+            r#"{"text/plain":"a\"b\n","application/json":[1]}"#
+        );
+    }
+}

@@ -1,0 +1,449 @@
+//! The execution core shared by the kernel and `rustmp run`: an evcxr context whose runtime has
+//! the multiprocessing library and rustmp_display available, with output capture, interrupts and
+//! restarts.
+
+use crate::capture::{Capture, Output, Sink};
+use crate::relay;
+use evcxr::{CommandContext, EvalCallbacks, EvalContext};
+use serde_json::{Value, json};
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a cell may keep running after an interrupt before the runtime is restarted.
+pub const INTERRUPT_GRACE: Duration = Duration::from_secs(2);
+
+/// Why the engine could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// A file or directory could not be prepared.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+    /// evcxr failed.
+    #[error("the Rust evaluation context failed: {0}")]
+    Evcxr(String),
+}
+
+/// What a cell ended with.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// It ran; `result` is the MIME bundle of its final expression, if any.
+    Ok {
+        /// The final expression's MIME bundle.
+        result: Option<Value>,
+    },
+    /// It failed: a compile error, a panic, an interrupt, or a dead runtime.
+    Error {
+        /// Short error class (`CompilationError`, `panic`, `Interrupted`, …).
+        ename: String,
+        /// The message.
+        evalue: String,
+        /// Lines to show.
+        traceback: Vec<String>,
+    },
+}
+
+/// Per-cell panic information collected from the capture thread.
+#[derive(Default)]
+struct PanicState {
+    cell_panicked: bool,
+    reports: Vec<Value>,
+}
+
+/// The cache and build directories, chosen once per process before any thread starts.
+pub struct Paths {
+    /// Where the embedded crates are written.
+    pub crates: PathBuf,
+    /// Holds the build slot (evcxr's build directory) for this process.
+    _lock: File,
+}
+
+/// Prepares the cache: embedded crates, a locked build slot, evcxr's config. Sets the
+/// environment evcxr reads, so call it before starting threads.
+pub fn prepare() -> Result<Paths, EngineError> {
+    let io = |what: &str| {
+        let what = what.to_string();
+        move |source| EngineError::Io { what, source }
+    };
+    let base = std::env::var_os("RUSTMP_CACHE_DIR")
+        .map(PathBuf::from)
+        .or_else(|| dirs::cache_dir().map(|d| d.join("rustmp")))
+        .unwrap_or_else(|| std::env::temp_dir().join("rustmp-cache"));
+    let version = format!(
+        "{}-{}",
+        env!("CARGO_PKG_VERSION"),
+        crate::embedded::fingerprint()
+    );
+    let crates = base.join("crates").join(&version);
+    std::fs::create_dir_all(&crates).map_err(io("create the cache directory"))?;
+    crate::embedded::materialize(&crates).map_err(io("write the embedded crates"))?;
+    // A build slot: the first one no other live kernel holds (flock).
+    let mut slot = 0;
+    let (build, lock) = loop {
+        let dir = base.join("build").join(format!("slot-{slot}"));
+        std::fs::create_dir_all(&dir).map_err(io("create a build directory"))?;
+        let lock = File::create(dir.join(".lock")).map_err(io("create a lock file"))?;
+        // SAFETY: flock on a file we own.
+        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            break (dir, lock);
+        }
+        slot += 1;
+    };
+    let config = base.join("evcxr-config");
+    std::fs::create_dir_all(&config).map_err(io("create evcxr's config directory"))?;
+    let toml = format!(
+        "[evcxr]\nallow_static_linking = false\nopt_level = \"{}\"\ntmpdir = {:?}\n",
+        std::env::var("RUSTMP_OPT_LEVEL").unwrap_or_else(|_| "1".into()),
+        build.display().to_string()
+    );
+    std::fs::write(config.join("evcxr.toml"), toml).map_err(io("write evcxr.toml"))?;
+    // SAFETY: called before any other thread exists (documented contract of `prepare`).
+    unsafe {
+        std::env::set_var("EVCXR_CONFIG_DIR", &config);
+        std::env::set_var("EVCXR_TMPDIR", &build);
+    }
+    Ok(Paths {
+        crates,
+        _lock: lock,
+    })
+}
+
+/// A handle that can interrupt the running cell from another thread.
+#[derive(Clone)]
+pub struct Interrupter {
+    process: Arc<Mutex<std::process::Child>>,
+}
+
+impl Interrupter {
+    fn pid(&self) -> Option<i32> {
+        let mut child = self.process.lock().ok()?;
+        match child.try_wait() {
+            Ok(None) => Some(child.id() as i32),
+            _ => None,
+        }
+    }
+
+    /// Sends SIGINT to the runtime: blocking library calls return `Interrupted`.
+    pub fn interrupt(&self) {
+        if let Some(pid) = self.pid() {
+            // SAFETY: signalling our own child.
+            unsafe { libc::kill(pid, libc::SIGINT) };
+        }
+    }
+
+    /// Kills the runtime's whole process group (it restarts at the next cell).
+    pub fn kill(&self) {
+        if let Some(pid) = self.pid() {
+            // SAFETY: signalling our child's process group (it leads its own group).
+            unsafe {
+                libc::kill(-pid, libc::SIGKILL);
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+/// The evaluation engine.
+pub struct Engine {
+    ctx: CommandContext,
+    capture: Capture,
+    panics: Arc<Mutex<PanicState>>,
+    sink: Arc<Mutex<Sink>>,
+    interrupter: Interrupter,
+    /// Set while a cell runs: when an interrupt was sent.
+    pub interrupted_at: Arc<Mutex<Option<Instant>>>,
+}
+
+impl Engine {
+    /// Starts evcxr and the runtime, loads the embedded crates. `sink` gets every output.
+    pub fn start(paths: &Paths, sink: Sink) -> Result<Engine, EngineError> {
+        let panics = Arc::new(Mutex::new(PanicState::default()));
+        let p2 = panics.clone();
+        let sink = Arc::new(Mutex::new(sink));
+        let capture_sink = sink.clone();
+        let capture = Capture::start(Box::new(move |output, target| match output {
+            Output::CellPanicked => {
+                if let Ok(mut p) = p2.lock() {
+                    p.cell_panicked = true;
+                }
+            }
+            Output::Panic(report) => {
+                if let Ok(mut p) = p2.lock() {
+                    p.reports.push(report);
+                }
+            }
+            other => {
+                if let Ok(mut s) = capture_sink.lock() {
+                    s(other, target)
+                }
+            }
+        }))
+        .map_err(|source| EngineError::Io {
+            what: "start output capture".into(),
+            source,
+        })?;
+        let exe = std::env::current_exe().map_err(|source| EngineError::Io {
+            what: "find the kernel's executable".into(),
+            source,
+        })?;
+        let mut cmd = std::process::Command::new(exe);
+        cmd.env(relay::CAPTURE_ENV, "1");
+        cmd.process_group(0);
+        let socket = capture.child_socket();
+        let parent = std::process::id() as i32;
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::dup2(socket, relay::OUTPUT_SOCKET_FD) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // The runtime watches this pid and ends its process group when the kernel is gone
+                // (PR_SET_PDEATHSIG would follow the thread that started it, not the kernel).
+                if libc::getppid() != parent {
+                    libc::_exit(1);
+                }
+                Ok(())
+            });
+        }
+        let (eval, outputs) = EvalContext::with_subprocess_command(cmd)
+            .map_err(|e| EngineError::Evcxr(e.to_string()))?;
+        // evcxr's own channels: user output bypasses them; whatever comes is the runtime's own
+        // messages. They must be drained or evcxr blocks.
+        for (rx, _name) in [(outputs.stdout, "stdout"), (outputs.stderr, "stderr")] {
+            std::thread::spawn(move || {
+                for line in rx.iter() {
+                    eprintln!("rustmp runtime: {line}");
+                }
+            });
+        }
+        let mut eval = eval;
+        let mut state = eval.state();
+        state.set_allow_static_linking(false);
+        for (name, path) in
+            crate::embedded::materialize(&paths.crates).map_err(|source| EngineError::Io {
+                what: "write the embedded crates".into(),
+                source,
+            })?
+        {
+            state
+                .add_dep(
+                    name,
+                    &format!("{{ path = {:?} }}", path.display().to_string()),
+                )
+                .map_err(|e| EngineError::Evcxr(e.to_string()))?;
+        }
+        eval.eval_with_state("", state)
+            .map_err(|e| EngineError::Evcxr(e.to_string()))?;
+        let interrupter = Interrupter {
+            process: eval.process_handle(),
+        };
+        let ctx = CommandContext::with_eval_context(eval);
+        let mut engine = Engine {
+            ctx,
+            capture,
+            panics,
+            sink,
+            interrupter,
+            interrupted_at: Arc::new(Mutex::new(None)),
+        };
+        // Load rustmp_display in the runtime: its hooks flush partial lines and report panics.
+        let _ = engine.execute("use rustmp_display as _;", Value::Null, &|_, _| {
+            String::new()
+        });
+        Ok(engine)
+    }
+
+    /// A handle to interrupt from another thread.
+    pub fn interrupter(&self) -> Interrupter {
+        self.interrupter.clone()
+    }
+
+    /// Runs one cell; outputs go to the sink with `target`; `input` answers stdin requests
+    /// (prompt, password) -> value.
+    pub fn execute(
+        &mut self,
+        code: &str,
+        target: Value,
+        input: &dyn Fn(&str, bool) -> String,
+    ) -> Outcome {
+        self.capture.set_target(target.clone());
+        if let Ok(mut p) = self.panics.lock() {
+            *p = PanicState::default();
+        }
+        let mut callbacks = EvalCallbacks {
+            input_reader: &|req| input(&req.prompt, req.is_password),
+        };
+        let result = self.ctx.execute_with_callbacks(code, &mut callbacks);
+        self.capture.barrier();
+        let interrupted = self
+            .interrupted_at
+            .lock()
+            .ok()
+            .and_then(|mut t| t.take())
+            .is_some();
+        let panics = self
+            .panics
+            .lock()
+            .map(|mut p| std::mem::take(&mut *p))
+            .unwrap_or_default();
+        match result {
+            Ok(outputs) => {
+                if panics.cell_panicked {
+                    return panic_outcome(&panics.reports);
+                }
+                for report in panics.reports {
+                    // A panic in another thread is not the cell's failure: show it as stderr.
+                    if let Ok(mut s) = self.sink.lock() {
+                        s(
+                            Output::Stream {
+                                name: "stderr",
+                                text: report_text(&report),
+                            },
+                            &target,
+                        );
+                    }
+                }
+                let mut bundle = serde_json::Map::new();
+                let unit = outputs.content_by_mime_type.len() == 1
+                    && outputs
+                        .content_by_mime_type
+                        .get("text/plain")
+                        .is_some_and(|t| t == "()");
+                for (mime, content) in outputs.content_by_mime_type.into_iter().filter(|_| !unit) {
+                    let value = if mime.contains("json") {
+                        serde_json::from_str(&content).unwrap_or(Value::String(content))
+                    } else {
+                        Value::String(content)
+                    };
+                    bundle.insert(mime, value);
+                }
+                Outcome::Ok {
+                    result: (!bundle.is_empty()).then_some(Value::Object(bundle)),
+                }
+            }
+            Err(evcxr::Error::CompilationErrors(errors)) => {
+                let mut traceback = Vec::new();
+                let mut first = None;
+                for e in &errors {
+                    first.get_or_insert_with(|| e.message());
+                    traceback.push(e.rendered());
+                }
+                Outcome::Error {
+                    ename: "CompilationError".into(),
+                    evalue: first.unwrap_or_else(|| "compilation failed".into()),
+                    traceback,
+                }
+            }
+            Err(evcxr::Error::SubprocessTerminated(message)) => {
+                let (ename, evalue) = if interrupted {
+                    (
+                        "Interrupted",
+                        format!(
+                            "the cell did not stop within {} s of the interrupt: the Rust runtime was restarted and all variables were lost",
+                            INTERRUPT_GRACE.as_secs()
+                        ),
+                    )
+                } else {
+                    (
+                        "RuntimeDied",
+                        format!(
+                            "the Rust runtime died ({message}); it was restarted and all variables were lost"
+                        ),
+                    )
+                };
+                Outcome::Error {
+                    ename: ename.into(),
+                    evalue: evalue.clone(),
+                    traceback: vec![evalue],
+                }
+            }
+            Err(other) => {
+                let text = other.to_string();
+                Outcome::Error {
+                    ename: "Error".into(),
+                    evalue: text.clone(),
+                    traceback: text.lines().map(String::from).collect(),
+                }
+            }
+        }
+    }
+
+    /// Completions at a byte offset: (matches, start, end).
+    pub fn complete(&mut self, code: &str, pos: usize) -> (Vec<String>, usize, usize) {
+        match self.ctx.completions(code, pos) {
+            Ok(c) => (
+                c.completions.into_iter().map(|c| c.code).collect(),
+                c.start_offset,
+                c.end_offset,
+            ),
+            Err(_) => (Vec::new(), pos, pos),
+        }
+    }
+
+    /// Documentation at a byte offset: (plain, html), if any.
+    pub fn inspect(&mut self, code: &str, pos: usize) -> Option<(String, String)> {
+        match self.ctx.hover_at(code, pos) {
+            Ok((plain, html)) if plain != "No documentation found" && !plain.is_empty() => {
+                Some((plain, html))
+            }
+            _ => None,
+        }
+    }
+}
+
+fn report_text(report: &Value) -> String {
+    let get = |k: &str| {
+        report
+            .get(k)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    format!(
+        "thread '{}' panicked at {}:\n{}\n{}",
+        get("thread"),
+        get("location"),
+        get("message"),
+        get("backtrace")
+    )
+}
+
+fn panic_outcome(reports: &[Value]) -> Outcome {
+    let report = reports.first().cloned().unwrap_or_else(|| json!({}));
+    let get = |k: &str| {
+        report
+            .get(k)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let message = get("message");
+    let mut traceback = vec![
+        format!(
+            "thread '{}' panicked at {}:",
+            get("thread"),
+            get("location")
+        ),
+        message.clone(),
+    ];
+    traceback.extend(get("backtrace").lines().map(String::from));
+    // An `Interrupted` error unwrapped in the cell is reported as what it is.
+    let ename = if message.contains("Interrupted") {
+        "Interrupted"
+    } else {
+        "panic"
+    };
+    Outcome::Error {
+        ename: ename.into(),
+        evalue: message,
+        traceback,
+    }
+}

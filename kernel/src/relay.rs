@@ -1,0 +1,319 @@
+//! The evcxr runtime process's side of output capture (runs in the runtime, before evcxr's loop).
+//!
+//! evcxr runs cells in a subprocess (this binary, re-executed) whose stdout is a pipe that carries
+//! both the cells' output and evcxr's control lines (`EVCXR_EXECUTION_COMPLETE`, …), parsed line by
+//! line: a `print!` without a newline glues onto the next control line, and bytes that are not
+//! UTF-8 break it. So before evcxr's loop starts, [`install`]:
+//!
+//! 1. keeps evcxr's pipe for control lines only (a private fd);
+//! 2. gives this process its own output pipes, registered with the kernel like any child of the
+//!    multiprocessing library (see `multiprocessing::host`): stderr goes straight there, stdout
+//!    through a relay thread that moves evcxr's control lines to evcxr's pipe and everything else,
+//!    byte for byte, to the kernel;
+//! 3. exports the registration socket and the interrupt opt-in to the library through the
+//!    environment, so every child gets pipes of its own and SIGINT interrupts blocking calls;
+//! 4. at the end of each cell, flushes the cells' stdout (a different std, `libstd.so`) through the
+//!    hook `rustmp_display` registers, so a partial line is not left behind.
+
+use std::io::{Read, Write};
+use std::os::fd::{FromRawFd, RawFd};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The fd number at which the runtime finds the kernel's output-registration socket.
+pub const OUTPUT_SOCKET_FD: RawFd = 100;
+/// Environment variable telling the runtime that the kernel set up [`OUTPUT_SOCKET_FD`].
+pub const CAPTURE_ENV: &str = "RUSTMP_CAPTURE";
+/// The name the runtime registers its own pipes under.
+pub const RUNTIME_NAME: &str = "rustmp-runtime";
+/// The marker after which the kernel's stream parser treats a record as a cell panic.
+pub const CELL_PANIC_RECORD: &[u8] = b"\x1b]5379;cellpanic;e30=\x07\n";
+
+/// Where `rustmp_display` stores its flush function (its address is passed in the environment).
+static FLUSH_HOOK: AtomicUsize = AtomicUsize::new(0);
+
+extern "C" fn ignore_sigint(_: libc::c_int) {}
+
+/// Sets the runtime process up; a no-op unless the kernel asked for capture.
+pub fn install() {
+    if std::env::var_os(CAPTURE_ENV).is_none() {
+        return;
+    }
+    // SAFETY: called first thing in main, before any other thread exists; every fd used below
+    // is created here or inherited from the kernel (0, 1, 2 and OUTPUT_SOCKET_FD).
+    unsafe {
+        // SIGINT before the library is loaded must not kill the runtime (its variables).
+        libc::signal(
+            libc::SIGINT,
+            ignore_sigint as *const () as libc::sighandler_t,
+        );
+        let ctrl = libc::fcntl(1, libc::F_DUPFD_CLOEXEC, 10);
+        if ctrl < 0 {
+            return;
+        }
+        // The runtime's own pipes: registered with the kernel exactly as the library does it.
+        let mut user = [0; 2];
+        let mut err = [0; 2];
+        let mut relay = [0; 2];
+        if libc::pipe2(user.as_mut_ptr(), libc::O_CLOEXEC) != 0
+            || libc::pipe2(err.as_mut_ptr(), libc::O_CLOEXEC) != 0
+            || libc::pipe2(relay.as_mut_ptr(), libc::O_CLOEXEC) != 0
+        {
+            return;
+        }
+        if !send_fds(OUTPUT_SOCKET_FD, [user[0], err[0]]) {
+            return;
+        }
+        libc::close(user[0]);
+        libc::close(err[0]);
+        libc::dup2(relay[1], 1);
+        libc::close(relay[1]);
+        libc::dup2(err[1], 2);
+        libc::close(err[1]);
+        let relay_in = std::fs::File::from_raw_fd(relay[0]);
+        let user_out = std::fs::File::from_raw_fd(user[1]);
+        let ctrl_out = std::fs::File::from_raw_fd(ctrl);
+        std::env::set_var(
+            "MULTIPROCESSING_OUTPUT_SOCKET",
+            OUTPUT_SOCKET_FD.to_string(),
+        );
+        std::env::set_var("MULTIPROCESSING_SIGINT", "interrupt");
+        std::env::set_var(
+            "RUSTMP_RUNTIME_HOOKS",
+            format!("{:x}", &FLUSH_HOOK as *const AtomicUsize as usize),
+        );
+        let _ = std::thread::Builder::new()
+            .name("rustmp-relay".into())
+            .spawn(move || relay_loop(relay_in, user_out, ctrl_out));
+        let kernel = libc::getppid();
+        let _ = std::thread::Builder::new()
+            .name("rustmp-watch".into())
+            .spawn(move || watch_kernel(kernel));
+    }
+}
+
+/// Ends this process group (the runtime and every child it forked) once the kernel is gone.
+fn watch_kernel(kernel: libc::pid_t) {
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        // SAFETY: plain syscalls.
+        unsafe {
+            if libc::getppid() != kernel {
+                libc::kill(0, libc::SIGKILL);
+                libc::_exit(1);
+            }
+        }
+    }
+}
+
+/// Sends `[stdout, stderr]` read ends to the kernel, as `multiprocessing::host` children do.
+fn send_fds(socket: RawFd, fds: [RawFd; 2]) -> bool {
+    // SAFETY: a sendmsg with a correctly sized and aligned control buffer.
+    unsafe {
+        let mut payload = (libc::getpid() as u32).to_le_bytes().to_vec();
+        payload.extend_from_slice(RUNTIME_NAME.as_bytes());
+        let mut iov = libc::iovec {
+            iov_base: payload.as_mut_ptr().cast(),
+            iov_len: payload.len(),
+        };
+        let space = libc::CMSG_SPACE(std::mem::size_of_val(&fds) as u32) as usize;
+        let mut control = vec![0u64; space.div_ceil(8)];
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = space as _;
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of_val(&fds) as u32) as _;
+        std::ptr::copy_nonoverlapping(fds.as_ptr(), libc::CMSG_DATA(cmsg).cast::<RawFd>(), 2);
+        libc::sendmsg(socket, &msg, libc::MSG_NOSIGNAL) >= 0
+    }
+}
+
+const MARK: &[u8] = b"EVCXR_";
+
+/// Splits the runtime's stdout: evcxr's control lines to `ctrl`, everything else to `user`.
+fn relay_loop(mut input: std::fs::File, mut user: std::fs::File, mut ctrl: std::fs::File) {
+    let mut splitter = Splitter::default();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        for piece in splitter.push(&buf[..n]) {
+            match piece {
+                Piece::User(bytes) => {
+                    let _ = user.write_all(&bytes);
+                }
+                Piece::Control(line) => {
+                    if line.starts_with(b"EVCXR_EXECUTION_COMPLETE") {
+                        finish_cell(&mut input, &mut splitter, &mut user, &mut ctrl);
+                    } else if line.starts_with(b"EVCXR_PANIC_NOTIFICATION") {
+                        let _ = user.write_all(CELL_PANIC_RECORD);
+                    }
+                    let _ = ctrl.write_all(&line);
+                }
+            }
+        }
+    }
+}
+
+/// At the end of a cell: flush what the cell left in its stdout buffer and pass it on before
+/// evcxr learns the cell is complete.
+fn finish_cell(
+    input: &mut std::fs::File,
+    splitter: &mut Splitter,
+    user: &mut std::fs::File,
+    ctrl: &mut std::fs::File,
+) {
+    let hook = FLUSH_HOOK.load(Ordering::SeqCst);
+    if hook != 0 {
+        // SAFETY: rustmp_display stored the address of its `extern "C" fn()` flush function.
+        let flush: extern "C" fn() = unsafe { std::mem::transmute::<usize, extern "C" fn()>(hook) };
+        flush();
+    }
+    // Read what the flush (or a late write) put in the pipe, without blocking.
+    let fd = std::os::fd::AsRawFd::as_raw_fd(input);
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let mut p = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, no wait.
+        if unsafe { libc::poll(&mut p, 1, 0) } <= 0 {
+            break;
+        }
+        let n = match input.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        for piece in splitter.push(&buf[..n]) {
+            match piece {
+                Piece::User(bytes) => {
+                    let _ = user.write_all(&bytes);
+                }
+                Piece::Control(line) => {
+                    let _ = ctrl.write_all(&line);
+                }
+            }
+        }
+    }
+    let _ = user.write_all(&splitter.flush_user());
+}
+
+/// A piece of the runtime's stdout.
+#[derive(Debug, PartialEq)]
+pub enum Piece {
+    /// Bytes a cell wrote.
+    User(Vec<u8>),
+    /// One evcxr control line (or a whole `EVCXR_BEGIN_CONTENT` … `EVCXR_END_CONTENT` block),
+    /// with its newline.
+    Control(Vec<u8>),
+}
+
+/// Separates evcxr's control lines from user bytes, wherever a control line starts.
+#[derive(Default)]
+pub struct Splitter {
+    pending: Vec<u8>,
+}
+
+impl Splitter {
+    /// Takes more bytes; returns the pieces that are complete.
+    pub fn push(&mut self, data: &[u8]) -> Vec<Piece> {
+        self.pending.extend_from_slice(data);
+        let mut out = Vec::new();
+        loop {
+            match find(&self.pending, MARK) {
+                None => {
+                    // Keep a tail that could be the start of a marker.
+                    let keep = partial_suffix(&self.pending, MARK);
+                    let cut = self.pending.len() - keep;
+                    if cut > 0 {
+                        out.push(Piece::User(self.pending.drain(..cut).collect()));
+                    }
+                    return out;
+                }
+                Some(at) => {
+                    if at > 0 {
+                        out.push(Piece::User(self.pending.drain(..at).collect()));
+                    }
+                    let block = self.pending.starts_with(b"EVCXR_BEGIN_CONTENT");
+                    let end = if block {
+                        find(&self.pending, b"EVCXR_END_CONTENT\n")
+                            .map(|e| e + b"EVCXR_END_CONTENT\n".len())
+                    } else {
+                        self.pending.iter().position(|&b| b == b'\n').map(|e| e + 1)
+                    };
+                    match end {
+                        Some(e) => out.push(Piece::Control(self.pending.drain(..e).collect())),
+                        None => return out,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Gives up the held tail as user bytes (at the end of a cell).
+    pub fn flush_user(&mut self) -> Vec<u8> {
+        if find(&self.pending, MARK).is_some() {
+            return Vec::new();
+        }
+        std::mem::take(&mut self.pending)
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The length of the longest suffix of `hay` that is a proper prefix of `needle`.
+fn partial_suffix(hay: &[u8], needle: &[u8]) -> usize {
+    (1..needle.len().min(hay.len() + 1))
+        .rev()
+        .find(|&k| hay.ends_with(&needle[..k]))
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(s: &str) -> Piece {
+        Piece::User(s.as_bytes().to_vec())
+    }
+    fn ctrl(s: &str) -> Piece {
+        Piece::Control(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn a_partial_line_glued_to_a_marker_is_split_off() {
+        let mut s = Splitter::default();
+        assert_eq!(
+            s.push(b"no newlineEVCXR_EXECUTION_COMPLETE\n"),
+            vec![user("no newline"), ctrl("EVCXR_EXECUTION_COMPLETE\n")]
+        );
+    }
+
+    #[test]
+    fn markers_split_across_reads_and_content_blocks() {
+        let mut s = Splitter::default();
+        assert_eq!(s.push(b"abc\nEVC"), vec![user("abc\n")]);
+        assert_eq!(s.push(b"XR_BEGIN_CONTENT text/plain\n42\n"), vec![]);
+        assert_eq!(
+            s.push(b"EVCXR_END_CONTENT\ntail"),
+            vec![
+                ctrl("EVCXR_BEGIN_CONTENT text/plain\n42\nEVCXR_END_CONTENT\n"),
+                user("tail")
+            ]
+        );
+        assert_eq!(
+            s.push(b"\xff\xfe binary"),
+            vec![Piece::User(b"\xff\xfe binary".to_vec())]
+        );
+        assert_eq!(s.flush_user(), Vec::<u8>::new());
+    }
+}
