@@ -437,6 +437,8 @@ fn interrupt(shared: &Arc<Shared>) {
 struct HistoryEntry {
     line: u64,
     input: String,
+    /// The text/plain of the cell's result, if it had one.
+    output: Option<String>,
 }
 
 struct Executor {
@@ -669,7 +671,17 @@ impl Executor {
             .get("hist_access_type")
             .and_then(Value::as_str)
             .unwrap_or("tail");
-        let entry = |h: &HistoryEntry| json!([1, h.line, h.input]);
+        let with_output = content
+            .get("output")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let entry = |h: &HistoryEntry| {
+            if with_output {
+                json!([1, h.line, [h.input, h.output]])
+            } else {
+                json!([1, h.line, h.input])
+            }
+        };
         let items: Vec<Value> = match op {
             "tail" => {
                 let n = content.get("n").and_then(Value::as_u64).unwrap_or(10) as usize;
@@ -749,6 +761,7 @@ impl Executor {
             self.history.push(HistoryEntry {
                 line: self.execution_count,
                 input: code.clone(),
+                output: None,
             });
         }
         let count = self.execution_count;
@@ -787,6 +800,13 @@ impl Executor {
         };
         match outcome {
             Outcome::Ok { result } => {
+                if store_history && let Some(last) = self.history.last_mut() {
+                    last.output = result
+                        .as_ref()
+                        .and_then(|d| d.get("text/plain"))
+                        .and_then(Value::as_str)
+                        .map(String::from);
+                }
                 if let Some(data) = result
                     && !silent
                 {
