@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Runs every test of the workspace: formatting, lints, unit + integration tests, doctests.
-# Usage: scripts/test.sh            (from anywhere; needs only cargo, which installs the Rust deps)
+# Runs every test: formatting, lints, the Rust unit/integration/doc tests, and the kernel tests
+# driven by real Jupyter clients (jupyter_client, jupyter_kernel_test, …) over ZeroMQ.
+# Usage: scripts/test.sh    (needs a Rust toolchain and python3; installs everything else itself)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$(pwd)
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
@@ -12,3 +14,17 @@ cargo clippy --locked --workspace --all-targets -- -D warnings
 
 echo "== cargo test (unit, integration and doc tests)"
 cargo test --locked --workspace --no-fail-fast
+
+echo "== kernel tests with real Jupyter clients"
+cargo build --locked -p rustmp
+venv="${RUSTMP_TEST_VENV:-$root/target/test-venv}"
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import jupyter_kernel_test, nbclient" 2>/dev/null; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/kernel/requirements.txt
+fi
+jupyter_tmp=$(mktemp -d)
+trap 'rm -rf "$jupyter_tmp"' EXIT
+"$root/target/debug/rustmp" install --prefix "$jupyter_tmp"
+export JUPYTER_PATH="$jupyter_tmp/share/jupyter"
+export JUPYTER_RUNTIME_DIR="$jupyter_tmp/runtime"
+(cd tests/kernel && "$venv/bin/python" -m pytest -q -p no:cacheprovider)

@@ -246,6 +246,7 @@ async fn serve(
         });
     }
     shared.publish("status", &json!({}), json!({"execution_state": "starting"}));
+    watch_parent(shared.clone());
 
     // The executor thread: every shell request, in order.
     let (exec_tx, exec_rx) = mpsc::channel::<Message>();
@@ -408,6 +409,31 @@ async fn serve(
         }
         shared.publish("status", &parent, json!({"execution_state": "idle"}));
     }
+}
+
+/// Exits (ending the runtime's process group) when the process that started the kernel is gone:
+/// `JPY_PARENT_PID` if Jupyter set it, else the parent process.
+fn watch_parent(shared: Arc<Shared>) {
+    // SAFETY: getppid has no preconditions.
+    let parent = unsafe { libc::getppid() };
+    let jpy: Option<i32> = std::env::var("JPY_PARENT_PID")
+        .ok()
+        .and_then(|p| p.parse().ok());
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(Duration::from_millis(500));
+            // SAFETY: plain syscalls.
+            let gone = unsafe {
+                libc::getppid() != parent || jpy.is_some_and(|p| p > 1 && libc::kill(p, 0) != 0)
+            };
+            if gone {
+                if let Some(i) = shared.interrupter.lock().ok().and_then(|g| g.clone()) {
+                    i.kill();
+                }
+                std::process::exit(1);
+            }
+        }
+    });
 }
 
 /// Interrupts the running cell: SIGINT now; if it still runs after the grace period, restart.
@@ -861,29 +887,34 @@ fn request_input(
         json!({"prompt": prompt, "password": password}),
     );
     msg.identities = identities.to_vec();
-    let msg_id = msg.header.msg_id.clone();
     let _ = shared.stdin_out.send(msg);
     let Ok(rx) = shared.stdin_in.lock() else {
         return String::new();
     };
+    // jupyter_client's `input()` sends the reply without a parent header: any input_reply on the
+    // stdin channel answers the one pending request.
     loop {
-        match rx.recv_timeout(Duration::from_secs(3600)) {
-            Ok(reply) => {
-                let parent_id = reply
-                    .parent_header
-                    .get("msg_id")
+        let interrupted = shared
+            .interrupted_at
+            .lock()
+            .ok()
+            .and_then(|g| g.as_ref().and_then(|t| t.lock().ok().map(|t| t.is_some())))
+            .unwrap_or(false);
+        if interrupted {
+            return String::new();
+        }
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Err(mpsc::RecvTimeoutError::Timeout) => continue,
+            Ok(reply) if reply.header.msg_type == "input_reply" => {
+                return reply
+                    .content
+                    .get("value")
                     .and_then(Value::as_str)
-                    .unwrap_or("");
-                if reply.header.msg_type == "input_reply" && parent_id == msg_id {
-                    return reply
-                        .content
-                        .get("value")
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_string();
-                }
+                    .unwrap_or("")
+                    .to_string();
             }
-            Err(_) => return String::new(),
+            Ok(_) => continue,
+            Err(mpsc::RecvTimeoutError::Disconnected) => return String::new(),
         }
     }
 }

@@ -150,6 +150,44 @@ pub fn markdown(md: &str) {
     display(&[("text/markdown", md), ("text/plain", md)]);
 }
 
+fn read_input(prompt: &str, password: bool) -> String {
+    let kind = if password {
+        "EVCXR_INPUT_REQUEST_PASSWORD"
+    } else {
+        "EVCXR_INPUT_REQUEST"
+    };
+    {
+        let mut out = std::io::stdout().lock();
+        let _ = out.flush();
+        let _ = writeln!(out, "{kind}:{prompt}");
+        let _ = out.flush();
+    }
+    let mut line = String::new();
+    let _ = std::io::stdin().read_line(&mut line);
+    line.trim_end_matches(['\r', '\n']).to_string()
+}
+
+/// Asks the notebook user for a line of text (Jupyter's `input_request`; the frontend must allow
+/// stdin). Outside the kernel it reads a line from stdin.
+///
+/// ```no_run
+/// let name = rustmp_display::input("Your name? ");
+/// println!("hello {name}");
+/// ```
+pub fn input(prompt: &str) -> String {
+    read_input(prompt, false)
+}
+
+/// Like [`input`], but the frontend hides what is typed.
+///
+/// ```no_run
+/// let secret = rustmp_display::password("Token: ");
+/// # let _ = secret;
+/// ```
+pub fn password(prompt: &str) -> String {
+    read_input(prompt, true)
+}
+
 /// Clears the cell's output (`clear_output`); with `wait`, only when new output arrives.
 ///
 /// ```

@@ -1,0 +1,68 @@
+"""No orphans: after shutdown, restart, or a SIGKILL of the kernel, no process of its tree survives."""
+import os
+import signal
+import time
+
+from conftest import execute, start_kernel, stream_text
+
+TREE_CELL = r"""
+let mut sleeper = Process::new(|| std::thread::sleep(std::time::Duration::from_secs(600)));
+sleeper.start().unwrap();
+fn pid_of(_: u32) -> u32 { std::process::id() }
+let pool = Pool::new(2).unwrap();
+let mut pids = pool.map_chunked(pid_of, 0..20, 1).unwrap();
+pids.sort(); pids.dedup();
+println!("{} {} {}", std::process::id(), sleeper.pid().unwrap(), pids.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(" "));
+"""
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+
+
+def tree(kc):
+    reply, outputs, _ = execute(kc, TREE_CELL)
+    assert reply["content"]["status"] == "ok", reply["content"]
+    pids = [int(p) for p in stream_text(outputs).split()]
+    assert len(pids) >= 3 and all(alive(p) for p in pids)
+    return pids
+
+
+def all_gone(pids, limit=5.0):
+    deadline = time.time() + limit
+    while time.time() < deadline:
+        if not any(alive(p) for p in pids):
+            return True
+        time.sleep(0.05)
+    return [p for p in pids if alive(p)]
+
+
+def test_shutdown_leaves_nothing():
+    km, kc = start_kernel()
+    pids = tree(kc) + [km.provisioner.process.pid]
+    kc.stop_channels()
+    km.shutdown_kernel(now=False)
+    assert all_gone(pids) is True
+
+
+def test_restart_leaves_nothing_of_the_old_kernel():
+    km, kc = start_kernel()
+    pids = tree(kc) + [km.provisioner.process.pid]
+    km.restart_kernel(now=False)
+    assert all_gone(pids) is True
+    kc.stop_channels()
+    km.shutdown_kernel(now=True)
+
+
+def test_sigkill_of_the_kernel_leaves_nothing():
+    km, kc = start_kernel()
+    kernel_pid = km.provisioner.process.pid
+    pids = tree(kc)
+    os.kill(kernel_pid, signal.SIGKILL)
+    assert all_gone(pids + [kernel_pid]) is True
+    kc.stop_channels()
+    km.cleanup_resources()
