@@ -255,9 +255,11 @@ impl Engine {
             interrupted_at: Arc::new(Mutex::new(None)),
         };
         // Load rustmp_display in the runtime: its hooks flush partial lines and report panics.
-        let _ = engine.execute("use rustmp_display as _;", Value::Null, &|_, _| {
-            String::new()
-        });
+        let _ = engine.execute(
+            "rustmp_display::__runtime::ensure_loaded();",
+            Value::Null,
+            &|_, _| String::new(),
+        );
         Ok(engine)
     }
 
@@ -426,15 +428,23 @@ fn panic_outcome(reports: &[Value]) -> Outcome {
             .to_string()
     };
     let message = get("message");
-    let mut traceback = vec![
-        format!(
-            "thread '{}' panicked at {}:",
-            get("thread"),
-            get("location")
-        ),
-        message.clone(),
-    ];
-    traceback.extend(get("backtrace").lines().map(String::from));
+    let mut traceback = vec![format!("panicked at {}:", get("location")), message.clone()];
+    // The backtrace from the cell's code down to evcxr's entry point: not the panic machinery
+    // above it, nor the runtime below it.
+    let bt = get("backtrace");
+    let lines: Vec<&str> = bt.lines().collect();
+    let start = lines
+        .iter()
+        .position(|l| l.contains("ctx::"))
+        .unwrap_or(lines.len());
+    let end = lines
+        .iter()
+        .position(|l| l.contains("run_user_code_"))
+        .map_or(lines.len(), |e| e + 1);
+    if start < end {
+        traceback.push("stack backtrace:".into());
+        traceback.extend(lines[start..end].iter().map(|l| l.to_string()));
+    }
     // An `Interrupted` error unwrapped in the cell is reported as what it is.
     let ename = if message.contains("Interrupted") {
         "Interrupted"
