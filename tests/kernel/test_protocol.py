@@ -162,3 +162,16 @@ def test_comm_info_and_unknown_comm_open(kernel):
         if m["msg_type"] == "comm_close":
             closed = m
     assert closed is not None and closed["content"]["comm_id"] == "c-1"
+
+
+def test_dep_for_other_crates_keeps_working(kernel):
+    _, kc = kernel
+    reply, _, _ = execute(kc, ':dep itoa = "1"', timeout=600)
+    assert reply["content"]["status"] == "ok", reply["content"]
+    reply, outputs, _ = execute(kc, "itoa::Buffer::new().format(4096).to_string()", timeout=600)
+    assert reply["content"]["status"] == "ok", reply["content"]
+    result = [m for m in outputs if m["msg_type"] == "execute_result"]
+    assert result[0]["content"]["data"]["text/plain"] == '"4096"'
+    # The library is still the same single copy: a process started before is joined after.
+    reply, outputs, _ = execute(kc, 'let mut late = Process::new(|| println!("still here")); late.start().unwrap(); late.join().unwrap(); late.exitcode()')
+    assert stream_text(outputs) == "still here\n"
