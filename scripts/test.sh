@@ -17,11 +17,7 @@ cargo test --locked --workspace --no-fail-fast
 
 echo "== kernel tests with real Jupyter clients"
 cargo build --locked -p rustmp
-venv="${RUSTMP_TEST_VENV:-$root/target/test-venv}"
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import jupyter_kernel_test, nbclient" 2>/dev/null; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/kernel/requirements.txt
-fi
+. "$root/scripts/venv.sh"
 jupyter_tmp=$(mktemp -d)
 trap 'rm -rf "$jupyter_tmp"' EXIT
 "$root/target/debug/rustmp" install --prefix "$jupyter_tmp"

@@ -401,14 +401,17 @@ impl Engine {
     }
 }
 
+/// A string field of a panic report ("" if absent).
+fn field(report: &Value, key: &str) -> String {
+    report
+        .get(key)
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string()
+}
+
 fn report_text(report: &Value) -> String {
-    let get = |k: &str| {
-        report
-            .get(k)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
+    let get = |k: &str| field(report, k);
     format!(
         "thread '{}' panicked at {}:\n{}\n{}",
         get("thread"),
@@ -420,13 +423,7 @@ fn report_text(report: &Value) -> String {
 
 fn panic_outcome(reports: &[Value]) -> Outcome {
     let report = reports.first().cloned().unwrap_or_else(|| json!({}));
-    let get = |k: &str| {
-        report
-            .get(k)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
+    let get = |k: &str| field(&report, k);
     let message = get("message");
     let mut traceback = vec![format!("panicked at {}:", get("location")), message.clone()];
     // The backtrace from the cell's code down to evcxr's entry point: not the panic machinery

@@ -173,9 +173,9 @@ async fn serve(
     bind(&mut hb, info.endpoint(info.hb_port)).await?;
 
     let (iopub_tx, mut iopub_rx) = tmpsc::unbounded_channel::<Publish>();
-    let (shell_tx, mut shell_rx) = tmpsc::unbounded_channel::<Message>();
-    let (control_tx, mut control_rx) = tmpsc::unbounded_channel::<Message>();
-    let (stdin_tx, mut stdin_rx) = tmpsc::unbounded_channel::<Message>();
+    let (shell_tx, shell_rx) = tmpsc::unbounded_channel::<Message>();
+    let (control_tx, control_rx) = tmpsc::unbounded_channel::<Message>();
+    let (stdin_tx, stdin_rx) = tmpsc::unbounded_channel::<Message>();
     let (stdin_in_tx, stdin_in_rx) = mpsc::channel::<Message>();
     let shared = Arc::new(Shared {
         session: uuid::Uuid::new_v4().to_string(),
@@ -258,93 +258,15 @@ async fn serve(
     }
 
     // Socket tasks. Router sockets are split so receiving and sending do not block each other.
-    let (mut shell_send, mut shell_recv) = shell.split();
-    let (mut control_send, mut control_recv) = control.split();
-    let (mut stdin_send, mut stdin_recv) = stdin.split();
-    {
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            while let Some(m) = shell_rx.recv().await {
-                let frames = shared
-                    .signer
-                    .lock()
-                    .map(|s| s.encode(&m))
-                    .unwrap_or_default();
-                if let Some(z) = to_zmq(frames) {
-                    let _ = shell_send.send(z).await;
-                }
-            }
-        });
-    }
-    {
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            while let Some(m) = stdin_rx.recv().await {
-                let frames = shared
-                    .signer
-                    .lock()
-                    .map(|s| s.encode(&m))
-                    .unwrap_or_default();
-                if let Some(z) = to_zmq(frames) {
-                    let _ = stdin_send.send(z).await;
-                }
-            }
-        });
-    }
-    {
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            while let Ok(z) = stdin_recv.recv().await {
-                let decoded = shared.signer.lock().map(|mut s| s.decode(to_frames(z)));
-                match decoded {
-                    Ok(Ok(m)) => {
-                        let _ = stdin_in_tx.send(m);
-                    }
-                    Ok(Err(e)) => eprintln!("rustmp: dropped a stdin message: {e}"),
-                    Err(_) => {}
-                }
-            }
-        });
-    }
-    {
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            loop {
-                match shell_recv.recv().await {
-                    Ok(z) => {
-                        let decoded = shared.signer.lock().map(|mut s| s.decode(to_frames(z)));
-                        match decoded {
-                            Ok(Ok(m)) => {
-                                let _ = exec_tx.send(m);
-                            }
-                            Ok(Err(e)) => eprintln!("rustmp: dropped a shell message: {e}"),
-                            Err(_) => {}
-                        }
-                    }
-                    Err(e) => {
-                        eprintln!("rustmp: shell socket error: {e}");
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                    }
-                }
-            }
-        });
-    }
+    let (shell_send, shell_recv) = shell.split();
+    let (control_send, mut control_recv) = control.split();
+    let (stdin_send, stdin_recv) = stdin.split();
+    tokio::spawn(send_loop(shared.clone(), shell_rx, shell_send));
+    tokio::spawn(send_loop(shared.clone(), stdin_rx, stdin_send));
+    tokio::spawn(recv_loop(shared.clone(), stdin_recv, stdin_in_tx, "stdin"));
+    tokio::spawn(recv_loop(shared.clone(), shell_recv, exec_tx, "shell"));
     // Control: handled here, never queued behind a cell.
-    let control_sender = {
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            while let Some(m) = control_rx.recv().await {
-                let frames = shared
-                    .signer
-                    .lock()
-                    .map(|s| s.encode(&m))
-                    .unwrap_or_default();
-                if let Some(z) = to_zmq(frames) {
-                    let _ = control_send.send(z).await;
-                }
-            }
-        })
-    };
+    let control_sender = tokio::spawn(send_loop(shared.clone(), control_rx, control_send));
     loop {
         let z = match control_recv.recv().await {
             Ok(z) => z,
@@ -408,6 +330,53 @@ async fn serve(
             }
         }
         shared.publish("status", &parent, json!({"execution_state": "idle"}));
+    }
+}
+
+/// Signs and sends the messages queued for one socket.
+async fn send_loop<S: SocketSend>(
+    shared: Arc<Shared>,
+    mut rx: tmpsc::UnboundedReceiver<Message>,
+    mut socket: S,
+) {
+    while let Some(m) = rx.recv().await {
+        let frames = shared
+            .signer
+            .lock()
+            .map(|s| s.encode(&m))
+            .unwrap_or_default();
+        if let Some(z) = to_zmq(frames) {
+            let _ = socket.send(z).await;
+        }
+    }
+}
+
+/// Receives, authenticates and hands on the messages of one socket; drops (and logs) bad ones.
+async fn recv_loop<S: SocketRecv>(
+    shared: Arc<Shared>,
+    mut socket: S,
+    to: mpsc::Sender<Message>,
+    name: &'static str,
+) {
+    loop {
+        match socket.recv().await {
+            Ok(z) => {
+                let decoded = shared.signer.lock().map(|mut s| s.decode(to_frames(z)));
+                match decoded {
+                    Ok(Ok(m)) => {
+                        if to.send(m).is_err() {
+                            return;
+                        }
+                    }
+                    Ok(Err(e)) => eprintln!("rustmp: dropped a {name} message: {e}"),
+                    Err(_) => {}
+                }
+            }
+            Err(e) => {
+                eprintln!("rustmp: {name} socket error: {e}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
     }
 }
 
@@ -610,18 +579,7 @@ impl Executor {
                 reply(self, "is_complete_reply", content);
             }
             "complete_request" => {
-                let code = m
-                    .content
-                    .get("code")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string();
-                let cursor = m
-                    .content
-                    .get("cursor_pos")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(code.chars().count() as u64);
-                let byte = char_to_byte(&code, cursor as usize);
+                let (code, byte) = code_and_cursor(&m.content);
                 let (matches, start, end) = match self.engine() {
                     Ok(e) => e.complete(&code, byte),
                     Err(_) => (Vec::new(), byte, byte),
@@ -639,18 +597,7 @@ impl Executor {
                 );
             }
             "inspect_request" => {
-                let code = m
-                    .content
-                    .get("code")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string();
-                let cursor = m
-                    .content
-                    .get("cursor_pos")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(0);
-                let byte = char_to_byte(&code, cursor as usize);
+                let (code, byte) = code_and_cursor(&m.content);
                 let found = self.engine().ok().and_then(|e| e.inspect(&code, byte));
                 let content = match found {
                     Some((plain, html)) => json!({
@@ -949,6 +896,20 @@ fn publish_output(shared: &Shared, output: Output, target: &Value) {
         Output::Clear { wait } => shared.publish("clear_output", target, json!({"wait": wait})),
         Output::Panic(_) | Output::CellPanicked => {}
     }
+}
+
+/// A request's `code` and its `cursor_pos` (in code points, default: the end) as a byte offset.
+fn code_and_cursor(content: &Value) -> (String, usize) {
+    let code = content
+        .get("code")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let cursor = content
+        .get("cursor_pos")
+        .and_then(Value::as_u64)
+        .map_or(code.len(), |c| char_to_byte(&code, c as usize));
+    (code, cursor)
 }
 
 fn char_to_byte(s: &str, chars: usize) -> usize {

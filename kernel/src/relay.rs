@@ -192,17 +192,17 @@ fn finish_cell(
             Ok(n) => n,
         };
         for piece in splitter.push(&buf[..n]) {
-            match piece {
-                Piece::User(bytes) => {
-                    let _ = user.write_all(&bytes);
-                }
-                Piece::Control(line) => {
-                    let _ = ctrl.write_all(&line);
-                }
-            }
+            forward(piece, user, ctrl);
         }
     }
     let _ = user.write_all(&splitter.flush_user());
+}
+
+fn forward(piece: Piece, user: &mut std::fs::File, ctrl: &mut std::fs::File) {
+    let _ = match piece {
+        Piece::User(bytes) => user.write_all(&bytes),
+        Piece::Control(line) => ctrl.write_all(&line),
+    };
 }
 
 /// A piece of the runtime's stdout.
