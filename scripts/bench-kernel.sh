@@ -3,10 +3,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
-cargo build --locked --release -p rustmp
+# RUSTMP_BENCH_PROFILE=dev measures the test build (its dependencies are optimized too).
+profile="${RUSTMP_BENCH_PROFILE:-release}"
+if [ "$profile" = release ]; then
+  cargo build --locked --release -p rustmp
+  bin="$root/target/release/rustmp"
+else
+  cargo build --locked -p rustmp
+  bin="$root/target/debug/rustmp"
+fi
 . "$root/scripts/venv.sh"
 jupyter_tmp=$(mktemp -d)
 trap 'rm -rf "$jupyter_tmp"' EXIT
-"$root/target/release/rustmp" install --prefix "$jupyter_tmp" >/dev/null
+"$bin" install --prefix "$jupyter_tmp" >/dev/null
 JUPYTER_PATH="$jupyter_tmp/share/jupyter" JUPYTER_RUNTIME_DIR="$jupyter_tmp/runtime" \
   "$venv/bin/python" benches/kernel_bench.py

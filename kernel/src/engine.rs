@@ -240,27 +240,22 @@ impl Engine {
                 )
                 .map_err(|e| EngineError::Evcxr(e.to_string()))?;
         }
-        eval.eval_with_state("", state)
+        // One build for the dependencies and the first cell, which loads rustmp_display in the
+        // runtime: its hooks flush partial lines and report panics.
+        eval.eval_with_state("rustmp_display::__runtime::ensure_loaded();", state)
             .map_err(|e| EngineError::Evcxr(e.to_string()))?;
         let interrupter = Interrupter {
             process: eval.process_handle(),
         };
         let ctx = CommandContext::with_eval_context(eval);
-        let mut engine = Engine {
+        Ok(Engine {
             ctx,
             capture,
             panics,
             sink,
             interrupter,
             interrupted_at: Arc::new(Mutex::new(None)),
-        };
-        // Load rustmp_display in the runtime: its hooks flush partial lines and report panics.
-        let _ = engine.execute(
-            "rustmp_display::__runtime::ensure_loaded();",
-            Value::Null,
-            &|_, _| String::new(),
-        );
-        Ok(engine)
+        })
     }
 
     /// A handle to interrupt from another thread.
