@@ -97,11 +97,20 @@ pub fn prepare() -> Result<Paths, EngineError> {
         }
         slot += 1;
     };
+    // Cells compile fastest unoptimized; their dependencies (the library above all) are built
+    // once and should run fast: cargo reads this file from a parent of the build directory.
+    let cargo_config = base.join("build").join(".cargo");
+    std::fs::create_dir_all(&cargo_config).map_err(io("create the cargo config directory"))?;
+    std::fs::write(
+        cargo_config.join("config.toml"),
+        "[profile.dev.package.\"*\"]\nopt-level = 2\n",
+    )
+    .map_err(io("write the cargo config"))?;
     let config = base.join("evcxr-config");
     std::fs::create_dir_all(&config).map_err(io("create evcxr's config directory"))?;
     let toml = format!(
         "[evcxr]\nallow_static_linking = false\nopt_level = \"{}\"\ntmpdir = {:?}\n",
-        std::env::var("RUSTMP_OPT_LEVEL").unwrap_or_else(|_| "1".into()),
+        std::env::var("RUSTMP_OPT_LEVEL").unwrap_or_else(|_| "0".into()),
         build.display().to_string()
     );
     std::fs::write(config.join("evcxr.toml"), toml).map_err(io("write evcxr.toml"))?;
@@ -293,6 +302,11 @@ impl Engine {
             .unwrap_or_default();
         match result {
             Ok(outputs) => {
+                if std::env::var_os("RUSTMP_TIMING").is_some() {
+                    for ph in &outputs.phases {
+                        eprintln!("rustmp timing: {:<28} {:?}", ph.name, ph.duration);
+                    }
+                }
                 if panics.cell_panicked {
                     return panic_outcome(&panics.reports);
                 }
