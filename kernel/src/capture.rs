@@ -318,7 +318,8 @@ impl Reader {
             break;
         }
         let name = pipe.name;
-        let (outputs, rest) = parse(std::mem::take(&mut pipe.pending), name, eof);
+        let finish = if eof { Finish::All } else { Finish::Wait };
+        let (outputs, rest) = parse(std::mem::take(&mut pipe.pending), name, finish);
         pipe.pending = rest;
         for o in outputs {
             (self.sink)(o, &self.target);
@@ -337,7 +338,8 @@ impl Reader {
             {
                 continue;
             }
-            let (outputs, rest) = parse(std::mem::take(&mut pipe.pending), pipe.name, true);
+            let finish = if all { Finish::All } else { Finish::Text };
+            let (outputs, rest) = parse(std::mem::take(&mut pipe.pending), pipe.name, finish);
             pipe.pending = rest;
             out.extend(outputs);
         }
@@ -347,16 +349,27 @@ impl Reader {
     }
 }
 
-/// Splits `data` into outputs. Without `finish`, a trailing partial line, an unfinished escape or
-/// an incomplete UTF-8 character is returned as the rest, to wait for more bytes.
-pub fn parse(mut data: Vec<u8>, name: &'static str, finish: bool) -> (Vec<Output>, Vec<u8>) {
+/// How much of the pending bytes [`parse`] may publish.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Finish {
+    /// Only whole lines and whole records: the rest waits for more bytes.
+    Wait,
+    /// Also a partial line (its writer paused), but an unfinished record or character still waits.
+    Text,
+    /// Everything (the writer is done: end of file, end of the cell).
+    All,
+}
+
+/// Splits `data` into outputs; what `finish` does not allow to publish yet is returned as the rest.
+pub fn parse(mut data: Vec<u8>, name: &'static str, finish: Finish) -> (Vec<Output>, Vec<u8>) {
+    let wait_records = finish != Finish::All;
     let mut outputs = Vec::new();
     let mut text: Vec<u8> = Vec::new();
     let mut i = 0;
     while i < data.len() {
         if data[i] == 0x1b {
             let rest = &data[i..];
-            if rest.len() < OSC.len() && OSC.starts_with(rest) && !finish {
+            if rest.len() < OSC.len() && OSC.starts_with(rest) && wait_records {
                 break; // maybe the start of a record: wait
             }
             if rest.starts_with(OSC) {
@@ -375,7 +388,7 @@ pub fn parse(mut data: Vec<u8>, name: &'static str, finish: bool) -> (Vec<Output
                         }
                         continue;
                     }
-                    None if !finish && rest.len() < MAX_LINE => break,
+                    None if wait_records && rest.len() < MAX_LINE => break,
                     None => {}
                 }
             }
@@ -385,7 +398,7 @@ pub fn parse(mut data: Vec<u8>, name: &'static str, finish: bool) -> (Vec<Output
     }
     let mut rest = data.split_off(i);
     // Publish whole lines; keep a partial line unless finishing (or it is too long).
-    if !finish {
+    if finish == Finish::Wait {
         let cut = match text.iter().rposition(|&b| b == b'\n') {
             Some(p) => p + 1,
             None if text.len() > MAX_LINE => text.len(),
@@ -397,7 +410,7 @@ pub fn parse(mut data: Vec<u8>, name: &'static str, finish: bool) -> (Vec<Output
     }
     if !text.is_empty() {
         // Do not cut a UTF-8 character: carry its first bytes over.
-        let keep = if finish {
+        let keep = if finish == Finish::All {
             0
         } else {
             incomplete_utf8_tail(&text)
@@ -512,11 +525,28 @@ mod tests {
     }
 
     #[test]
+    fn a_paused_writer_gets_its_partial_line_out_but_an_unfinished_record_waits() {
+        let (out, rest) = parse(
+            b"partial\x1b]5379;panic;eyJh".to_vec(),
+            "stderr",
+            Finish::Text,
+        );
+        assert_eq!(
+            out,
+            vec![Output::Stream {
+                name: "stderr",
+                text: "partial".into()
+            }]
+        );
+        assert_eq!(rest, b"\x1b]5379;panic;eyJh");
+    }
+
+    #[test]
     fn complete_lines_go_out_and_a_partial_line_waits() {
-        let (out, rest) = parse(b"one\ntwo\nthr".to_vec(), "stdout", false);
+        let (out, rest) = parse(b"one\ntwo\nthr".to_vec(), "stdout", Finish::Wait);
         assert_eq!(out, vec![text("one\ntwo\n")]);
         assert_eq!(rest, b"thr");
-        let (out, rest) = parse(rest, "stdout", true);
+        let (out, rest) = parse(rest, "stdout", Finish::Text);
         assert_eq!(out, vec![text("thr")]);
         assert!(rest.is_empty());
     }
@@ -524,13 +554,21 @@ mod tests {
     #[test]
     fn a_utf8_character_split_across_reads_is_joined() {
         let bytes = "é-end\n".as_bytes();
-        let (out, rest) = parse([b"aa".as_slice(), &bytes[..1]].concat(), "stdout", false);
+        let (out, rest) = parse(
+            [b"aa".as_slice(), &bytes[..1]].concat(),
+            "stdout",
+            Finish::Wait,
+        );
         assert!(out.is_empty());
-        let (out, rest) = parse([rest.as_slice(), &bytes[1..]].concat(), "stdout", false);
+        let (out, rest) = parse(
+            [rest.as_slice(), &bytes[1..]].concat(),
+            "stdout",
+            Finish::Wait,
+        );
         assert_eq!(out, vec![text("aaé-end\n")]);
         assert!(rest.is_empty());
         // Invalid bytes become U+FFFD without stopping anything.
-        let (out, _) = parse(b"bad \xff\xfe bytes\n".to_vec(), "stdout", false);
+        let (out, _) = parse(b"bad \xff\xfe bytes\n".to_vec(), "stdout", Finish::Wait);
         assert_eq!(out, vec![text("bad \u{fffd}\u{fffd} bytes\n")]);
     }
 
@@ -538,7 +576,7 @@ mod tests {
     fn records_become_displays_and_keep_their_place() {
         let payload = "eyJkYXRhIjp7InRleHQvcGxhaW4iOiJ4In19"; // {"data":{"text/plain":"x"}}
         let input = format!("before\n\x1b]5379;display;{payload}\x07\nafter\n");
-        let (out, rest) = parse(input.into_bytes(), "stdout", false);
+        let (out, rest) = parse(input.into_bytes(), "stdout", Finish::Wait);
         assert_eq!(
             out,
             vec![
@@ -556,13 +594,13 @@ mod tests {
         let (out, rest) = parse(
             format!("\x1b]5379;display;{}", &payload[..5]).into_bytes(),
             "stdout",
-            false,
+            Finish::Wait,
         );
         assert!(out.is_empty());
         let (out, _) = parse(
             [rest, format!("{}\x07\n", &payload[5..]).into_bytes()].concat(),
             "stdout",
-            false,
+            Finish::Wait,
         );
         assert_eq!(out.len(), 1);
     }

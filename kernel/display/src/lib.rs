@@ -67,13 +67,11 @@ fn base64(data: &[u8]) -> String {
 
 /// Writes one record to stdout, whole, after what the cell printed before it.
 fn emit(kind: &str, json: &str) {
+    // One write for the whole record.
+    let record = format!("{OSC_START}{kind};{}{OSC_END}\n", base64(json.as_bytes()));
     let mut out = std::io::stdout().lock();
     let _ = out.flush();
-    let _ = writeln!(
-        out,
-        "{OSC_START}{kind};{}{OSC_END}",
-        base64(json.as_bytes())
-    );
+    let _ = out.write_all(record.as_bytes());
     let _ = out.flush();
 }
 
@@ -364,13 +362,10 @@ pub mod __runtime {
         slot.store(flush_stdio as *const () as usize, Ordering::SeqCst);
         std::panic::set_hook(Box::new(|info| {
             let record = panic_record(info);
+            let line = format!("{OSC_START}panic;{}{OSC_END}\n", base64(record.as_bytes()));
             let mut err = std::io::stderr().lock();
             let _ = err.flush();
-            let _ = writeln!(
-                err,
-                "{OSC_START}panic;{}{OSC_END}",
-                base64(record.as_bytes())
-            );
+            let _ = err.write_all(line.as_bytes());
             let _ = err.flush();
         }));
     }
