@@ -58,3 +58,43 @@ def test_prefix_install_is_found_through_a_jupyter_path_list(tmp_path):
 def test_version():
     out = subprocess.run([RUSTMP, "--version"], capture_output=True, text=True, check=True)
     assert out.stdout.startswith("rustmp ")
+
+
+def test_an_installed_copy_works_without_the_checkout_and_with_a_fresh_cache(tmp_path):
+    """The library's sources travel inside the binary: a copy elsewhere, with an empty cache,
+    runs a cell that uses multiprocessing with no :dep."""
+    import shutil
+
+    from jupyter_client.manager import start_new_kernel
+
+    from conftest import execute, stream_text
+
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    copy = bindir / "rustmp"
+    shutil.copy2(RUSTMP, copy)
+    prefix = tmp_path / "prefix"
+    subprocess.run([str(copy), "install", "--prefix", str(prefix), "--name", "rustmp-copy"], check=True, capture_output=True)
+    env = {"JUPYTER_PATH": str(prefix / "share" / "jupyter"), "RUSTMP_CACHE_DIR": str(tmp_path / "cache")}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        km, kc = start_new_kernel(kernel_name="rustmp-copy", startup_timeout=120)
+        try:
+            reply, outputs, _ = execute(
+                kc,
+                'use multiprocessing::Process;\nlet mut p = Process::new(|| println!("from the copy"));\np.start().unwrap();\np.join().unwrap();',
+                timeout=900,
+            )
+            assert reply["content"]["status"] == "ok", reply["content"]
+            assert stream_text(outputs) == "from the copy\n"
+            assert (tmp_path / "cache" / "crates").is_dir()
+        finally:
+            kc.stop_channels()
+            km.shutdown_kernel(now=True)
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
