@@ -154,6 +154,8 @@ fn fork_on_forker(job: Box<dyn FnOnce() -> Result<u32> + Send>) -> Result<u32> {
 /// Forks on the calling thread. Every lock a child might need is held across `fork`, so the child
 /// never inherits a lock taken by a thread that does not exist in it.
 fn fork_here(req: Spawn, body: Box<dyn FnOnce() -> i32 + Send>) -> Result<u32> {
+    // Lock order: the fork gate, then the state (a hook in a child takes them in that order too).
+    let gate = FORK_GATE.write().unwrap_or_else(|e| e.into_inner());
     let mut st = state();
     if !st.atexit_registered {
         // SAFETY: registering a plain extern "C" function.
@@ -175,6 +177,7 @@ fn fork_here(req: Spawn, body: Box<dyn FnOnce() -> i32 + Send>) -> Result<u32> {
     if pid == 0 {
         drop(err);
         drop(out);
+        drop(gate);
         // Write as little as possible: every page written now is copied (copy-on-write).
         let parent_name = st.ctx.name();
         if !st.children.is_empty() {
@@ -210,12 +213,23 @@ fn fork_here(req: Spawn, body: Box<dyn FnOnce() -> i32 + Send>) -> Result<u32> {
     drop(st);
     drop(err);
     drop(out);
+    drop(gate);
     drop(body);
     Ok(pid)
 }
 
 /// The pid of this process if it is a child started by [`Process`](crate::Process) (else 0).
 static IN_CHILD: AtomicU32 = AtomicU32::new(0);
+/// Panic hooks hold it shared, forks exclusively (see `install_panic_reporter`).
+static FORK_GATE: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// The pid of this process if it is a pool worker (its panics are captured, not printed).
+static POOL_WORKER: AtomicU32 = AtomicU32::new(0);
+
+/// Marks this process as a pool worker (called in the worker right after the fork).
+pub(crate) fn mark_pool_worker() {
+    POOL_WORKER.store(sys::getpid(), Relaxed);
+}
 
 /// Makes a panic in a child print like Python's uncaught exception: a `Process <name>:` line, the
 /// message and a backtrace. Installed once in the parent, so a child has nothing to set up;
@@ -223,7 +237,14 @@ static IN_CHILD: AtomicU32 = AtomicU32::new(0);
 fn install_panic_reporter() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        if IN_CHILD.load(Relaxed) != sys::getpid() {
+        // No fork while a hook runs: a child must not inherit the locks a hook holds (std's
+        // backtrace lock above all), or its own panic would wait for them forever.
+        let _gate = FORK_GATE.read().unwrap_or_else(|e| e.into_inner());
+        let me = sys::getpid();
+        if POOL_WORKER.load(Relaxed) == me {
+            return crate::pool::capture_panic(info);
+        }
+        if IN_CHILD.load(Relaxed) != me {
             return previous(info);
         }
         let name = state().ctx.name();

@@ -29,6 +29,7 @@ mod worker;
 
 pub use result::{AsyncResult, Callbacks, IMapIterator};
 pub use task::StarFn;
+pub(crate) use worker::capture_panic;
 
 use crate::codec;
 use crate::error::{Error, Result};

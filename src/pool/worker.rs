@@ -27,22 +27,22 @@ pub(crate) fn parse_header(h: &[u8]) -> (u64, u64, u64, u64) {
     (word(0), word(8), word(16), word(24))
 }
 
-/// Records panics (message, location, backtrace) for the task that caused them, printing nothing:
-/// the error goes back to the caller, as Python sends the exception back.
-fn install_panic_hook() {
-    std::panic::set_hook(Box::new(|info| {
-        let wire = PanicWire {
-            message: task::payload_message(info.payload()),
-            location: info.location().map(|l| l.to_string()),
-            backtrace: std::backtrace::Backtrace::force_capture().to_string(),
-        };
-        task::LAST_PANIC.with(|p| *p.borrow_mut() = Some(wire));
-    }));
+/// Records a panic (message, location, backtrace) for the task that caused it, printing nothing:
+/// the error goes back to the caller, as Python sends the exception back. Called by the
+/// process-wide hook (installed before the first fork: a child must never call `set_hook`, whose
+/// lock another thread of the parent may have held at the fork).
+pub(crate) fn capture_panic(info: &std::panic::PanicHookInfo<'_>) {
+    let wire = PanicWire {
+        message: task::payload_message(info.payload()),
+        location: info.location().map(|l| l.to_string()),
+        backtrace: std::backtrace::Backtrace::force_capture().to_string(),
+    };
+    task::LAST_PANIC.with(|p| *p.borrow_mut() = Some(wire));
 }
 
 /// The worker's main loop. Returns the exit code.
 pub(crate) fn run(fd: RawFd, initializer: Option<Arc<dyn Fn() + Send + Sync>>) -> i32 {
-    install_panic_hook();
+    crate::runtime::mark_pool_worker();
     let mut out = Vec::new();
     if let Some(init) = initializer
         && let Err(wire) = task::catch(|| init())
