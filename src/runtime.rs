@@ -49,7 +49,7 @@ pub(crate) struct State {
     pub(crate) children: BTreeMap<u32, Child>,
     /// The thread that forks for callers on short-lived threads, with the pid it belongs to.
     forker: Option<(u32, mpsc::Sender<ForkJob>)>,
-    atexit_registered: bool,
+    hooks_installed: bool,
 }
 
 static STATE: Mutex<State> = Mutex::new(State {
@@ -62,7 +62,7 @@ static STATE: Mutex<State> = Mutex::new(State {
     },
     children: BTreeMap::new(),
     forker: None,
-    atexit_registered: false,
+    hooks_installed: false,
 });
 
 /// Locks the process-wide state (a panic elsewhere never makes it unusable).
@@ -157,11 +157,11 @@ fn fork_here(req: Spawn, body: Box<dyn FnOnce() -> i32 + Send>) -> Result<u32> {
     // Lock order: the fork gate, then the state (a hook in a child takes them in that order too).
     let gate = FORK_GATE.write().unwrap_or_else(|e| e.into_inner());
     let mut st = state();
-    if !st.atexit_registered {
+    if !st.hooks_installed {
         // SAFETY: registering a plain extern "C" function.
         unsafe { libc::atexit(run_atexit) };
         install_panic_reporter();
-        st.atexit_registered = true;
+        st.hooks_installed = true;
     }
     let output_socket = crate::host::output_socket();
     let mut out = std::io::stdout().lock();

@@ -86,7 +86,6 @@ impl Shared {
 }
 
 fn kernel_info(session_shared: &Shared, request: &Message) -> Message {
-    let _ = session_shared;
     let content = json!({
         "status": "ok",
         "protocol_version": wire::PROTOCOL_VERSION,
@@ -300,11 +299,7 @@ async fn serve(
                 ));
             }
             "shutdown_request" => {
-                let restart = m
-                    .content
-                    .get("restart")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false);
+                let restart = bool_field(&m.content, "restart", false);
                 shared.shutting_down.store(true, Ordering::SeqCst);
                 if let Some(i) = shared.interrupter.lock().ok().and_then(|g| g.clone()) {
                     i.kill();
@@ -522,7 +517,7 @@ impl Executor {
             let parent = m.header_value();
             self.shared
                 .publish("status", &parent, json!({"execution_state": "busy"}));
-            let aborted = self.handle(&m, &rx);
+            let aborted = self.handle(&m);
             self.shared
                 .publish("status", &parent, json!({"execution_state": "idle"}));
             if aborted {
@@ -558,7 +553,7 @@ impl Executor {
     }
 
     /// Handles one shell request; true if queued cells must be aborted.
-    fn handle(&mut self, m: &Message, _rx: &mpsc::Receiver<Message>) -> bool {
+    fn handle(&mut self, m: &Message) -> bool {
         let reply = |s: &Self, t: &str, c: Value| {
             let _ = s.shared.shell_out.send(s.shared.reply(m, t, c));
         };
@@ -568,7 +563,7 @@ impl Executor {
             }
             "execute_request" => return self.execute(m),
             "is_complete_request" => {
-                let code = m.content.get("code").and_then(Value::as_str).unwrap_or("");
+                let code = str_field(&m.content, "code", "");
                 let content = match is_complete::check(code) {
                     Verdict::Complete => json!({"status": "complete"}),
                     Verdict::Incomplete(indent) => {
@@ -640,14 +635,8 @@ impl Executor {
     }
 
     fn history(&self, content: &Value) -> Value {
-        let op = content
-            .get("hist_access_type")
-            .and_then(Value::as_str)
-            .unwrap_or("tail");
-        let with_output = content
-            .get("output")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
+        let op = str_field(content, "hist_access_type", "tail");
+        let with_output = bool_field(content, "output", false);
         let entry = |h: &HistoryEntry| {
             if with_output {
                 json!([1, h.line, [h.input, h.output]])
@@ -657,16 +646,13 @@ impl Executor {
         };
         let items: Vec<Value> = match op {
             "tail" => {
-                let n = content.get("n").and_then(Value::as_u64).unwrap_or(10) as usize;
+                let n = u64_field(content, "n", 10) as usize;
                 let skip = self.history.len().saturating_sub(n);
                 self.history[skip..].iter().map(entry).collect()
             }
             "range" => {
-                let start = content.get("start").and_then(Value::as_u64).unwrap_or(0);
-                let stop = content
-                    .get("stop")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(u64::MAX);
+                let start = u64_field(content, "start", 0);
+                let stop = u64_field(content, "stop", u64::MAX);
                 self.history
                     .iter()
                     .filter(|h| h.line >= start && h.line < stop)
@@ -674,14 +660,8 @@ impl Executor {
                     .collect()
             }
             "search" => {
-                let pattern = content
-                    .get("pattern")
-                    .and_then(Value::as_str)
-                    .unwrap_or("*");
-                let unique = content
-                    .get("unique")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false);
+                let pattern = str_field(content, "pattern", "*");
+                let unique = bool_field(content, "unique", false);
                 let mut seen = std::collections::HashSet::new();
                 let mut v: Vec<Value> = self
                     .history
@@ -702,32 +682,11 @@ impl Executor {
     }
 
     fn execute(&mut self, m: &Message) -> bool {
-        let code = m
-            .content
-            .get("code")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        let silent = m
-            .content
-            .get("silent")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        let store_history = !silent
-            && m.content
-                .get("store_history")
-                .and_then(Value::as_bool)
-                .unwrap_or(true);
-        let stop_on_error = m
-            .content
-            .get("stop_on_error")
-            .and_then(Value::as_bool)
-            .unwrap_or(true);
-        let allow_stdin = m
-            .content
-            .get("allow_stdin")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
+        let code = str_field(&m.content, "code", "").to_string();
+        let silent = bool_field(&m.content, "silent", false);
+        let store_history = !silent && bool_field(&m.content, "store_history", true);
+        let stop_on_error = bool_field(&m.content, "stop_on_error", true);
+        let allow_stdin = bool_field(&m.content, "allow_stdin", false);
         let parent = m.header_value();
         if store_history {
             self.execution_count += 1;
@@ -853,12 +812,7 @@ fn request_input(
         match rx.recv_timeout(Duration::from_millis(100)) {
             Err(mpsc::RecvTimeoutError::Timeout) => continue,
             Ok(reply) if reply.header.msg_type == "input_reply" => {
-                return reply
-                    .content
-                    .get("value")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string();
+                return str_field(&reply.content, "value", "").to_string();
             }
             Ok(_) => continue,
             Err(mpsc::RecvTimeoutError::Disconnected) => return String::new(),
@@ -898,13 +852,21 @@ fn publish_output(shared: &Shared, output: Output, target: &Value) {
     }
 }
 
+fn str_field<'a>(content: &'a Value, key: &str, default: &'a str) -> &'a str {
+    content.get(key).and_then(Value::as_str).unwrap_or(default)
+}
+
+fn bool_field(content: &Value, key: &str, default: bool) -> bool {
+    content.get(key).and_then(Value::as_bool).unwrap_or(default)
+}
+
+fn u64_field(content: &Value, key: &str, default: u64) -> u64 {
+    content.get(key).and_then(Value::as_u64).unwrap_or(default)
+}
+
 /// A request's `code` and its `cursor_pos` (in code points, default: the end) as a byte offset.
 fn code_and_cursor(content: &Value) -> (String, usize) {
-    let code = content
-        .get("code")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
+    let code = str_field(content, "code", "").to_string();
     let cursor = content
         .get("cursor_pos")
         .and_then(Value::as_u64)
