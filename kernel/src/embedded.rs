@@ -15,17 +15,18 @@ include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
 
 /// A hash of all embedded files: a new binary with other sources gets other directories.
 pub fn fingerprint() -> String {
-    // FNV-1a, 64 bits: stable across builds and platforms.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for c in CRATES {
-        for (path, text) in c.files {
-            for b in path.bytes().chain(text.bytes()) {
-                h ^= u64::from(b);
-                h = h.wrapping_mul(0x0100_0000_01b3);
-            }
-        }
-    }
-    format!("{h:016x}")
+    let bytes = CRATES
+        .iter()
+        .flat_map(|c| c.files.iter())
+        .flat_map(|(path, text)| path.bytes().chain(text.bytes()));
+    format!("{:016x}", hash(bytes))
+}
+
+/// FNV-1a, 64 bits: stable across builds and platforms.
+pub fn hash(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    bytes.into_iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Writes every embedded crate under `dir/<name>` unless already there; returns `(name, path)`.

@@ -114,10 +114,17 @@ pub fn prepare() -> Result<Paths, EngineError> {
         build.display().to_string()
     );
     std::fs::write(config.join("evcxr.toml"), toml).map_err(io("write evcxr.toml"))?;
+    let rust_src = match std::env::var_os("RUST_SRC_PATH") {
+        Some(_) => None,
+        None => crate::rust_src::trimmed(&base),
+    };
     // SAFETY: called before any other thread exists (documented contract of `prepare`).
     unsafe {
         std::env::set_var("EVCXR_CONFIG_DIR", &config);
         std::env::set_var("EVCXR_TMPDIR", &build);
+        if let Some(dir) = rust_src {
+            std::env::set_var("RUST_SRC_PATH", dir);
+        }
     }
     Ok(Paths {
         crates,
@@ -129,6 +136,8 @@ pub fn prepare() -> Result<Paths, EngineError> {
 #[derive(Clone)]
 pub struct Interrupter {
     process: Arc<Mutex<std::process::Child>>,
+    /// Set while a cell runs: when an interrupt was sent.
+    interrupted_at: Arc<Mutex<Option<Instant>>>,
 }
 
 impl Interrupter {
@@ -140,12 +149,32 @@ impl Interrupter {
         }
     }
 
-    /// Sends SIGINT to the runtime: blocking library calls return `Interrupted`.
-    pub fn interrupt(&self) {
+    /// Interrupts the running cell: SIGINT to the runtime now (blocking library calls return
+    /// `Interrupted`); if `still_running()` after [`INTERRUPT_GRACE`], kills the runtime, which
+    /// restarts at the next cell (the cell then says its variables were lost).
+    pub fn interrupt_cell(&self, still_running: impl Fn() -> bool + Send + 'static) {
+        if let Ok(mut t) = self.interrupted_at.lock() {
+            *t = Some(Instant::now());
+        }
         if let Some(pid) = self.pid() {
             // SAFETY: signalling our own child.
             unsafe { libc::kill(pid, libc::SIGINT) };
         }
+        let this = self.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(INTERRUPT_GRACE);
+            if still_running() {
+                this.kill();
+            }
+        });
+    }
+
+    /// True once the running cell was interrupted (cleared when the cell ends).
+    pub fn was_interrupted(&self) -> bool {
+        self.interrupted_at
+            .lock()
+            .map(|t| t.is_some())
+            .unwrap_or(false)
     }
 
     /// Kills the runtime's whole process group (it restarts at the next cell).
@@ -167,8 +196,6 @@ pub struct Engine {
     panics: Arc<Mutex<PanicState>>,
     sink: Arc<Mutex<Sink>>,
     interrupter: Interrupter,
-    /// Set while a cell runs: when an interrupt was sent.
-    pub interrupted_at: Arc<Mutex<Option<Instant>>>,
 }
 
 impl Engine {
@@ -251,10 +278,14 @@ impl Engine {
         }
         // One build for the dependencies and the first cell, which loads rustmp_display in the
         // runtime: its hooks flush partial lines and report panics.
-        eval.eval_with_state("rustmp_display::__runtime::ensure_loaded();", state)
+        eval.eval_with_state(
+            "use rustmp_display::__runtime::ShowDebug as _; rustmp_display::__runtime::ensure_loaded();",
+            state,
+        )
             .map_err(|e| EngineError::Evcxr(e.to_string()))?;
         let interrupter = Interrupter {
             process: eval.process_handle(),
+            interrupted_at: Arc::new(Mutex::new(None)),
         };
         let ctx = CommandContext::with_eval_context(eval);
         Ok(Engine {
@@ -263,7 +294,6 @@ impl Engine {
             panics,
             sink,
             interrupter,
-            interrupted_at: Arc::new(Mutex::new(None)),
         })
     }
 
@@ -290,6 +320,7 @@ impl Engine {
         let result = self.ctx.execute_with_callbacks(code, &mut callbacks);
         self.capture.barrier();
         let interrupted = self
+            .interrupter
             .interrupted_at
             .lock()
             .ok()

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::mpsc as tmpsc;
 use zeromq::{Socket, SocketRecv, SocketSend, ZmqMessage};
 
@@ -60,7 +60,6 @@ struct Shared {
     /// The running cell: its number (0 when idle) and when it was interrupted.
     running: AtomicU64,
     interrupter: Mutex<Option<Interrupter>>,
-    interrupted_at: Mutex<Option<Arc<Mutex<Option<Instant>>>>>,
     shutting_down: AtomicBool,
 }
 
@@ -109,7 +108,8 @@ fn kernel_info(session_shared: &Shared, request: &Message) -> Message {
     session_shared.reply(request, "kernel_info_reply", content)
 }
 
-fn rustc_version() -> String {
+/// The toolchain's version (`rustc --version`), for `language_info`.
+pub fn rustc_version() -> String {
     static VERSION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     VERSION
         .get_or_init(|| {
@@ -186,7 +186,6 @@ async fn serve(
         stdin_in: Mutex::new(stdin_in_rx),
         running: AtomicU64::new(0),
         interrupter: Mutex::new(None),
-        interrupted_at: Mutex::new(None),
         shutting_down: AtomicBool::new(false),
     });
 
@@ -409,19 +408,8 @@ fn interrupt(shared: &Arc<Shared>) {
     let Some(interrupter) = shared.interrupter.lock().ok().and_then(|g| g.clone()) else {
         return;
     };
-    if let Some(at) = shared.interrupted_at.lock().ok().and_then(|g| g.clone())
-        && let Ok(mut t) = at.lock()
-    {
-        *t = Some(Instant::now());
-    }
-    interrupter.interrupt();
     let shared = shared.clone();
-    std::thread::spawn(move || {
-        std::thread::sleep(engine::INTERRUPT_GRACE);
-        if shared.running.load(Ordering::SeqCst) == cell {
-            interrupter.kill();
-        }
-    });
+    interrupter.interrupt_cell(move || shared.running.load(Ordering::SeqCst) == cell);
 }
 
 struct HistoryEntry {
@@ -470,14 +458,15 @@ impl Executor {
             let sink_shared = shared.clone();
             let sink =
                 Box::new(move |o: Output, target: &Value| publish_output(&sink_shared, o, target));
+            let t0 = std::time::Instant::now();
             let started = Engine::start(&paths, sink).map_err(|e| e.to_string());
-            if let Ok(e) = &started {
-                if let Ok(mut i) = shared.interrupter.lock() {
-                    *i = Some(e.interrupter());
-                }
-                if let Ok(mut t) = shared.interrupted_at.lock() {
-                    *t = Some(e.interrupted_at.clone());
-                }
+            if std::env::var_os("RUSTMP_TIMING").is_some() {
+                eprintln!("rustmp timing: engine start {:?}", t0.elapsed());
+            }
+            if let Ok(e) = &started
+                && let Ok(mut i) = shared.interrupter.lock()
+            {
+                *i = Some(e.interrupter());
             }
             // Keep the build slot locked as long as the engine lives.
             let _ = tx.send(started.map(|e| (e, paths)));
@@ -801,10 +790,10 @@ fn request_input(
     // stdin channel answers the one pending request.
     loop {
         let interrupted = shared
-            .interrupted_at
+            .interrupter
             .lock()
             .ok()
-            .and_then(|g| g.as_ref().and_then(|t| t.lock().ok().map(|t| t.is_some())))
+            .and_then(|g| g.as_ref().map(Interrupter::was_interrupted))
             .unwrap_or(false);
         if interrupted {
             return String::new();

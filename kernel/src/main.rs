@@ -2,6 +2,8 @@
 //!
 //! - `rustmp kernel --connection-file F`: what kernel.json starts.
 //! - `rustmp install [--user | --sys-prefix | --prefix P] [--name N]`: registers the kernelspec.
+//! - `rustmp run NOTEBOOK [--output PATH | --inplace] [--timeout S] [--allow-errors]`: executes a
+//!   notebook headless.
 
 mod capture;
 mod connection;
@@ -11,12 +13,15 @@ mod install;
 mod is_complete;
 mod kernel;
 mod relay;
+mod runner;
+mod rust_src;
 mod wire;
 mod wrapper;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
@@ -52,6 +57,62 @@ enum Command {
         #[arg(long, default_value = install::DEFAULT_NAME)]
         name: String,
     },
+    /// Execute a notebook's code cells and write the executed notebook (no Jupyter needed).
+    ///
+    /// Exit status: 0 when every cell ran, 1 when a cell failed or timed out, 2 when the file is
+    /// not a Rust notebook or the engine cannot start.
+    Run {
+        /// The notebook (.ipynb, nbformat 4).
+        notebook: PathBuf,
+        /// Where to write the executed notebook [default: NAME.nbconvert.ipynb beside it].
+        #[arg(long, short = 'o', conflicts_with = "inplace")]
+        output: Option<PathBuf>,
+        /// Overwrite the notebook itself (left untouched if a cell fails).
+        #[arg(long)]
+        inplace: bool,
+        /// Interrupt a cell that runs longer than this many seconds (0: no limit).
+        #[arg(long, default_value_t = 600.0)]
+        timeout: f64,
+        /// Record cell errors and go on instead of stopping at the first.
+        #[arg(long = "allow-errors")]
+        allow_errors: bool,
+    },
+}
+
+fn run_notebook(opts: runner::Options) -> ExitCode {
+    match runner::run(&opts) {
+        Ok(summary) => {
+            let written = summary
+                .written
+                .map(|p| format!("; wrote {}", p.display()))
+                .unwrap_or_else(|| "; the notebook was left unchanged".into());
+            let took = format!(
+                "{} code cells in {:.1} s{written}",
+                summary.executed,
+                summary.elapsed.as_secs_f64()
+            );
+            match summary.verdict {
+                runner::Verdict::Ok => {
+                    eprintln!("\nrustmp run: executed {took}");
+                    ExitCode::SUCCESS
+                }
+                runner::Verdict::CellFailed { cell, error } => {
+                    eprintln!("\nrustmp run: code cell {cell} failed ({error}); executed {took}");
+                    ExitCode::from(1)
+                }
+                runner::Verdict::TimedOut { cell, seconds } => {
+                    eprintln!(
+                        "\nrustmp run: code cell {cell} timed out after {seconds} s; executed {took}"
+                    );
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Err(e) => {
+            eprintln!("rustmp run: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -60,10 +121,29 @@ fn main() -> ExitCode {
     wrapper::fix_and_reexec();
     evcxr::runtime_hook();
     let cli = Cli::parse();
+    if let Command::Run {
+        notebook,
+        output,
+        inplace,
+        timeout,
+        allow_errors,
+    } = cli.command
+    {
+        let timeout =
+            (timeout.is_finite() && timeout > 0.0).then(|| Duration::from_secs_f64(timeout));
+        return run_notebook(runner::Options {
+            notebook,
+            output,
+            inplace,
+            timeout,
+            allow_errors,
+        });
+    }
     let result: Result<(), String> = match cli.command {
         Command::Kernel { connection_file } => {
             kernel::run(&connection_file).map_err(|e| e.to_string())
         }
+        Command::Run { .. } => Ok(()),
         Command::Install {
             user: _,
             sys_prefix,

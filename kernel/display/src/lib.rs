@@ -340,6 +340,31 @@ pub mod __runtime {
         )
     }
 
+    /// Shows a cell's final value with `Debug`, as evcxr's own fallback does, but found by method
+    /// resolution in the first compile: without it evcxr compiles every cell ending in a value
+    /// twice (once trying `.evcxr_display()`, once with `Debug`). The kernel imports it as `_` at
+    /// start. An inherent `evcxr_display` (a type's own rich display) takes precedence.
+    ///
+    /// ```
+    /// use rustmp_display::__runtime::ShowDebug as _;
+    /// (1 + 1).evcxr_display();
+    /// ```
+    pub trait ShowDebug {
+        /// Sends `{:?}` of the value as the cell's `text/plain` result.
+        fn evcxr_display(&self);
+    }
+
+    impl<T: std::fmt::Debug + ?Sized> ShowDebug for T {
+        fn evcxr_display(&self) {
+            let text = format!("{self:?}");
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(b"EVCXR_BEGIN_CONTENT text/plain\n");
+            let _ = out.write_all(text.as_bytes());
+            let _ = out.write_all(b"\nEVCXR_END_CONTENT\n");
+            let _ = out.flush();
+        }
+    }
+
     /// Loads this crate in the runtime (the kernel runs it once at start; loading installs the hooks).
     pub fn ensure_loaded() {
         std::hint::black_box(ON_LOAD);

@@ -1,0 +1,141 @@
+//! A lighter copy of the standard library's source for rust-analyzer.
+//!
+//! evcxr runs rust-analyzer in the kernel to learn the types of a cell's variables; its first
+//! analysis parses the standard library, and more than a third of what it parses on x86-64 is
+//! `core::arch`'s SIMD intrinsics (7 MB of source). The kernel points rust-analyzer
+//! (`RUST_SRC_PATH`) at a copy of the toolchain's `library/` in its cache in which those
+//! intrinsic files are empty; that takes about 1.2 s off a kernel's first cell. rustc still
+//! compiles against the real standard library: only completion and hover lose the intrinsics.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Directories whose files (but `mod.rs` and `macros.rs`) are emptied in the copy.
+const EMPTIED: [&str; 2] = [
+    "stdarch/crates/core_arch/src/x86",
+    "stdarch/crates/core_arch/src/x86_64",
+];
+
+/// What an emptied file says.
+const NOTE: &str = "// Emptied by rustmp for rust-analyzer: see kernel/src/rust_src.rs.\n";
+
+/// Returns the trimmed copy of the toolchain's `library/` under `cache`, making it once per
+/// toolchain. `None` when the toolchain has no `rust-src` or the copy fails (rust-analyzer then
+/// finds the real sources itself).
+pub fn trimmed(cache: &Path) -> Option<PathBuf> {
+    let output = std::process::Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let sysroot = PathBuf::from(String::from_utf8(output.stdout).ok()?.trim());
+    let library = sysroot.join("lib/rustlib/src/rust/library");
+    let stamp = library
+        .join("core/src/lib.rs")
+        .metadata()
+        .ok()?
+        .modified()
+        .ok()?;
+    let key = format!(
+        "{:016x}",
+        crate::embedded::hash(
+            format!(
+                "{}{:?}",
+                sysroot.display(),
+                stamp.duration_since(std::time::UNIX_EPOCH).ok()?
+            )
+            .bytes()
+        )
+    );
+    let dir = cache.join("rust-src").join(key);
+    let done = dir.join("library");
+    if done.join(".complete").exists() {
+        return Some(done);
+    }
+    let staging = dir.join(format!("staging-{}", std::process::id()));
+    let made = (|| -> io::Result<()> {
+        let _ = std::fs::remove_dir_all(&staging);
+        copy_tree(&library, &staging)?;
+        for sub in EMPTIED {
+            empty_files(&staging.join(sub))?;
+        }
+        std::fs::write(staging.join(".complete"), "")?;
+        match std::fs::rename(&staging, &done) {
+            Ok(()) => Ok(()),
+            // Another kernel finished first: use its copy.
+            Err(_) if done.join(".complete").exists() => std::fs::remove_dir_all(&staging),
+            Err(e) => Err(e),
+        }
+    })();
+    match made {
+        Ok(()) => Some(done),
+        Err(e) => {
+            eprintln!("rustmp: could not prepare rust-analyzer's library copy: {e}");
+            let _ = std::fs::remove_dir_all(&staging);
+            None
+        }
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if std::fs::metadata(entry.path())?.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
+fn empty_files(dir: &Path) -> io::Result<()> {
+    if !dir.is_dir() {
+        return Ok(());
+    }
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if path.extension().is_some_and(|e| e == "rs") && name != "mod.rs" && name != "macros.rs" {
+            std::fs::write(&path, NOTE)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copies_and_empties_only_the_intrinsics() {
+        let src = tempdir("src");
+        let arch = src.join("stdarch/crates/core_arch/src/x86");
+        std::fs::create_dir_all(&arch).unwrap();
+        std::fs::create_dir_all(src.join("core/src")).unwrap();
+        std::fs::write(src.join("core/src/lib.rs"), "pub mod x;").unwrap();
+        std::fs::write(arch.join("mod.rs"), "mod avx;").unwrap();
+        std::fs::write(arch.join("avx.rs"), "pub fn f() {}").unwrap();
+        let dst = tempdir("dst").join("library");
+        copy_tree(&src, &dst).unwrap();
+        for sub in EMPTIED {
+            empty_files(&dst.join(sub)).unwrap();
+        }
+        let read = |p: &str| std::fs::read_to_string(dst.join(p)).unwrap();
+        assert_eq!(read("core/src/lib.rs"), "pub mod x;");
+        assert_eq!(read("stdarch/crates/core_arch/src/x86/mod.rs"), "mod avx;");
+        assert_eq!(read("stdarch/crates/core_arch/src/x86/avx.rs"), NOTE);
+    }
+
+    fn tempdir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "rustmp-rust-src-test-{}-{name}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+}
