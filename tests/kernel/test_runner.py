@@ -1,0 +1,204 @@
+"""`rustmp run`: headless notebook execution, checked on small notebooks made here.
+
+The runner is the kernel binary itself (found through the installed kernelspec) and runs with a
+PATH that has no Jupyter on it.
+"""
+import json
+import os
+import shutil
+import subprocess
+
+import nbformat
+import pytest
+from jupyter_client.kernelspec import KernelSpecManager
+
+RUN_TIMEOUT = 900  # a cold cache builds the embedded crates first
+
+
+def rustmp_binary():
+    return KernelSpecManager().get_kernel_spec("rustmp").argv[0]
+
+
+def no_jupyter_env():
+    """The environment without the test venv: no python packages, no jupyter command."""
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "JUPYTER_PATH", "PYTHONPATH")}
+    venv_bin = os.path.dirname(os.path.realpath(shutil.which("python") or ""))
+    env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if os.path.realpath(p) != venv_bin)
+    assert shutil.which("jupyter", path=env["PATH"]) is None
+    return env
+
+
+def run(*args, timeout=RUN_TIMEOUT):
+    return subprocess.run([rustmp_binary(), "run", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, env=no_jupyter_env())
+
+
+def notebook(path, *cells, language="rust", minor=5):
+    nb = nbformat.v4.new_notebook()
+    nb.nbformat_minor = minor
+    nb.metadata["kernelspec"] = {"name": "rustmp", "display_name": "Rust (multiprocessing)", "language": language}
+    nb.metadata["custom"] = {"kept": True}
+    for c in cells:
+        if isinstance(c, tuple):
+            source, meta = c
+            cell = nbformat.v4.new_code_cell(source)
+            cell.metadata.update(meta)
+        elif c.startswith("#"):
+            cell = nbformat.v4.new_markdown_cell(c)
+        else:
+            cell = nbformat.v4.new_code_cell(c)
+        nb.cells.append(cell)
+    nbformat.write(nb, str(path))
+    return nb
+
+
+def outputs(path):
+    nb = nbformat.read(str(path), as_version=4)
+    nbformat.validate(nb)
+    return nb, [c for c in nb.cells if c.cell_type == "code"]
+
+
+def text_of(cell, name="stdout"):
+    return "".join(o["text"] for o in cell.outputs if o["output_type"] == "stream" and o["name"] == name)
+
+
+def test_outputs_counts_metadata_and_ids_are_written(tmp_path):
+    src = tmp_path / "demo.ipynb"
+    original = notebook(
+        src,
+        "# A heading",
+        'println!("hello"); print!("no newline");',
+        "let x = 40 + 2;\nx",
+        "",
+        ('println!("tagged");', {"tags": ["custom-tag"]}),
+        "use multiprocessing::Process;\n"
+        "let mut ps: Vec<Process> = (0..3).map(|i| Process::new(move || println!(\"child {i}\"))).collect();\n"
+        "for p in &mut ps { p.start().unwrap(); }\n"
+        "for p in &mut ps { p.join().unwrap(); }",
+        'rustmp_display::html("<b>bold</b>");',
+        'let d = rustmp_display::Display::text("first");\nd.update_text("second");',
+        'eprintln!("to stderr");',
+    )
+    proc = run(src)
+    assert proc.returncode == 0, proc.stderr
+    out = tmp_path / "demo.nbconvert.ipynb"
+    nb, code = outputs(out)
+    # Terminal: each cell's progress and output.
+    assert "In [1]: println!(\"hello\")" in proc.stdout
+    assert "Out[2]: 42" in proc.stdout
+    assert "# A heading" in proc.stdout
+    assert "to stderr" in proc.stderr
+    # The notebook: outputs, counts (the empty cell is not run), metadata and ids kept.
+    assert [c.execution_count for c in code] == [1, 2, None, 3, 4, 5, 6, 7]
+    assert text_of(code[0]) == "hello\nno newline"
+    assert code[1].outputs[0]["output_type"] == "execute_result"
+    assert code[1].outputs[0]["data"]["text/plain"] == "42"
+    assert code[1].outputs[0]["execution_count"] == 2
+    assert code[3].metadata["tags"] == ["custom-tag"]
+    assert sorted(text_of(code[4]).splitlines()) == ["child 0", "child 1", "child 2"]
+    assert code[5].outputs[0]["output_type"] == "display_data"
+    assert code[5].outputs[0]["data"]["text/html"] == "<b>bold</b>"
+    assert code[6].outputs[0]["data"]["text/plain"] == "second"
+    assert text_of(code[7], "stderr") == "to stderr\n"
+    assert [c.id for c in nb.cells] == [c.id for c in original.cells]
+    assert nb.metadata["custom"] == {"kept": True}
+    assert nb.metadata["language_info"]["name"] == "rust"
+    # Jupyter's layout: one-space indent, multi-line text as a list of lines.
+    raw = json.loads(out.read_text())
+    assert raw["cells"][1]["outputs"][0]["text"] == ["hello\n", "no newline"]
+    assert out.read_text().startswith('{\n "cells": [')
+
+
+def test_a_failing_cell_stops_the_run_unless_errors_are_allowed(tmp_path):
+    src = tmp_path / "fail.ipynb"
+    notebook(src, 'println!("before");', 'let n: u32 = "text";', 'panic!("boom")', "1 + 1")
+    proc = run(src, "--output", tmp_path / "out.ipynb")
+    assert proc.returncode == 1, proc.stderr
+    assert "code cell 2 failed (CompilationError" in proc.stderr
+    assert "panicked" not in proc.stderr.split("rustmp run: code cell")[-1]
+    _, code = outputs(tmp_path / "out.ipynb")
+    assert code[1].outputs[-1]["output_type"] == "error"
+    assert code[1].outputs[-1]["ename"] == "CompilationError"
+    assert code[2].execution_count is None and code[2].outputs == []
+
+    proc = run(src, "--allow-errors", "--output", tmp_path / "all.ipynb")
+    assert proc.returncode == 0, proc.stderr
+    _, code = outputs(tmp_path / "all.ipynb")
+    assert code[2].outputs[-1]["output_type"] == "error"
+    assert "boom" in code[2].outputs[-1]["evalue"]
+    assert code[3].outputs[0]["data"]["text/plain"] == "2"
+
+
+def test_raises_exception_tag_allows_that_cell_only(tmp_path):
+    src = tmp_path / "tag.ipynb"
+    notebook(src, ('panic!("expected")', {"tags": ["raises-exception"]}), "3 * 3")
+    proc = run(src)
+    assert proc.returncode == 0, proc.stderr
+    _, code = outputs(tmp_path / "tag.nbconvert.ipynb")
+    assert code[0].outputs[-1]["ename"] == "panic"
+    assert code[1].outputs[0]["data"]["text/plain"] == "9"
+
+
+def test_a_cell_past_its_timeout_is_interrupted_and_the_run_fails(tmp_path):
+    src = tmp_path / "slow.ipynb"
+    notebook(
+        src,
+        "let kept = 7;",
+        "use multiprocessing::Process;\n"
+        "let mut p = Process::new(|| std::thread::sleep(std::time::Duration::from_secs(600)));\n"
+        "p.start().unwrap();\np.join().unwrap();",
+        "kept",
+    )
+    # The first cell warms the engine up (several seconds): give it room, then a short limit
+    # would still hit the blocked join.
+    proc = run(src, "--timeout", "20", "--output", tmp_path / "out.ipynb", timeout=300)
+    assert proc.returncode == 1, proc.stderr
+    assert "code cell 2 timed out after 20" in proc.stderr
+    _, code = outputs(tmp_path / "out.ipynb")
+    assert code[1].outputs[-1]["ename"] == "Interrupted"
+    assert code[2].execution_count is None
+
+
+def test_inplace_rewrites_only_a_successful_run(tmp_path):
+    good = tmp_path / "good.ipynb"
+    notebook(good, '"in place"')
+    proc = run(good, "--inplace")
+    assert proc.returncode == 0, proc.stderr
+    _, code = outputs(good)
+    assert code[0].outputs[0]["data"]["text/plain"] == '"in place"'
+    assert not (tmp_path / "good.nbconvert.ipynb").exists()
+
+    bad = tmp_path / "bad.ipynb"
+    notebook(bad, "let x: u8 = 300;")
+    before = bad.read_bytes()
+    proc = run(bad, "--inplace")
+    assert proc.returncode == 1
+    assert "left unchanged" in proc.stderr
+    assert bad.read_bytes() == before
+
+
+@pytest.mark.parametrize("content, message", [
+    ("this is not json", "is not a Jupyter notebook (nbformat 4): not valid JSON"),
+    ('{"nbformat": 3, "nbformat_minor": 0, "worksheets": []}', "nbformat 3 is not supported"),
+    ('{"nbformat": 4, "nbformat_minor": 5, "metadata": {}}', "has no list of cells"),
+    ('{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [{"cell_type": "code", "source": 5}]}',
+     "cell 1 has no valid source"),
+])
+def test_what_is_not_a_notebook_gets_a_clear_error(tmp_path, content, message):
+    path = tmp_path / "x.ipynb"
+    path.write_text(content)
+    proc = run(path, timeout=60)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert "panicked" not in proc.stderr
+
+
+def test_a_notebook_of_another_language_is_refused(tmp_path):
+    path = tmp_path / "py.ipynb"
+    notebook(path, "print('hi')", language="python")
+    proc = run(path, timeout=60)
+    assert proc.returncode == 2
+    assert "is a notebook for python, not Rust" in proc.stderr
+    missing = run(tmp_path / "missing.ipynb", timeout=60)
+    assert missing.returncode == 2
+    assert "cannot read" in missing.stderr
