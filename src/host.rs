@@ -9,6 +9,14 @@
 //!   can so read each process's output apart, and no writer's line is ever cut by another's. A
 //!   child registers before it can write anything, so a host that reads the socket before the
 //!   pipes sees every byte. If the datagram cannot be sent, the child keeps its inherited fds.
+//!
+//!   So that the host can put the processes' output in the order it happened, a process also
+//!   writes two kinds of ordering records on its own stdout (escapes the host removes):
+//!   `ESC ] 5379;fork:<pid>;e30= BEL \n` right after it forked child `<pid>` (what the parent
+//!   wrote before comes before anything the child writes), and
+//!   `ESC ] 5379;sync:<pid>,<pid>…;e30= BEL \n` when it learns that those processes are done with
+//!   something (a child joined, a pool result received): what they wrote before comes before
+//!   what this process writes next.
 //! - [`SIGINT_ENV`]: `MULTIPROCESSING_SIGINT=interrupt` turns [`crate::interrupt::enable`] on as
 //!   soon as the library is loaded (a shared library's constructor), for hosts that cannot call it.
 
@@ -37,6 +45,26 @@ pub(crate) fn output_socket() -> Option<RawFd> {
         // SAFETY: F_GETFD only inspects the fd.
         (unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0).then_some(fd)
     })
+}
+
+/// The ordering record written after forking `pid` (see the module docs).
+pub(crate) fn fork_record(pid: u32) -> Vec<u8> {
+    format!("\x1b]5379;fork:{pid};e30=\x07\n").into_bytes()
+}
+
+/// Under a host: writes the `sync` record for `pids` on stdout, after what this process's std
+/// already buffered (see the module docs). Called when a child was joined or a pool result
+/// arrived.
+pub(crate) fn sync_fence(pids: &[u32]) {
+    if output_socket().is_none() || pids.is_empty() {
+        return;
+    }
+    use std::io::Write;
+    let list: Vec<String> = pids.iter().map(u32::to_string).collect();
+    let record = format!("\x1b]5379;sync:{};e30=\x07\n", list.join(","));
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(record.as_bytes());
+    let _ = out.flush();
 }
 
 /// In a new child: give it its own output pipes and hand their read ends to the host.

@@ -226,7 +226,9 @@ impl Process {
     fn wait(&mut self, deadline: Deadline) -> Result<()> {
         let pid = self.pid.ok_or(Error::NotStarted)?;
         let watch = Watch::new();
-        runtime::wait_exit(pid, self.pidfd.as_ref(), deadline, Some(&watch))?;
+        if runtime::wait_exit(pid, self.pidfd.as_ref(), deadline, Some(&watch))?.is_some() {
+            crate::host::sync_fence(&[pid]);
+        }
         Ok(())
     }
 

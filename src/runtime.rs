@@ -200,6 +200,13 @@ fn fork_here(req: Spawn, body: Box<dyn FnOnce() -> i32 + Send>) -> Result<u32> {
         exit_child(code);
     }
     let pid = pid as u32;
+    if output_socket.is_some() {
+        // Still holding std's stdout lock (flushed before the fork): the record follows
+        // everything this process wrote before forking.
+        let record = crate::host::fork_record(pid);
+        let _ = out.write_all(&record);
+        let _ = out.flush();
+    }
     st.children.insert(
         pid,
         Child {
@@ -334,6 +341,16 @@ fn poll_locked(st: &mut State, pid: u32) -> Result<Option<i32>> {
         }
     }
     Ok(code)
+}
+
+/// The pids of this process's live pool workers (every pool's).
+pub(crate) fn pool_worker_pids() -> Vec<u32> {
+    state()
+        .children
+        .iter()
+        .filter(|(_, c)| matches!(c.kind, Kind::PoolWorker) && c.exitcode.is_none())
+        .map(|(&pid, _)| pid)
+        .collect()
 }
 
 /// Waits until `pid` exits (`Ok(Some(code))`), the deadline passes (`Ok(None)`) or an interrupt arrives.

@@ -11,11 +11,17 @@
 //! - records in `\x1b]5379;kind;base64\x07` escapes (from `rustmp_display` and the relay) as
 //!   `display_data`, `update_display_data`, `clear_output`, and panics.
 //!
+//! Output keeps the order in which it happened across processes where the processes themselves
+//! ordered it: a child's pipes are read only once its parent's stream reached the `fork` record
+//! the library writes after the fork (so what the parent printed first comes first), and at a
+//! `sync` record (a child joined, a pool result received) every other pipe is read before the
+//! rest of the writer's stream (so a joined child's output precedes what its parent prints next).
+//!
 //! Output goes to the cell that runs when it is read; while no cell runs, to the last cell.
 //! [`Capture::barrier`] reads every byte already written before a cell's reply is sent.
 
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -48,6 +54,12 @@ pub enum Output {
     Panic(Value),
     /// The cell's code panicked (evcxr caught it): the next [`Output::Panic`] belongs to the cell.
     CellPanicked,
+    /// The cell's code returned an error through `?` (its message went to stderr).
+    CellErrored,
+    /// Ordering record: the writer forked this pid (its output may be read from now on).
+    Fork(u32),
+    /// Ordering record: what these processes wrote so far comes before the writer's next bytes.
+    Sync(Vec<u32>),
 }
 
 /// Where the capture thread sends outputs, with the token of the cell they belong to.
@@ -69,6 +81,10 @@ const OSC: &[u8] = b"\x1b]5379;";
 const PARTIAL_AFTER: Duration = Duration::from_millis(50);
 /// A line longer than this is published in pieces (memory bound).
 const MAX_LINE: usize = 8 << 20;
+/// A child's pipes wait at most this long for its parent's `fork` record.
+const HOLD_MAX: Duration = Duration::from_millis(200);
+/// Nested `sync` records (a pipe drained at a sync holds a sync of its own) go this deep at most.
+const MAX_SYNC_DEPTH: usize = 16;
 
 impl Capture {
     /// Starts the capture thread; `sink` receives every output.
@@ -137,6 +153,14 @@ impl Capture {
 struct Pipe {
     fd: OwnedFd,
     name: &'static str,
+    /// The writing process.
+    pid: u32,
+    /// Not read until the parent's `fork` record is seen, or until this instant.
+    held_until: Option<Instant>,
+    /// Parsed outputs not yet published.
+    parsed: VecDeque<Output>,
+    /// The writer closed the pipe: drop it once `parsed` is empty.
+    eof: bool,
     /// Bytes not yet published: an incomplete UTF-8 character, an unfinished escape, a partial line.
     pending: Vec<u8>,
     /// When `pending` last grew.
@@ -149,6 +173,10 @@ struct Reader {
     sink: Sink,
     pipes: HashMap<RawFd, Pipe>,
     target: Value,
+    /// `fork` records seen before the child's registration arrived.
+    forked: HashSet<u32>,
+    /// The pipes being published (a `sync` inside one reads the others, not these).
+    busy: Vec<RawFd>,
 }
 
 impl Reader {
@@ -159,6 +187,8 @@ impl Reader {
             sink,
             pipes: HashMap::new(),
             target: Value::Null,
+            forked: HashSet::new(),
+            busy: Vec::new(),
         }
     }
 
@@ -176,12 +206,27 @@ impl Reader {
                     revents: 0,
                 },
             ];
-            fds.extend(self.pipes.keys().map(|&fd| libc::pollfd {
-                fd,
-                events: libc::POLLIN,
-                revents: 0,
-            }));
-            let timeout = if self.pipes.values().any(|p| !p.pending.is_empty()) {
+            let now = Instant::now();
+            for p in self.pipes.values_mut() {
+                if p.held_until.is_some_and(|t| t <= now) {
+                    p.held_until = None;
+                }
+            }
+            fds.extend(
+                self.pipes
+                    .iter()
+                    .filter(|(_, p)| p.held_until.is_none())
+                    .map(|(&fd, _)| libc::pollfd {
+                        fd,
+                        events: libc::POLLIN,
+                        revents: 0,
+                    }),
+            );
+            let timeout = if self
+                .pipes
+                .values()
+                .any(|p| !p.pending.is_empty() || p.held_until.is_some())
+            {
                 20
             } else {
                 1000
@@ -200,9 +245,10 @@ impl Reader {
                 .map(|p| p.fd)
                 .collect();
             for fd in ready {
-                self.read_pipe(fd);
+                self.read_pipe(fd, Finish::Wait);
             }
             self.flush_stale_partials(false);
+            self.publish_deferred();
             loop {
                 match commands.try_recv() {
                     Ok(Command::Target(t)) => self.target = t,
@@ -222,11 +268,95 @@ impl Reader {
 
     fn drain_everything(&mut self) {
         self.accept_registrations();
+        // The pipes that may be read first; their `fork` records release the others in order.
         let fds: Vec<RawFd> = self.pipes.keys().copied().collect();
         for fd in fds {
-            self.read_pipe(fd);
+            self.read_pipe(fd, Finish::Wait);
+        }
+        for p in self.pipes.values_mut() {
+            p.held_until = None;
+        }
+        let fds: Vec<RawFd> = self.pipes.keys().copied().collect();
+        for fd in fds {
+            self.read_pipe(fd, Finish::Wait);
         }
         self.flush_stale_partials(true);
+        self.publish_deferred();
+    }
+
+    /// Publishes what is parsed but not yet published (until none is left).
+    fn publish_deferred(&mut self) {
+        loop {
+            let waiting: Vec<RawFd> = self
+                .pipes
+                .iter()
+                .filter(|(_, p)| !p.parsed.is_empty() || p.eof)
+                .map(|(&fd, _)| fd)
+                .collect();
+            if waiting.is_empty() {
+                return;
+            }
+            for fd in waiting {
+                self.publish(fd);
+            }
+        }
+    }
+
+    /// Publishes the pipe's parsed outputs in order.
+    fn publish(&mut self, fd: RawFd) {
+        self.busy.push(fd);
+        while let Some(pipe) = self.pipes.get_mut(&fd) {
+            let Some(output) = pipe.parsed.pop_front() else {
+                if pipe.eof {
+                    self.pipes.remove(&fd);
+                }
+                break;
+            };
+            self.emit(output);
+        }
+        self.busy.pop();
+    }
+
+    /// Handles an output: ordering records here, the rest to the sink.
+    fn emit(&mut self, output: Output) {
+        match output {
+            Output::Fork(pid) => {
+                let mut found = false;
+                for p in self.pipes.values_mut().filter(|p| p.pid == pid) {
+                    p.held_until = None;
+                    found = true;
+                }
+                if !found {
+                    self.forked.insert(pid);
+                }
+            }
+            Output::Sync(pids) => self.sync(&pids),
+            other => (self.sink)(other, &self.target),
+        }
+    }
+
+    /// Publishes what processes `pids` wrote so far (partial lines included, and what they
+    /// themselves waited for) before the writer's next bytes.
+    fn sync(&mut self, pids: &[u32]) {
+        if self.busy.len() > MAX_SYNC_DEPTH {
+            return;
+        }
+        self.accept_registrations();
+        let fds: Vec<RawFd> = self
+            .pipes
+            .iter()
+            .filter(|(fd, p)| pids.contains(&p.pid) && !self.busy.contains(fd))
+            .map(|(&fd, _)| fd)
+            .collect();
+        for &fd in &fds {
+            // Its parent's `fork` record came before this `sync` in the parent's stream.
+            if let Some(p) = self.pipes.get_mut(&fd) {
+                p.held_until = None;
+            }
+        }
+        for fd in fds {
+            self.read_pipe(fd, Finish::Text);
+        }
     }
 
     /// Takes every pending registration: `[stdout, stderr]` read ends.
@@ -268,6 +398,16 @@ impl Reader {
                 }
                 fds
             };
+            let pid = payload
+                .get(..4)
+                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .unwrap_or(0);
+            let runtime = payload
+                .get(4..)
+                .is_some_and(|n| n.starts_with(crate::relay::RUNTIME_NAME.as_bytes()));
+            // A child's output waits for its parent's `fork` record, unless it was seen already.
+            let held_until =
+                (!runtime && !self.forked.remove(&pid)).then(|| Instant::now() + HOLD_MAX);
             for (i, fd) in fds.into_iter().enumerate() {
                 // SAFETY: a received fd, now ours.
                 let owned = unsafe { OwnedFd::from_raw_fd(fd) };
@@ -284,6 +424,10 @@ impl Reader {
                     Pipe {
                         fd: owned,
                         name: if i == 0 { "stdout" } else { "stderr" },
+                        pid,
+                        held_until,
+                        parsed: VecDeque::new(),
+                        eof: false,
                         pending: Vec::new(),
                         since: Instant::now(),
                     },
@@ -292,13 +436,17 @@ impl Reader {
         }
     }
 
-    /// Reads what the pipe holds now; publishes complete lines and records.
-    fn read_pipe(&mut self, fd: RawFd) {
+    /// Reads what the pipe holds now; publishes complete lines and records (and a partial line
+    /// if `finish` allows).
+    fn read_pipe(&mut self, fd: RawFd, finish: Finish) {
         let mut buf = vec![0u8; 64 * 1024];
         let mut eof = false;
         let Some(pipe) = self.pipes.get_mut(&fd) else {
             return;
         };
+        if pipe.held_until.is_some() {
+            return;
+        }
         loop {
             // SAFETY: a non-blocking read into our buffer.
             let n = unsafe { libc::read(pipe.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
@@ -318,22 +466,23 @@ impl Reader {
             break;
         }
         let name = pipe.name;
-        let finish = if eof { Finish::All } else { Finish::Wait };
+        let finish = if eof { Finish::All } else { finish };
         let (outputs, rest) = parse(std::mem::take(&mut pipe.pending), name, finish);
         pipe.pending = rest;
-        for o in outputs {
-            (self.sink)(o, &self.target);
-        }
-        if eof {
-            self.pipes.remove(&fd);
-        }
+        pipe.parsed.extend(outputs);
+        pipe.eof |= eof;
+        self.publish(fd);
     }
 
     /// Publishes partial lines whose writer paused (or all of them, at a barrier).
     fn flush_stale_partials(&mut self, all: bool) {
         let now = Instant::now();
-        let mut out = Vec::new();
-        for pipe in self.pipes.values_mut() {
+        let mut touched = Vec::new();
+        for (&fd, pipe) in self
+            .pipes
+            .iter_mut()
+            .filter(|(_, p)| p.held_until.is_none())
+        {
             if pipe.pending.is_empty() || !(all || now.duration_since(pipe.since) >= PARTIAL_AFTER)
             {
                 continue;
@@ -341,10 +490,11 @@ impl Reader {
             let finish = if all { Finish::All } else { Finish::Text };
             let (outputs, rest) = parse(std::mem::take(&mut pipe.pending), pipe.name, finish);
             pipe.pending = rest;
-            out.extend(outputs);
+            pipe.parsed.extend(outputs);
+            touched.push(fd);
         }
-        for o in out {
-            (self.sink)(o, &self.target);
+        for fd in touched {
+            self.publish(fd);
         }
     }
 }
@@ -479,6 +629,14 @@ fn record(body: &[u8]) -> Option<Output> {
         },
         "panic" => Output::Panic(json),
         "cellpanic" => Output::CellPanicked,
+        "cellerror" => Output::CellErrored,
+        k if k.starts_with("sync:") => Output::Sync(
+            k["sync:".len()..]
+                .split(',')
+                .filter_map(|p| p.parse().ok())
+                .collect(),
+        ),
+        k if k.starts_with("fork:") => Output::Fork(k["fork:".len()..].parse().ok()?),
         _ => return None,
     })
 }

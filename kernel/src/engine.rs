@@ -55,6 +55,10 @@ pub enum Outcome {
 #[derive(Default)]
 struct PanicState {
     cell_panicked: bool,
+    /// The cell returned an error through `?`.
+    cell_errored: bool,
+    /// The end of the cell's stderr: the `?` error's message is its last line.
+    stderr_tail: String,
     reports: Vec<Value>,
 }
 
@@ -216,7 +220,25 @@ impl Engine {
                     p.reports.push(report);
                 }
             }
+            Output::CellErrored => {
+                if let Ok(mut p) = p2.lock() {
+                    p.cell_errored = true;
+                }
+            }
             other => {
+                if let Output::Stream {
+                    name: "stderr",
+                    text,
+                } = &other
+                    && let Ok(mut p) = p2.lock()
+                {
+                    p.stderr_tail.push_str(text);
+                    let cut = p.stderr_tail.len().saturating_sub(4096);
+                    let cut = (cut..p.stderr_tail.len())
+                        .find(|&i| p.stderr_tail.is_char_boundary(i))
+                        .unwrap_or(0);
+                    p.stderr_tail.drain(..cut);
+                }
                 if let Ok(mut s) = capture_sink.lock() {
                     s(other, target)
                 }
@@ -341,6 +363,9 @@ impl Engine {
                 if panics.cell_panicked {
                     return panic_outcome(&panics.reports);
                 }
+                if panics.cell_errored {
+                    return question_mark_outcome(&panics.stderr_tail);
+                }
                 for report in panics.reports {
                     // A panic in another thread is not the cell's failure: show it as stderr.
                     if let Ok(mut s) = self.sink.lock() {
@@ -459,6 +484,27 @@ fn report_text(report: &Value) -> String {
         get("message"),
         get("backtrace")
     )
+}
+
+/// A cell whose code returned an `Err` through `?`: evcxr printed the error (Display) to stderr.
+fn question_mark_outcome(stderr_tail: &str) -> Outcome {
+    let message = stderr_tail
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("the cell returned an error")
+        .trim()
+        .to_string();
+    let ename = if message.starts_with("interrupted by SIGINT") {
+        "Interrupted"
+    } else {
+        "Error"
+    };
+    Outcome::Error {
+        ename: ename.into(),
+        evalue: message.clone(),
+        traceback: vec![format!("the cell returned an error through `?`: {message}")],
+    }
 }
 
 fn panic_outcome(reports: &[Value]) -> Outcome {

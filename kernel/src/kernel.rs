@@ -837,7 +837,11 @@ fn publish_output(shared: &Shared, output: Output, target: &Value) {
             );
         }
         Output::Clear { wait } => shared.publish("clear_output", target, json!({"wait": wait})),
-        Output::Panic(_) | Output::CellPanicked => {}
+        Output::Panic(_)
+        | Output::CellPanicked
+        | Output::CellErrored
+        | Output::Fork(_)
+        | Output::Sync(_) => {}
     }
 }
 

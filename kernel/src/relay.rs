@@ -27,6 +27,9 @@ pub const CAPTURE_ENV: &str = "RUSTMP_CAPTURE";
 pub const RUNTIME_NAME: &str = "rustmp-runtime";
 /// The marker after which the kernel's stream parser treats a record as a cell panic.
 pub const CELL_PANIC_RECORD: &[u8] = b"\x1b]5379;cellpanic;e30=\x07\n";
+/// Told to the kernel when the cell's code returned an error through `?` (evcxr printed it to
+/// stderr and says `EVCXR_ERROR_OCCURRED`).
+pub const CELL_ERROR_RECORD: &[u8] = b"\x1b]5379;cellerror;e30=\x07\n";
 
 /// Where `rustmp_display` stores its flush function (its address is passed in the environment).
 static FLUSH_HOOK: AtomicUsize = AtomicUsize::new(0);
@@ -152,6 +155,8 @@ fn relay_loop(mut input: std::fs::File, mut user: std::fs::File, mut ctrl: std::
                         finish_cell(&mut input, &mut splitter, &mut user, &mut ctrl);
                     } else if line.starts_with(b"EVCXR_PANIC_NOTIFICATION") {
                         let _ = user.write_all(CELL_PANIC_RECORD);
+                    } else if line.starts_with(b"EVCXR_ERROR_OCCURRED") {
+                        let _ = user.write_all(CELL_ERROR_RECORD);
                     }
                     let _ = ctrl.write_all(&line);
                 }

@@ -529,7 +529,11 @@ impl Recorder {
                     "text": text,
                 }));
             }
-            Output::Panic(_) | Output::CellPanicked => {}
+            Output::Panic(_)
+        | Output::CellPanicked
+        | Output::CellErrored
+        | Output::Fork(_)
+        | Output::Sync(_) => {}
         }
     }
 

@@ -321,6 +321,7 @@ impl<V> AsyncResult<V> {
     /// ```
     pub fn get(&self) -> Result<V> {
         self.slot.wait_ready(Deadline::never(), &Watch::new())?;
+        crate::host::sync_fence(&crate::runtime::pool_worker_pids());
         self.slot.take()
     }
 
@@ -341,6 +342,7 @@ impl<V> AsyncResult<V> {
         {
             return Err(Error::Timeout);
         }
+        crate::host::sync_fence(&crate::runtime::pool_worker_pids());
         self.slot.take()
     }
 
@@ -518,6 +520,8 @@ impl<R> IMapIterator<R> {
         let mut st = lock(&self.shared.state);
         loop {
             if let Some(item) = st.ready.pop_front() {
+                drop(st);
+                crate::host::sync_fence(&crate::runtime::pool_worker_pids());
                 return Some(item);
             }
             let all_in = st.delivered >= st.total_chunks;

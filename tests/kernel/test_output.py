@@ -143,3 +143,45 @@ def test_rich_display_and_update(kernel):
     first, second = [m for m in outputs if m["msg_type"] in ("display_data", "update_display_data")]
     assert first["content"]["transient"]["display_id"] == second["content"]["transient"]["display_id"]
     assert second["content"]["data"]["text/html"] == "<p>2</p>"
+
+
+ORDER_CELLS = {
+    # The parent prints, a child prints, the parent prints after joining it.
+    "join": ('println!("A"); let mut p = Process::new(|| println!("B")); p.start().unwrap(); '
+             'p.join().unwrap(); println!("C");', ["A", "B", "C"]),
+    # The same one generation deeper: the child joins a grandchild before it prints again.
+    "nested": ('println!("P1"); let mut p = Process::new(|| { println!("C1"); '
+               'let mut g = Process::new(|| println!("G")); g.start().unwrap(); g.join().unwrap(); '
+               'println!("C2"); }); p.start().unwrap(); p.join().unwrap(); println!("P2");',
+               ["P1", "C1", "G", "C2", "P2"]),
+}
+
+
+def test_output_keeps_the_order_that_fork_and_join_give_it(kernel):
+    _, kc = kernel
+    wrong = {}
+    for name, (code, expected) in ORDER_CELLS.items():
+        for _ in range(40):
+            reply, outputs, _ = execute(kc, "{ " + code + " }")
+            assert reply["content"]["status"] == "ok", reply["content"]
+            lines = stream_text(outputs).splitlines()
+            if lines != expected:
+                wrong.setdefault(name, []).append(lines)
+    assert wrong == {}
+
+
+def test_pool_task_output_comes_before_what_the_cell_prints_after_the_result(kernel):
+    _, kc = kernel
+    execute(kc, 'fn shout_task(i: u32) -> u32 { println!("task {i}"); i * 2 }')
+    reply, _, _ = execute(kc, "let order_pool = Pool::new(2).unwrap();")
+    assert reply["content"]["status"] == "ok", reply["content"]
+    wrong = []
+    for _ in range(30):
+        reply, outputs, _ = execute(
+            kc, 'println!("before"); let r = order_pool.map(shout_task, 0..4).unwrap(); println!("after {r:?}");')
+        assert reply["content"]["status"] == "ok", reply["content"]
+        lines = stream_text(outputs).splitlines()
+        if (lines[:1], lines[-1:], sorted(lines[1:-1])) != (
+                ["before"], ["after [0, 2, 4, 6]"], [f"task {i}" for i in range(4)]):
+            wrong.append(lines)
+    assert wrong == []

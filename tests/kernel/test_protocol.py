@@ -112,6 +112,21 @@ def test_compile_error_is_exactly_one_error_with_ename_evalue_traceback(kernel):
     assert len(errors) == 1
 
 
+def test_an_error_returned_through_question_mark_is_an_error(kernel):
+    _, kc = kernel
+    execute(kc, "let kept_before = 5;")
+    reply, outputs, _ = execute(
+        kc, "let q: Queue<i32> = Queue::new()?;\nq.get_timeout(std::time::Duration::from_millis(5))?;")
+    c = reply["content"]
+    assert c["status"] == "error", c
+    assert c["ename"] == "Error" and c["evalue"] == "the queue is empty", c
+    errors = [m for m in outputs if m["msg_type"] == "error"]
+    assert len(errors) == 1 and errors[0]["content"]["evalue"] == "the queue is empty"
+    reply, outputs, _ = execute(kc, "kept_before")
+    assert reply["content"]["status"] == "ok"
+    assert [m["content"]["data"]["text/plain"] for m in outputs if m["msg_type"] == "execute_result"] == ["5"]
+
+
 def test_stop_on_error_aborts_queued_cells(kernel):
     _, kc = kernel
     first = kc.execute('panic!("first fails")')
