@@ -120,6 +120,43 @@ pub enum Error {
     /// A lock or a semaphore was released more times than acquired. Python: `ValueError`.
     #[error("semaphore or lock released too many times")]
     ReleasedTooManyTimes,
+    /// A lock was released (or a condition used) by a thread that does not hold it.
+    /// Python: `AssertionError` (`RLock`, `Condition`); Python lets another process release a
+    /// `Lock`, this library does not (see [`crate::Lock`]).
+    #[error("the lock is not held by this thread")]
+    NotOwner,
+    /// A blocking acquire of a [`crate::Lock`] the calling thread already holds: it could only
+    /// wait forever. Python waits forever.
+    #[error("this thread already holds the lock: acquiring it again would wait forever")]
+    Deadlock,
+    /// The barrier is broken (a party timed out, `abort` was called, or it was reset while
+    /// parties waited). Python: `threading.BrokenBarrierError`.
+    #[error("the barrier is broken")]
+    BrokenBarrier,
+    /// [`crate::Value::get`], `set` or `lock` (or the same on an [`crate::Array`]) while this
+    /// thread holds a guard of that value: the guard has it borrowed. Drop the guard first.
+    #[error("this thread holds a guard of the value: drop it first")]
+    Borrowed,
+    /// An index past the end of an [`crate::Array`]. Python: `IndexError('invalid index')`.
+    #[error("index {index} is out of range for length {len}")]
+    IndexOutOfRange {
+        /// The index asked for.
+        index: usize,
+        /// The length.
+        len: usize,
+    },
+    /// A named shared memory segment exists already. Python: `FileExistsError`.
+    #[error("shared memory {name:?} already exists")]
+    Exists {
+        /// The segment's name.
+        name: String,
+    },
+    /// No shared memory segment has this name. Python: `FileNotFoundError`.
+    #[error("no shared memory named {name:?}")]
+    NotFound {
+        /// The segment's name.
+        name: String,
+    },
     /// The result was not ready (`successful` before completion). Python: `ValueError`.
     #[error("result is not ready")]
     NotReady,

@@ -1,9 +1,11 @@
 //! # multiprocessing
 //!
 //! Python's `multiprocessing` for Rust, fork-based: [`Process`], [`Queue`], [`SimpleQueue`],
-//! [`JoinableQueue`], [`Pipe`]/[`Connection`] and [`Pool`], with Python's names and semantics,
-//! serde-typed messages, and typed errors ([`Error`]). Closures work, including code compiled
-//! later (notebook cells): children are forked copies of the parent.
+//! [`JoinableQueue`], [`Pipe`]/[`Connection`] and [`Pool`]; the synchronization primitives
+//! [`Lock`], [`RLock`], [`Semaphore`], [`BoundedSemaphore`], [`Event`], [`Condition`] and
+//! [`Barrier`]; shared data: [`Value`], [`Array`] and named [`SharedMemory`]. Python's names and
+//! semantics, serde-typed messages, and typed errors ([`Error`]). Closures work, including code
+//! compiled later (notebook cells): children are forked copies of the parent.
 //!
 //! Linux only (it relies on `fork`, `memfd`, `pidfd` and futexes).
 //!
@@ -38,7 +40,10 @@ mod pool;
 mod process;
 mod queue;
 mod runtime;
+mod shared;
+mod shared_memory;
 mod shm;
+mod sync;
 mod sys;
 
 pub use error::{Error, Result, TaskError};
@@ -50,6 +55,12 @@ pub use process::{
 pub use queue::{JoinableQueue, Queue, SimpleQueue};
 /// A byte buffer that serializes as one block (fast), for raw data in queues and pipes.
 pub use serde_bytes::ByteBuf;
+pub use shared::{Array, ArrayGuard, Shareable, Value, ValueGuard};
+pub use shared_memory::SharedMemory;
+pub use sync::{
+    Barrier, BoundedSemaphore, Condition, Event, Lock, LockGuard, Lockable, RLock, Semaphore,
+    SemaphoreGuard,
+};
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

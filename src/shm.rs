@@ -3,6 +3,8 @@
 use crate::error::{Error, Result};
 use crate::interrupt::Watch;
 use crate::sys::{self, Deadline};
+use std::ptr::NonNull;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed, Ordering::SeqCst, fence};
 use std::time::Duration;
 
@@ -77,6 +79,60 @@ impl Drop for Region {
         unsafe {
             libc::munmap(self.ptr.cast(), self.len);
         }
+    }
+}
+
+/// A `T` in a shared [`Region`] of its own (possibly followed by more data); clones share the
+/// mapping, which lives as long as the last clone in this process.
+pub(crate) struct Shm<T> {
+    region: Arc<Region>,
+    ptr: NonNull<T>,
+}
+
+// SAFETY: the `T` is shared memory reached only through `&T`; it is as thread-safe as `T` is.
+unsafe impl<T: Sync> Send for Shm<T> {}
+// SAFETY: as above.
+unsafe impl<T: Sync> Sync for Shm<T> {}
+
+impl<T> Clone for Shm<T> {
+    fn clone(&self) -> Self {
+        Shm {
+            region: self.region.clone(),
+            ptr: self.ptr,
+        }
+    }
+}
+
+impl<T> Shm<T> {
+    /// Maps `len` zeroed bytes (at least a `T`) with a `T` at the start.
+    ///
+    /// # Safety
+    /// All-zero bytes must be a valid `T` (atomics, integers; a pthread mutex must still be
+    /// initialized before it is shared).
+    pub(crate) unsafe fn zeroed(len: usize) -> Result<Shm<T>> {
+        const { assert!(std::mem::align_of::<T>() <= 4096) };
+        let region = Region::new(len.max(std::mem::size_of::<T>()).max(1))?;
+        let ptr = NonNull::new(region.ptr().cast::<T>())
+            .ok_or_else(|| Error::Broken("mmap returned a null mapping".into()))?;
+        Ok(Shm {
+            region: Arc::new(region),
+            ptr,
+        })
+    }
+
+    /// The address `offset` bytes from the start of the `T` (inside the same mapping).
+    pub(crate) fn byte_ptr(&self, offset: usize) -> *mut u8 {
+        debug_assert!(offset <= self.region.len);
+        // SAFETY: the offset stays inside the mapping (checked by the callers' layouts).
+        unsafe { self.ptr.as_ptr().cast::<u8>().add(offset) }
+    }
+}
+
+impl<T> std::ops::Deref for Shm<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the mapping lives as long as `self`; `T` is valid (see `zeroed`).
+        unsafe { self.ptr.as_ref() }
     }
 }
 

@@ -38,6 +38,10 @@ impl Deadline {
             None => Deadline::never(),
         }
     }
+    /// True for a deadline that never passes.
+    pub(crate) fn is_never(&self) -> bool {
+        self.0.is_none()
+    }
     /// The next sleep: `None` once the deadline has passed.
     pub(crate) fn slice(&self) -> Option<Duration> {
         match self.0 {

@@ -3,40 +3,11 @@
 
 mod common;
 
-use common::{is_dead, wait_for};
+use common::{expect_interrupted, is_dead, wait_for};
 use multiprocessing::{
     Error, JoinableQueue, Pipe, Pool, Process, Queue, active_children, interrupt,
 };
-use std::time::{Duration, Instant};
-
-/// Sends SIGINT to this process after `delay`, from another thread.
-fn sigint_after(delay: Duration) -> std::thread::JoinHandle<Instant> {
-    std::thread::spawn(move || {
-        std::thread::sleep(delay);
-        let at = Instant::now();
-        // SAFETY: signalling our own process.
-        unsafe { libc::kill(libc::getpid(), libc::SIGINT) };
-        at
-    })
-}
-
-/// Runs `blocking` while SIGINT arrives; checks it returns `Interrupted` promptly.
-fn expect_interrupted<T: std::fmt::Debug>(what: &str, blocking: impl FnOnce() -> Result<T, Error>) {
-    let sender = sigint_after(Duration::from_millis(300));
-    let result = blocking();
-    let returned = Instant::now();
-    let sent = sender.join().unwrap();
-    assert!(
-        matches!(result, Err(Error::Interrupted)),
-        "{what}: {result:?}"
-    );
-    let delay = returned.saturating_duration_since(sent);
-    assert!(
-        delay < Duration::from_secs(1),
-        "{what}: returned {delay:?} after SIGINT"
-    );
-    println!("{what}: returned {delay:?} after SIGINT");
-}
+use std::time::Duration;
 
 fn forever(_: u32) -> u32 {
     std::thread::sleep(Duration::from_secs(3600));

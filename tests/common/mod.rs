@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+use multiprocessing::Error;
 use std::time::{Duration, Instant};
 
 /// True if `pid` no longer runs: gone from /proc, or a zombie (reaped by nobody yet).
@@ -33,4 +34,36 @@ pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(10));
     }
     cond()
+}
+
+/// Sends SIGINT to this process after `delay`, from another thread.
+pub fn sigint_after(delay: Duration) -> std::thread::JoinHandle<Instant> {
+    std::thread::spawn(move || {
+        std::thread::sleep(delay);
+        let at = Instant::now();
+        // SAFETY: signalling our own process.
+        unsafe { libc::kill(libc::getpid(), libc::SIGINT) };
+        at
+    })
+}
+
+/// Runs `blocking` while SIGINT arrives; checks it returns `Interrupted` promptly.
+pub fn expect_interrupted<T: std::fmt::Debug>(
+    what: &str,
+    blocking: impl FnOnce() -> Result<T, Error>,
+) {
+    let sender = sigint_after(Duration::from_millis(300));
+    let result = blocking();
+    let returned = Instant::now();
+    let sent = sender.join().unwrap();
+    assert!(
+        matches!(result, Err(Error::Interrupted)),
+        "{what}: {result:?}"
+    );
+    let delay = returned.saturating_duration_since(sent);
+    assert!(
+        delay < Duration::from_secs(1),
+        "{what}: returned {delay:?} after SIGINT"
+    );
+    println!("{what}: returned {delay:?} after SIGINT");
 }
