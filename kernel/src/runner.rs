@@ -530,10 +530,10 @@ impl Recorder {
                 }));
             }
             Output::Panic(_)
-        | Output::CellPanicked
-        | Output::CellErrored
-        | Output::Fork(_)
-        | Output::Sync(_) => {}
+            | Output::CellPanicked
+            | Output::CellErrored
+            | Output::Fork(_)
+            | Output::Sync(_) => {}
         }
     }
 
