@@ -255,12 +255,75 @@ fn install_panic_reporter() {
             return previous(info);
         }
         let name = state().ctx.name();
-        let bt = std::backtrace::Backtrace::force_capture();
-        let text = format!("Process {name}:\n{info}\nstack backtrace:\n{bt}\n");
+        let bt = std::backtrace::Backtrace::force_capture().to_string();
+        let text = format!(
+            "Process {name}:\n{info}\nstack backtrace:\n{}",
+            child_frames(&bt)
+        );
         let mut err = std::io::stderr().lock();
         let _ = err.write_all(text.as_bytes());
         let _ = err.flush();
     }));
+}
+
+/// The frames of a child's backtrace that are its own code, as Python shows a child's traceback
+/// from its target down: not the panic machinery above, nor the parent's stack (copied by the
+/// fork) below the library's fork. Everything if those marks are not found.
+fn child_frames(bt: &str) -> String {
+    // A frame is its numbered line plus the `at file:line` lines under it.
+    let mut frames: Vec<Vec<&str>> = Vec::new();
+    for line in bt.lines() {
+        let t = line.trim_start();
+        let numbered = t
+            .split_once(": ")
+            .is_some_and(|(n, _)| n.parse::<u32>().is_ok());
+        match frames.last_mut() {
+            Some(f) if !numbered => f.push(line),
+            _ => frames.push(vec![line]),
+        }
+    }
+    let symbol = |f: &Vec<&str>| {
+        f[0].trim_start()
+            .split_once(": ")
+            .map(|(_, s)| s.to_string())
+            .unwrap_or_default()
+    };
+    let machinery = |s: &str| {
+        s.starts_with("std::")
+            || s.starts_with("core::")
+            || s.starts_with("<std::")
+            || s.starts_with("<core::")
+            || s.contains("rust_begin_unwind")
+            || s.starts_with("__rustc")
+            || s.contains("PanicHookInfo")
+            || s.contains("multiprocessing::runtime::install_panic_reporter")
+    };
+    // Below the child's own code: closure shims, boxes and the library's start.
+    let plumbing = |s: &str| {
+        machinery(s)
+            || s.starts_with("<alloc::boxed::Box<F,A>")
+            || s.starts_with("multiprocessing::")
+    };
+    let start = frames
+        .iter()
+        .position(|f| !machinery(&symbol(f)))
+        .unwrap_or(0);
+    let mut end = frames
+        .iter()
+        .position(|f| symbol(f).contains("multiprocessing::runtime::fork_here"))
+        .unwrap_or(frames.len());
+    while end > start + 1 && plumbing(&symbol(&frames[end - 1])) {
+        end -= 1;
+    }
+    if start >= end {
+        return format!("{bt}\n");
+    }
+    let mut out = String::new();
+    for line in frames[start..end].iter().flatten() {
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
 }
 
 fn after_fork_in_child(parent_pid: u32, name: &str, output_socket: Option<i32>) {
