@@ -202,3 +202,33 @@ def test_a_notebook_of_another_language_is_refused(tmp_path):
     missing = run(tmp_path / "missing.ipynb", timeout=60)
     assert missing.returncode == 2
     assert "cannot read" in missing.stderr
+
+
+def test_killing_the_runner_leaves_no_process_behind(tmp_path):
+    import signal
+    import time
+    pid_file = tmp_path / "child.pid"
+    src = tmp_path / "hang.ipynb"
+    notebook(src,
+             "use multiprocessing::Process;\n"
+             f"let mut p = Process::new(|| {{ std::fs::write({json.dumps(str(pid_file))}, std::process::id().to_string()).unwrap(); "
+             "std::thread::sleep(std::time::Duration::from_secs(600)); });\n"
+             "p.start().unwrap();\np.join().unwrap();")
+    runner = subprocess.Popen([rustmp_binary(), "run", str(src)], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, env=no_jupyter_env())
+    try:
+        deadline = time.time() + RUN_TIMEOUT
+        while not pid_file.exists() or not pid_file.read_text():
+            assert time.time() < deadline and runner.poll() is None
+            time.sleep(0.1)
+        child = int(pid_file.read_text())
+        runner.send_signal(signal.SIGKILL)
+        runner.wait()
+        deadline = time.time() + 5
+        while os.path.exists(f"/proc/{child}") and time.time() < deadline:
+            time.sleep(0.1)
+        state = open(f"/proc/{child}/stat").read().split()[2] if os.path.exists(f"/proc/{child}") else "gone"
+        assert state in ("gone", "Z"), state
+    finally:
+        if runner.poll() is None:
+            runner.kill()
