@@ -4,6 +4,7 @@
 //! `wait`), changed only by compare-and-swap, so a process killed at any instant cannot leave it
 //! half-updated.
 
+use super::spin::spin_until;
 use crate::error::{Error, Result};
 use crate::interrupt::Watch;
 use crate::shm::{Shm, Signal};
@@ -18,8 +19,6 @@ const FILLING: u64 = 0;
 const DRAINING: u64 = 1;
 const RESETTING: u64 = 2;
 const BROKEN: u64 = 3;
-/// How long a waiting party spins before it sleeps.
-const SPIN: Duration = Duration::from_micros(20);
 
 fn phase(word: u64) -> u64 {
     word >> 32
@@ -292,12 +291,12 @@ impl Barrier {
                 continue;
             }
             // Draining, resetting, or a full round whose action is running.
-            self.state.signal.wait_until(
-                || word.load(SeqCst) != w,
-                Deadline::never(),
-                watch,
-                SPIN,
-            )?;
+            let changed = || word.load(SeqCst) != w;
+            if !spin_until(changed) {
+                self.state
+                    .signal
+                    .wait_until(changed, Deadline::never(), watch, Duration::ZERO)?;
+            }
         }
     }
 
@@ -325,12 +324,14 @@ impl Barrier {
         watch: &Watch,
     ) -> std::result::Result<(), Option<Error>> {
         let word = &self.state.word;
-        let released = self.state.signal.wait_until(
-            || phase(word.load(SeqCst)) != FILLING,
-            deadline,
-            watch,
-            SPIN,
-        );
+        let released = || phase(word.load(SeqCst)) != FILLING;
+        let released = if spin_until(released) {
+            Ok(true)
+        } else {
+            self.state
+                .signal
+                .wait_until(released, deadline, watch, Duration::ZERO)
+        };
         match released {
             Err(e) => Err(Some(e)),
             Ok(_) => {

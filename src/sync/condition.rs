@@ -7,20 +7,22 @@
 
 use super::RLock;
 use super::mutex::{LockGuard, Lockable, MutexCore};
+use super::spin::spin_until;
 use crate::error::{Error, Result};
 use crate::interrupt::Watch;
 use crate::shm::Shm;
 use crate::sys::{self, Deadline};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Waiters one condition can hold at once (its shared memory is sparse: unused slots cost nothing).
 const SLOTS: usize = 4096;
 const FREE: u32 = 0;
+/// Waiting, spinning: a notifier need not call the kernel to wake it.
 const WAITING: u32 = 1;
 const NOTIFIED: u32 = 2;
-/// How long a waiter spins before it sleeps.
-const SPIN: Duration = Duration::from_micros(20);
+/// Waiting, asleep in the kernel (or about to be).
+const SLEEPING: u32 = 3;
 
 #[repr(C)]
 struct Slot {
@@ -33,7 +35,7 @@ struct Slot {
 struct State {
     /// The next arrival number (written under the lock).
     tickets: AtomicU64,
-    /// Slots in `WAITING` state.
+    /// Slots whose waiter waits (`WAITING` or `SLEEPING`).
     waiting: AtomicU32,
     /// Slots ever used (`slots[..high]`), written under the lock.
     high: AtomicU32,
@@ -133,9 +135,7 @@ impl<L: Lockable> Condition<L> {
     /// cond.release().unwrap();
     /// ```
     pub fn acquire(&self) -> Result<()> {
-        self.core()
-            .acquire(Deadline::never(), &Watch::new())
-            .map(drop)
+        self.core().acquire(Deadline::never()).map(drop)
     }
 
     /// Acquires the lock, waiting at most `timeout`; `Ok(false)` if it could not.
@@ -146,7 +146,7 @@ impl<L: Lockable> Condition<L> {
     /// cond.release().unwrap();
     /// ```
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<bool> {
-        self.core().acquire(Deadline::after(timeout), &Watch::new())
+        self.core().acquire(Deadline::after(timeout))
     }
 
     /// Releases the lock (one level of an `RLock`).
@@ -196,35 +196,37 @@ impl<L: Lockable> Condition<L> {
 
     /// Withdraws a slot: `true` if a notifier had marked it (the waiter was woken).
     fn dequeue(&self, slot: &Slot) -> bool {
-        match slot.state.compare_exchange(WAITING, FREE, SeqCst, SeqCst) {
-            Ok(_) => {
-                self.state.waiting.fetch_sub(1, SeqCst);
-                false
-            }
-            Err(_) => {
-                slot.state.store(FREE, SeqCst);
-                true
-            }
+        let withdrawn = [WAITING, SLEEPING].into_iter().any(|from| {
+            slot.state
+                .compare_exchange(from, FREE, SeqCst, SeqCst)
+                .is_ok()
+        });
+        if withdrawn {
+            self.state.waiting.fetch_sub(1, SeqCst);
+            false
+        } else {
+            slot.state.store(FREE, SeqCst);
+            true
         }
     }
 
     /// Sleeps until the slot is marked, the deadline passes or an interrupt arrives.
     fn sleep(slot: &Slot, deadline: Deadline, watch: &Watch) -> Result<()> {
-        let start = Instant::now();
-        let mut i = 0u32;
-        while slot.state.load(Relaxed) == WAITING {
-            std::hint::spin_loop();
-            i += 1;
-            if i.is_multiple_of(64) && start.elapsed() >= SPIN {
-                break;
-            }
+        spin_until(|| slot.state.load(Relaxed) != WAITING);
+        // From now on a notifier must wake us through the kernel.
+        if slot
+            .state
+            .compare_exchange(WAITING, SLEEPING, SeqCst, SeqCst)
+            .is_err()
+        {
+            return Ok(()); // notified while spinning
         }
-        while slot.state.load(SeqCst) == WAITING {
+        while slot.state.load(SeqCst) == SLEEPING {
             watch.check()?;
             let Some(slice) = deadline.slice() else {
                 return Ok(());
             };
-            sys::futex_wait(&slot.state, WAITING, slice);
+            sys::futex_wait(&slot.state, SLEEPING, slice);
         }
         Ok(())
     }
@@ -355,7 +357,7 @@ impl<L: Lockable> Condition<L> {
             let high = st.high.load(Relaxed) as usize;
             let oldest = st.slots[..high]
                 .iter()
-                .filter(|s| s.state.load(SeqCst) == WAITING)
+                .filter(|s| matches!(s.state.load(SeqCst), WAITING | SLEEPING))
                 .min_by_key(|s| s.ticket.load(Relaxed));
             let Some(slot) = oldest else { break };
             if self.mark(slot) {
@@ -367,16 +369,20 @@ impl<L: Lockable> Condition<L> {
 
     /// Marks a waiting slot notified and wakes its waiter; false if it withdrew meanwhile.
     fn mark(&self, slot: &Slot) -> bool {
-        if slot
-            .state
-            .compare_exchange(WAITING, NOTIFIED, SeqCst, SeqCst)
-            .is_err()
-        {
-            return false;
+        for from in [WAITING, SLEEPING] {
+            if slot
+                .state
+                .compare_exchange(from, NOTIFIED, SeqCst, SeqCst)
+                .is_ok()
+            {
+                self.state.waiting.fetch_sub(1, SeqCst);
+                if from == SLEEPING {
+                    sys::futex_wake(&slot.state, 1);
+                }
+                return true;
+            }
         }
-        self.state.waiting.fetch_sub(1, SeqCst);
-        sys::futex_wake(&slot.state, 1);
-        true
+        false
     }
 
     /// Wakes every waiter.
@@ -396,9 +402,7 @@ impl<L: Lockable> Condition<L> {
         }
         let high = st.high.load(Relaxed) as usize;
         for slot in &st.slots[..high] {
-            if slot.state.load(SeqCst) == WAITING {
-                self.mark(slot);
-            }
+            self.mark(slot);
         }
         Ok(())
     }

@@ -1,14 +1,12 @@
 //! [`Event`]: a flag in shared memory that processes wait for.
 
+use super::spin::spin_until;
 use crate::error::Result;
 use crate::interrupt::Watch;
 use crate::shm::{Shm, Signal};
 use crate::sys::Deadline;
 use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 use std::time::Duration;
-
-/// How long a waiter spins before it sleeps.
-const SPIN: Duration = Duration::from_micros(20);
 
 #[repr(C)]
 struct State {
@@ -115,9 +113,12 @@ impl Event {
             let w = word.load(SeqCst);
             w & 1 == 1 || w >> 1 != start >> 1
         };
+        if spin_until(ready) {
+            return Ok(true);
+        }
         self.state
             .signal
-            .wait_until(ready, deadline, &Watch::new(), SPIN)
+            .wait_until(ready, deadline, &Watch::new(), Duration::ZERO)
     }
 
     /// Waits until the flag is set (or [`Error::Interrupted`](crate::Error::Interrupted)).

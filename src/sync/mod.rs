@@ -20,13 +20,9 @@ macro_rules! lock_methods {
             /// lock.acquire().unwrap();
             /// lock.release().unwrap();
             /// ```
+            #[inline]
             pub fn acquire(&self) -> crate::Result<()> {
-                self.core
-                    .acquire(
-                        crate::sys::Deadline::never(),
-                        &crate::interrupt::Watch::new(),
-                    )
-                    .map(drop)
+                self.core.acquire(crate::sys::Deadline::never()).map(drop)
             }
 
             /// Acquires, waiting at most `timeout`; `Ok(false)` if it could not.
@@ -37,10 +33,7 @@ macro_rules! lock_methods {
             /// lock.release().unwrap();
             /// ```
             pub fn acquire_timeout(&self, timeout: std::time::Duration) -> crate::Result<bool> {
-                self.core.acquire(
-                    crate::sys::Deadline::after(timeout),
-                    &crate::interrupt::Watch::new(),
-                )
+                self.core.acquire(crate::sys::Deadline::after(timeout))
             }
 
             /// Acquires only if that needs no wait (Python's `acquire(False)`).
@@ -63,6 +56,7 @@ macro_rules! lock_methods {
             /// lock.release().unwrap();
             /// assert!(lock.release().is_err());
             /// ```
+            #[inline]
             pub fn release(&self) -> crate::Result<()> {
                 self.core.release()
             }
@@ -76,6 +70,7 @@ macro_rules! lock_methods {
             ///     // … the critical section …
             /// }
             /// ```
+            #[inline]
             pub fn lock(&self) -> crate::Result<crate::LockGuard<'_>> {
                 self.acquire()?;
                 Ok(crate::LockGuard::new(&self.core))
@@ -140,6 +135,7 @@ mod lock;
 pub(crate) mod mutex;
 mod rlock;
 mod semaphore;
+mod spin;
 mod tid;
 
 pub use barrier::Barrier;

@@ -7,29 +7,37 @@
 //! it over. Next to it live the holder's thread id and the recursion depth, which the holder alone
 //! writes.
 
+use super::spin::spin_until;
 use super::tid::tid;
 use crate::error::{Error, Result};
 use crate::interrupt::Watch;
 use crate::sys::Deadline;
 use std::cell::UnsafeCell;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
-use std::time::{Duration, Instant};
-
-/// How long a contended acquire spins (re-trying when the lock looks free) before it sleeps.
-const SPIN: Duration = Duration::from_micros(20);
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
 
 #[repr(C)]
 /// The shared state of a lock (public only so that the sealed [`Lockable`] can name it).
 pub struct MutexCore {
     mutex: UnsafeCell<libc::pthread_mutex_t>,
-    /// The holder's thread id, 0 when free.
-    holder: AtomicU32,
-    /// Recursion depth (always 1 while held, for a non-recursive lock).
-    count: AtomicU32,
-    /// True while the current holding was taken over from a holder that died.
-    died: AtomicBool,
+    /// Written by the holder only, in one store: its thread id (bits 0-31, 0 when free), the
+    /// recursion depth (bits 32-62; always 1 for a non-recursive lock) and whether the holding
+    /// was taken over from a holder that died (bit 63).
+    own: AtomicU64,
     recursive: AtomicBool,
+}
+
+const DIED: u64 = 1 << 63;
+
+fn pack(holder: u32, depth: u32, died: bool) -> u64 {
+    holder as u64 | (depth as u64) << 32 | if died { DIED } else { 0 }
+}
+fn holder_of(own: u64) -> u32 {
+    own as u32
+}
+fn depth_of(own: u64) -> u32 {
+    ((own & !DIED) >> 32) as u32
 }
 
 // SAFETY: the pthread mutex is process-shared and thread-safe; the other fields are atomics.
@@ -44,6 +52,15 @@ enum Raw {
     /// The calling thread holds it already (error-checking mutex).
     Mine,
     TimedOut,
+}
+
+#[cold]
+fn unlock_error(e: libc::c_int) -> Error {
+    if e == libc::EPERM {
+        Error::NotOwner
+    } else {
+        Error::os("pthread_mutex_unlock", e)
+    }
 }
 
 /// An absolute `CLOCK_REALTIME` time `d` from now (what `pthread_mutex_timedlock` takes).
@@ -84,10 +101,12 @@ impl MutexCore {
         Ok(())
     }
 
+    #[inline]
     fn raw(&self) -> *mut libc::pthread_mutex_t {
         self.mutex.get()
     }
 
+    #[inline]
     fn recursive(&self) -> bool {
         self.recursive.load(Relaxed)
     }
@@ -122,19 +141,16 @@ impl MutexCore {
         if deadline.slice().is_none() {
             return Ok(Raw::TimedOut);
         }
-        let start = Instant::now();
-        let mut i = 0u32;
-        loop {
-            std::hint::spin_loop();
-            if self.holder.load(Relaxed) == 0
-                && let Some(raw) = self.trylock()?
-            {
-                return Ok(raw);
+        let mut spun = None;
+        spin_until(|| {
+            if holder_of(self.own.load(Relaxed)) != 0 {
+                return false;
             }
-            i += 1;
-            if i.is_multiple_of(64) && start.elapsed() >= SPIN {
-                break;
-            }
+            spun = self.trylock().transpose();
+            spun.is_some()
+        });
+        if let Some(raw) = spun {
+            return raw;
         }
         loop {
             watch.check()?;
@@ -150,34 +166,55 @@ impl MutexCore {
         }
     }
 
-    fn took(&self, me: u32, count: u32, died: bool) {
-        self.holder.store(me, Relaxed);
-        self.count.store(count, Relaxed);
-        self.died.store(died, Relaxed);
+    #[inline]
+    fn took(&self, me: u32, depth: u32, died: bool) {
+        self.own.store(pack(me, depth, died), Relaxed);
     }
 
     /// Acquires, waiting until `deadline` (`Ok(false)` once it passed) or an interrupt.
-    pub(crate) fn acquire(&self, deadline: Deadline, watch: &Watch) -> Result<bool> {
+    #[inline]
+    pub(crate) fn acquire(&self, deadline: Deadline) -> Result<bool> {
         let me = tid();
-        if self.recursive() && self.holder.load(Relaxed) == me {
-            // The pthread mutex confirms (a thread id can be reused after its owner died).
+        let own = self.own.load(Relaxed);
+        if holder_of(own) == me && self.recursive() {
+            // Ours, says the record; the pthread mutex confirms (a thread id can be reused after
+            // its owner died).
             match self.trylock()? {
                 Some(Raw::Mine) => {
-                    let c = self.count.load(Relaxed);
-                    let c = c.checked_add(1).ok_or_else(|| {
+                    let depth = depth_of(own).checked_add(1).filter(|&d| d < 1 << 31);
+                    let depth = depth.ok_or_else(|| {
                         Error::InvalidArgument("RLock acquired too many times".into())
                     })?;
-                    self.count.store(c, Relaxed);
+                    self.own.store(pack(me, depth, own & DIED != 0), Relaxed);
                     return Ok(true);
                 }
-                Some(Raw::Got(died)) => {
-                    self.took(me, 1, died);
-                    return Ok(true);
-                }
-                _ => {}
+                Some(raw) => return self.finish(me, raw, deadline, &Watch::new()),
+                None => {}
             }
         }
-        match self.lock_raw(deadline, watch)? {
+        // SAFETY: the mutex was initialized by `init`.
+        let r = unsafe { libc::pthread_mutex_trylock(self.raw()) };
+        if r == 0 {
+            self.took(me, 1, false);
+            return Ok(true);
+        }
+        self.acquire_slow(me, r, deadline)
+    }
+
+    /// The rest of an acquire whose first `pthread_mutex_trylock` returned `r`.
+    #[cold]
+    fn acquire_slow(&self, me: u32, r: libc::c_int, deadline: Deadline) -> Result<bool> {
+        let watch = Watch::new();
+        let raw = match self.classify(r, "pthread_mutex_trylock")? {
+            Some(raw) => raw,
+            None => self.lock_raw(deadline, &watch)?,
+        };
+        self.finish(me, raw, deadline, &watch)
+    }
+
+    /// Completes an acquire after the pthread call's outcome `raw`.
+    fn finish(&self, me: u32, raw: Raw, deadline: Deadline, watch: &Watch) -> Result<bool> {
+        match raw {
             Raw::Got(died) => {
                 self.took(me, 1, died);
                 Ok(true)
@@ -185,7 +222,9 @@ impl MutexCore {
             Raw::TimedOut => Ok(false),
             Raw::Mine if self.recursive() => {
                 // Held by this thread but not recorded: cannot happen; count it as a new level.
-                self.count.fetch_add(1, Relaxed);
+                let own = self.own.load(Relaxed);
+                self.own
+                    .store(pack(me, depth_of(own) + 1, own & DIED != 0), Relaxed);
                 Ok(true)
             }
             Raw::Mine => {
@@ -204,49 +243,47 @@ impl MutexCore {
 
     /// Releases one level. Errors: [`Error::ReleasedTooManyTimes`] for a free non-recursive lock
     /// (Python's `ValueError`), [`Error::NotOwner`] otherwise when the caller does not hold it.
+    #[inline]
     pub(crate) fn release(&self) -> Result<()> {
         let me = tid();
-        let holder = self.holder.load(Relaxed);
-        if holder != me {
-            return Err(if holder == 0 && !self.recursive() {
+        let own = self.own.load(Relaxed);
+        if holder_of(own) != me {
+            return Err(if holder_of(own) == 0 && !self.recursive() {
                 Error::ReleasedTooManyTimes
             } else {
                 Error::NotOwner
             });
         }
-        let c = self.count.load(Relaxed);
-        if c > 1 {
-            self.count.store(c - 1, Relaxed);
+        if depth_of(own) > 1 {
+            self.own.store(own - (1 << 32), Relaxed);
             return Ok(());
         }
         self.unlock()
     }
 
+    #[inline]
     fn unlock(&self) -> Result<()> {
-        self.count.store(0, Relaxed);
-        self.died.store(false, Relaxed);
-        self.holder.store(0, Relaxed);
+        self.own.store(0, Relaxed);
         // SAFETY: initialized mutex; pthread checks that we own it.
         match unsafe { libc::pthread_mutex_unlock(self.raw()) } {
             0 => Ok(()),
-            libc::EPERM => Err(Error::NotOwner),
-            e => Err(Error::os("pthread_mutex_unlock", e)),
+            e => Err(unlock_error(e)),
         }
     }
 
     /// True if the calling thread holds the lock.
     pub(crate) fn is_owned(&self) -> bool {
-        self.holder.load(Relaxed) == tid()
+        holder_of(self.own.load(Relaxed)) == tid()
     }
 
     /// True while the current holding was taken over from a holder that died.
     pub(crate) fn owner_died(&self) -> bool {
-        self.died.load(Relaxed)
+        self.own.load(Relaxed) & DIED != 0
     }
 
     /// The holder's thread id, if the lock is held.
     pub(crate) fn holder(&self) -> Option<u32> {
-        match self.holder.load(Relaxed) {
+        match holder_of(self.own.load(Relaxed)) {
             0 => None,
             t => Some(t),
         }
@@ -254,21 +291,22 @@ impl MutexCore {
 
     /// The recursion depth (0 when free).
     pub(crate) fn depth(&self) -> u32 {
-        if self.holder.load(Relaxed) == 0 {
+        let own = self.own.load(Relaxed);
+        if holder_of(own) == 0 {
             0
         } else {
-            self.count.load(Relaxed)
+            depth_of(own)
         }
     }
 
     /// Releases every level the caller holds (for a condition wait); returns the depth to restore.
     pub(crate) fn release_all(&self) -> Result<u32> {
-        if !self.is_owned() {
+        let own = self.own.load(Relaxed);
+        if holder_of(own) != tid() {
             return Err(Error::NotOwner);
         }
-        let depth = self.count.load(Relaxed);
         self.unlock()?;
-        Ok(depth)
+        Ok(depth_of(own))
     }
 
     /// Re-acquires after [`release_all`](Self::release_all), restoring `depth`.
@@ -306,6 +344,7 @@ pub struct LockGuard<'a> {
 }
 
 impl<'a> LockGuard<'a> {
+    #[inline]
     pub(crate) fn new(core: &'a MutexCore) -> LockGuard<'a> {
         LockGuard {
             core,
@@ -326,6 +365,7 @@ impl<'a> LockGuard<'a> {
 }
 
 impl Drop for LockGuard<'_> {
+    #[inline]
     fn drop(&mut self) {
         // Fails only if the lock is no longer ours (a condition wait that was interrupted).
         let _ = self.core.release();

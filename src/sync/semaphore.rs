@@ -4,18 +4,17 @@
 //! it, so a process killed at any instant cannot leave it inconsistent (a permit it held is simply
 //! never given back, as in Python).
 
+use super::spin::spin_until;
 use crate::error::{Error, Result};
 use crate::interrupt::Watch;
 use crate::shm::Shm;
 use crate::sys::{self, Deadline};
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed, Ordering::SeqCst};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Python's `SEM_VALUE_MAX` on Linux.
 const VALUE_MAX: u32 = i32::MAX as u32;
-/// How long a contended acquire spins before it sleeps.
-const SPIN: Duration = Duration::from_micros(20);
 
 #[repr(C)]
 struct State {
@@ -97,14 +96,8 @@ impl Semaphore {
         if deadline.slice().is_none() {
             return Ok(false);
         }
-        let start = Instant::now();
-        let mut i = 0u32;
-        while !(i.is_multiple_of(64) && start.elapsed() >= SPIN) {
-            std::hint::spin_loop();
-            if self.state.value.load(Relaxed) > 0 && self.try_take() {
-                return Ok(true);
-            }
-            i += 1;
+        if spin_until(|| self.state.value.load(Relaxed) > 0 && self.try_take()) {
+            return Ok(true);
         }
         let watch = Watch::new();
         loop {

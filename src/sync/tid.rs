@@ -20,6 +20,7 @@ extern "C" fn after_fork_in_child() {
 }
 
 /// This thread's id (unique among the live threads of every process on the machine).
+#[inline]
 pub(crate) fn tid() -> u32 {
     HANDLER.call_once(|| {
         // SAFETY: registers a handler that only touches an atomic; it stays valid for the life
