@@ -118,6 +118,16 @@ def check_tutorial(nb):
     html = table[0]["data"]["text/html"]
     for n, c in [(1, 1), (2, 8), (3, 27), (4, 64), (5, 125), (6, 216)]:
         assert f"<tr><td>{n}</td><td>{c}</td></tr>" in html
+    racing = re.fullmatch(r"without holding the lock: (\d+) \(4 × 200000 = 800000 expected\)\n",
+                          stdout(code_cell(nb, "fn add_many")))
+    assert racing and int(racing.group(1)) <= 800000
+    assert stdout(code_cell(nb, "race(true)?")) == "holding the lock:         800000\n"
+    assert stdout(code_cell(nb, "Barrier::new(4)")) == (
+        "is the event set before go.set()? false\nbarrier indexes handed out: [0, 1, 2, 3]\n")
+    assert stdout(code_cell(nb, "Array::<u64>::new(8)")) == (
+        "written by two children: [0, 1, 4, 9, 16, 25, 36, 49]\nsum under one lock:      140\n")
+    assert re.fullmatch(r'"written by the child"\nattach after unlink: Err\(NotFound \{ name: "[^"]+" \}\)\n',
+                        stdout(code_cell(nb, "SharedMemory::create(64)")))
     bar = [o for o in code_cell(nb, "fn bar(done: usize").outputs if o["output_type"] == "display_data"]
     assert bar[0]["data"]["text/html"] == '<progress value="8" max="8"></progress> 8/8 tasks'
     assert bar[-1]["data"]["text/markdown"] == "**All 8 tasks finished.**"
