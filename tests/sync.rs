@@ -349,6 +349,28 @@ fn condition_notify_n_wakes_the_oldest_waiters() {
 }
 
 #[test]
+fn a_condition_waiter_killed_in_its_wait_does_not_take_a_notification() {
+    let cond = Condition::new().unwrap();
+    let waiting = Value::new(0u32).unwrap();
+    let woke: Queue<u32> = Queue::new().unwrap();
+    let mut doomed = condition_waiter(0, &cond, &waiting, &woke);
+    until_waiting(&cond, &waiting, 1);
+    doomed.kill().unwrap();
+    doomed.join().unwrap();
+    // Older than the dead waiter's last heartbeat by more than the staleness bound (100 ms).
+    std::thread::sleep(Duration::from_millis(300));
+    let alive = condition_waiter(1, &cond, &waiting, &woke);
+    until_waiting(&cond, &waiting, 2);
+    {
+        let _g = cond.lock().unwrap();
+        cond.notify().unwrap(); // the oldest waiter is dead: the live one gets it
+    }
+    assert_eq!(woke.get_timeout(LONG).unwrap(), 1);
+    join_ok(alive);
+    assert_eq!(format!("{cond:?}"), "<Condition(<RLock(None, 0)>, 0)>");
+}
+
+#[test]
 fn condition_over_a_lock_with_wait_for_and_ownership_errors() {
     let lock = Lock::new().unwrap();
     let cond = Condition::with_lock(lock.clone()).unwrap();
@@ -504,6 +526,33 @@ fn barrier_abort_breaks_it_for_every_waiter() {
     for _ in 0..3 {
         assert!(out.get_timeout(LONG).unwrap().starts_with("index "));
     }
+    children.into_iter().for_each(join_ok);
+}
+
+#[test]
+fn barrier_reset_recovers_from_a_party_killed_in_its_wait() {
+    let barrier = Barrier::new(3).unwrap();
+    let out: Queue<String> = Queue::new().unwrap();
+    let mut doomed = barrier_waiters(1, &barrier, &out).pop().unwrap();
+    assert!(wait_for(LONG, || barrier.n_waiting() == 1));
+    doomed.kill().unwrap();
+    doomed.join().unwrap();
+    assert_eq!(
+        barrier.n_waiting(),
+        1,
+        "a dead party still counts, as in Python"
+    );
+    barrier.reset();
+    assert_eq!(barrier.n_waiting(), 0);
+    let children = barrier_waiters(2, &barrier, &out);
+    let mine = barrier.wait_timeout(LONG).unwrap();
+    let mut all = vec![
+        format!("index {mine}"),
+        out.get().unwrap(),
+        out.get().unwrap(),
+    ];
+    all.sort();
+    assert_eq!(all, ["index 0", "index 1", "index 2"]);
     children.into_iter().for_each(join_ok);
 }
 

@@ -1,8 +1,9 @@
 //! [`Barrier`]: `parties` processes wait for each other (Python's `threading.Barrier` semantics).
 //!
-//! The whole state is one atomic word in shared memory (the phase and the number of parties inside
-//! `wait`), changed only by compare-and-swap, so a process killed at any instant cannot leave it
-//! half-updated.
+//! The whole state is one atomic word in shared memory (a generation, the phase and the number of
+//! parties inside `wait`), changed only by compare-and-swap, so a process killed at any instant
+//! cannot leave it half-updated. `reset` starts a new generation at once: parties of the old one
+//! (even dead ones, which never leave) no longer count.
 
 use super::spin::spin_until;
 use crate::error::{Error, Result};
@@ -14,25 +15,29 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
 use std::time::Duration;
 
-/// Phases (Python's `_state`: 0, 1, -1, -2).
+/// Phases (Python's `_state` 0, 1 and -2; its "resetting" is a new generation here).
 const FILLING: u64 = 0;
 const DRAINING: u64 = 1;
-const RESETTING: u64 = 2;
-const BROKEN: u64 = 3;
+const BROKEN: u64 = 2;
+/// The most parties (the count has 30 bits).
+const MAX_PARTIES: usize = (1 << 30) - 1;
 
-fn phase(word: u64) -> u64 {
+fn generation(word: u64) -> u64 {
     word >> 32
 }
-fn count(word: u64) -> u64 {
-    word & 0xffff_ffff
+fn phase(word: u64) -> u64 {
+    (word >> 30) & 3
 }
-fn pack(phase: u64, count: u64) -> u64 {
-    phase << 32 | count
+fn count(word: u64) -> u64 {
+    word & MAX_PARTIES as u64
+}
+fn pack(generation: u64, phase: u64, count: u64) -> u64 {
+    (generation & 0xffff_ffff) << 32 | phase << 30 | count
 }
 
 #[repr(C)]
 struct State {
-    /// `phase << 32 | parties inside wait`.
+    /// `generation << 32 | phase << 30 | parties inside wait`.
     word: AtomicU64,
     parties: AtomicU32,
     signal: Signal,
@@ -48,7 +53,9 @@ type Action = Arc<dyn Fn() + Send + Sync>;
 /// *broken* ([`Error::BrokenBarrier`] for every waiter and every later `wait`) when a party's
 /// timeout expires, when [`abort`](Self::abort) is called, or when the action panics;
 /// [`reset`](Self::reset) makes it usable again. A party interrupted by SIGINT withdraws (as
-/// Python's `KeyboardInterrupt` does) without breaking it.
+/// Python's `KeyboardInterrupt` does) without breaking it. A party that dies inside `wait`
+/// still counts (as in Python), until [`reset`](Self::reset), which (unlike Python's) does not
+/// wait for the parties of the old round to leave.
 ///
 /// ```
 /// use multiprocessing::{Barrier, Process, Queue};
@@ -96,10 +103,9 @@ impl Barrier {
     /// assert_eq!(b.wait().unwrap(), 0); // one party: released at once
     /// ```
     pub fn new(parties: usize) -> Result<Barrier> {
-        if parties == 0 || parties > u32::MAX as usize {
+        if parties == 0 || parties > MAX_PARTIES {
             return Err(Error::InvalidArgument(format!(
-                "a barrier needs between 1 and {} parties, not {parties}",
-                u32::MAX
+                "a barrier needs between 1 and {MAX_PARTIES} parties, not {parties}"
             )));
         }
         // SAFETY: an all-zero State is valid (atomics).
@@ -176,14 +182,14 @@ impl Barrier {
         phase(self.state.word.load(SeqCst)) == BROKEN
     }
 
-    /// Changes the word with `f(phase, count) -> (phase, count)` atomically; returns the old word.
-    fn update(&self, mut f: impl FnMut(u64, u64) -> (u64, u64)) -> u64 {
+    /// Changes the word with `f(generation, phase, count)` atomically (`None`: no change) and
+    /// wakes the waiters; returns the old word.
+    fn update(&self, mut f: impl FnMut(u64, u64, u64) -> Option<(u64, u64, u64)>) -> u64 {
         let old = self
             .state
             .word
             .fetch_update(SeqCst, SeqCst, |w| {
-                let (p, c) = f(phase(w), count(w));
-                Some(pack(p, c))
+                f(generation(w), phase(w), count(w)).map(|(g, p, c)| pack(g, p, c))
             })
             .unwrap_or_else(|w| w);
         self.state.signal.notify_all();
@@ -200,10 +206,12 @@ impl Barrier {
     /// assert!(matches!(b.wait(), Err(Error::BrokenBarrier)));
     /// ```
     pub fn abort(&self) {
-        self.update(|_, c| (BROKEN, c));
+        self.update(|g, _, c| Some((g, BROKEN, c)));
     }
 
     /// Returns the barrier to its initial state; parties waiting now get [`Error::BrokenBarrier`].
+    /// The next round starts at once (Python's waits until the waiting parties have left, so a
+    /// party that died waiting would block it forever).
     ///
     /// ```
     /// let b = multiprocessing::Barrier::new(2).unwrap();
@@ -212,15 +220,7 @@ impl Barrier {
     /// assert!(!b.broken());
     /// ```
     pub fn reset(&self) {
-        self.update(|p, c| {
-            if c == 0 {
-                (FILLING, 0)
-            } else if p == FILLING || p == BROKEN {
-                (RESETTING, c)
-            } else {
-                (p, c)
-            }
-        });
+        self.update(|g, _, _| Some((g + 1, FILLING, 0)));
     }
 
     /// Waits until every party is waiting; returns this party's index (`0..parties`, the order of
@@ -249,21 +249,13 @@ impl Barrier {
 
     fn wait_deadline(&self, deadline: Deadline) -> Result<usize> {
         let watch = Watch::new();
-        let index = self.enter(&watch)?;
+        let (generation, index) = self.enter(&watch)?;
         let result = if index + 1 == self.parties() as u64 {
-            self.release()
+            self.release(generation)
         } else {
-            self.await_release(deadline, &watch)
+            self.await_release(generation, deadline, &watch)
         };
-        // Leave: the last party out of a drained (or reset) barrier opens the next round.
-        self.update(|p, c| {
-            let c = c.saturating_sub(1);
-            if c == 0 && (p == DRAINING || p == RESETTING) {
-                (FILLING, 0)
-            } else {
-                (p, c)
-            }
-        });
+        self.leave(generation);
         match result {
             Ok(()) => Ok(index as usize),
             Err(Some(e)) => Err(e),
@@ -271,8 +263,8 @@ impl Barrier {
         }
     }
 
-    /// Waits while the previous round drains, then takes an index.
-    fn enter(&self, watch: &Watch) -> Result<u64> {
+    /// Waits while the previous round drains, then takes an index: `(generation, index)`.
+    fn enter(&self, watch: &Watch) -> Result<(u64, u64)> {
         let parties = self.parties() as u64;
         let word = &self.state.word;
         loop {
@@ -282,15 +274,12 @@ impl Barrier {
                 return Err(Error::BrokenBarrier);
             }
             if p == FILLING && c < parties {
-                if word
-                    .compare_exchange(w, pack(FILLING, c + 1), SeqCst, SeqCst)
-                    .is_ok()
-                {
-                    return Ok(c);
+                if word.compare_exchange(w, w + 1, SeqCst, SeqCst).is_ok() {
+                    return Ok((generation(w), c));
                 }
                 continue;
             }
-            // Draining, resetting, or a full round whose action is running.
+            // Draining, or a full round whose action is running.
             let changed = || word.load(SeqCst) != w;
             if !spin_until(changed) {
                 self.state
@@ -300,31 +289,58 @@ impl Barrier {
         }
     }
 
+    /// Leaves `wait`: the last party out of a drained round opens the next one. Nothing to do
+    /// if the barrier was reset since (the count is the new generation's).
+    fn leave(&self, generation_in: u64) {
+        self.update(|g, p, c| {
+            if g != generation_in {
+                return None;
+            }
+            let c = c.saturating_sub(1);
+            Some(if c == 0 && p == DRAINING {
+                (g, FILLING, 0)
+            } else {
+                (g, p, c)
+            })
+        });
+    }
+
+    /// Breaks the barrier if it is still in generation `generation_in` and filling; returns the
+    /// old word.
+    fn break_if_filling(&self, generation_in: u64) -> u64 {
+        self.update(|g, p, c| (g == generation_in && p == FILLING).then_some((g, BROKEN, c)))
+    }
+
     /// The last party: runs the action and releases the others. `Err(None)` means broken.
-    fn release(&self) -> std::result::Result<(), Option<Error>> {
+    fn release(&self, generation_in: u64) -> std::result::Result<(), Option<Error>> {
         if let Some(action) = &self.action
             && let Err(panic) = catch_unwind(AssertUnwindSafe(|| action()))
         {
-            self.abort();
-            self.update(|p, c| (p, c.saturating_sub(1)));
+            self.break_if_filling(generation_in);
+            self.leave(generation_in);
             resume_unwind(panic);
         }
-        let old = self.update(|p, c| (if p == FILLING { DRAINING } else { p }, c));
-        if phase(old) == FILLING {
+        let old =
+            self.update(|g, p, c| (g == generation_in && p == FILLING).then_some((g, DRAINING, c)));
+        if generation(old) == generation_in && phase(old) == FILLING {
             Ok(())
         } else {
-            Err(None)
+            Err(None) // aborted or reset while the action ran
         }
     }
 
     /// A party that is not the last: waits for the release, the deadline or an interrupt.
     fn await_release(
         &self,
+        generation_in: u64,
         deadline: Deadline,
         watch: &Watch,
     ) -> std::result::Result<(), Option<Error>> {
         let word = &self.state.word;
-        let released = || phase(word.load(SeqCst)) != FILLING;
+        let released = || {
+            let w = word.load(SeqCst);
+            generation(w) != generation_in || phase(w) != FILLING
+        };
         let released = if spin_until(released) {
             Ok(true)
         } else {
@@ -332,17 +348,15 @@ impl Barrier {
                 .signal
                 .wait_until(released, deadline, watch, Duration::ZERO)
         };
-        match released {
-            Err(e) => Err(Some(e)),
-            Ok(_) => {
-                // On timeout, break the barrier unless the release came in the meantime.
-                let old = self.update(|p, c| (if p == FILLING { BROKEN } else { p }, c));
-                if phase(old) == DRAINING {
-                    Ok(())
-                } else {
-                    Err(None)
-                }
-            }
+        if let Err(e) = released {
+            return Err(Some(e));
+        }
+        // On timeout, break the barrier unless the release came in the meantime.
+        let w = self.break_if_filling(generation_in);
+        if generation(w) == generation_in && phase(w) == DRAINING {
+            Ok(())
+        } else {
+            Err(None)
         }
     }
 }

@@ -6,8 +6,10 @@
 //! in which case it counts as woken: no notification is lost and none wakes two waiters.
 
 use super::RLock;
+use super::liveness;
 use super::mutex::{LockGuard, Lockable, MutexCore};
 use super::spin::spin_until;
+use super::tid::tid;
 use crate::error::{Error, Result};
 use crate::interrupt::Watch;
 use crate::shm::Shm;
@@ -27,8 +29,11 @@ const SLEEPING: u32 = 3;
 #[repr(C)]
 struct Slot {
     state: AtomicU32,
-    _pad: u32,
+    /// The waiting thread.
+    tid: AtomicU32,
     ticket: AtomicU64,
+    /// Refreshed by a sleeping waiter at every slice (see [`liveness`]).
+    heartbeat: AtomicU64,
 }
 
 #[repr(C)]
@@ -189,6 +194,8 @@ impl<L: Lockable> Condition<L> {
         };
         let slot = &st.slots[index];
         slot.ticket.store(st.tickets.fetch_add(1, Relaxed), Relaxed);
+        slot.tid.store(tid(), Relaxed);
+        liveness::beat(&slot.heartbeat);
         slot.state.store(WAITING, SeqCst);
         st.waiting.fetch_add(1, SeqCst);
         Ok(slot)
@@ -222,6 +229,7 @@ impl<L: Lockable> Condition<L> {
             return Ok(()); // notified while spinning
         }
         while slot.state.load(SeqCst) == SLEEPING {
+            liveness::beat(&slot.heartbeat);
             watch.check()?;
             let Some(slice) = deadline.slice() else {
                 return Ok(());
@@ -367,9 +375,23 @@ impl<L: Lockable> Condition<L> {
         Ok(())
     }
 
-    /// Marks a waiting slot notified and wakes its waiter; false if it withdrew meanwhile.
+    /// Marks a waiting slot notified and wakes its waiter; false if it withdrew meanwhile, or if
+    /// its waiter died in its wait (killed): then the slot is freed, and the notification goes to
+    /// a live waiter.
     fn mark(&self, slot: &Slot) -> bool {
+        let dead = liveness::dead(&slot.heartbeat, slot.tid.load(Relaxed));
         for from in [WAITING, SLEEPING] {
+            if dead {
+                if slot
+                    .state
+                    .compare_exchange(from, FREE, SeqCst, SeqCst)
+                    .is_ok()
+                {
+                    self.state.waiting.fetch_sub(1, SeqCst);
+                    return false;
+                }
+                continue;
+            }
             if slot
                 .state
                 .compare_exchange(from, NOTIFIED, SeqCst, SeqCst)
@@ -402,7 +424,9 @@ impl<L: Lockable> Condition<L> {
         }
         let high = st.high.load(Relaxed) as usize;
         for slot in &st.slots[..high] {
-            self.mark(slot);
+            if matches!(slot.state.load(SeqCst), WAITING | SLEEPING) {
+                self.mark(slot);
+            }
         }
         Ok(())
     }

@@ -131,6 +131,7 @@ macro_rules! lock_methods {
 mod barrier;
 mod condition;
 mod event;
+mod liveness;
 mod lock;
 pub(crate) mod mutex;
 mod rlock;
