@@ -112,7 +112,7 @@ impl Condition<RLock> {
 }
 
 impl<L: Lockable> Condition<L> {
-    /// A condition over `lock` (a clone of a [`Lock`] or an [`RLock`]): holding the lock is
+    /// A condition over `lock` (a clone of a [`Lock`](crate::Lock) or an [`RLock`]): holding the lock is
     /// holding the condition.
     ///
     /// ```
