@@ -615,6 +615,19 @@ fn a_lock_holder_killed_does_not_block_the_next_acquirer() {
 }
 
 #[test]
+fn a_thread_that_exits_holding_a_lock_hands_it_over_too() {
+    let lock = Lock::new().unwrap();
+    let l = lock.clone();
+    std::thread::spawn(move || l.acquire().unwrap())
+        .join()
+        .unwrap();
+    let g = lock.lock_timeout(LONG).unwrap().expect("acquired");
+    assert!(g.owner_died());
+    drop(g);
+    assert!(!lock.lock().unwrap().owner_died());
+}
+
+#[test]
 fn processes_killed_inside_semaphores_and_events_leave_them_working() {
     let sem = Semaphore::new(0).unwrap();
     let event = Event::new().unwrap();
