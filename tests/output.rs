@@ -53,6 +53,13 @@ fn child_panics() {
 }
 
 fn sigint_without_opt_in() {
+    // SIGINT's default action, whatever this process inherited (a shell's background job starts
+    // with SIGINT ignored): the library must not change it without the opt-in.
+    // SAFETY: setting a signal's disposition to the default.
+    unsafe { libc::signal(libc::SIGINT, libc::SIG_DFL) };
+    let mut p = Process::new(|| ());
+    p.start().unwrap();
+    p.join().unwrap();
     println!("before");
     std::io::stdout().flush().unwrap();
     // SAFETY: signalling ourselves.
