@@ -6,7 +6,7 @@ use std::path::Path;
 /// What a connection file holds.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ConnectionInfo {
-    /// `tcp` (or `ipc`).
+    /// `tcp` or `ipc`.
     #[serde(default = "default_transport")]
     pub transport: String,
     /// The address to bind.
@@ -57,7 +57,7 @@ pub enum ConnectionError {
         source: serde_json::Error,
     },
     /// The transport is not supported by the ZeroMQ implementation.
-    #[error("transport {0:?} is not supported (only tcp)")]
+    #[error("transport {0:?} is not supported (only tcp and ipc)")]
     Transport(String),
 }
 
@@ -73,14 +73,18 @@ impl ConnectionInfo {
                 path: path.display().to_string(),
                 source,
             })?;
-        if info.transport != "tcp" {
+        if info.transport != "tcp" && info.transport != "ipc" {
             return Err(ConnectionError::Transport(info.transport));
         }
         Ok(info)
     }
 
-    /// The endpoint of one port: `tcp://ip:port`.
+    /// The endpoint of one port, as jupyter_client writes it: `tcp://ip:port`, or for `ipc`
+    /// (Unix sockets) `ipc://ip-port`, where `ip` is a path prefix.
     pub fn endpoint(&self, port: u16) -> String {
-        format!("{}://{}:{}", self.transport, self.ip, port)
+        match self.transport.as_str() {
+            "ipc" => format!("ipc://{}-{}", self.ip, port),
+            t => format!("{t}://{}:{}", self.ip, port),
+        }
     }
 }

@@ -190,3 +190,25 @@ def test_dep_for_other_crates_keeps_working(kernel):
     # The library is still the same single copy: a process started before is joined after.
     reply, outputs, _ = execute(kc, 'let mut late = Process::new(|| println!("still here")); late.start().unwrap(); late.join().unwrap(); late.exitcode()')
     assert stream_text(outputs) == "still here\n"
+
+
+def test_ipc_transport(tmp_path, monkeypatch):
+    """jupyter_client's `transport='ipc'` (Unix sockets named after the connection file)."""
+    from jupyter_client.manager import KernelManager
+    from conftest import WARMUP_TIMEOUT
+    monkeypatch.chdir(tmp_path)
+    km = KernelManager(kernel_name="rustmp", transport="ipc")
+    km.start_kernel()
+    try:
+        assert km.get_connection_info()["transport"] == "ipc"
+        kc = km.client()
+        kc.start_channels()
+        kc.wait_for_ready(timeout=60)
+        reply, outputs, _ = execute(kc, 'println!("over ipc"); 6 * 7', timeout=WARMUP_TIMEOUT)
+        assert reply["content"]["status"] == "ok"
+        assert stream_text(outputs) == "over ipc\n"
+        assert [m["content"]["data"]["text/plain"] for m in outputs if m["msg_type"] == "execute_result"] == ["42"]
+        assert kc.hb_channel.is_beating()
+        kc.stop_channels()
+    finally:
+        km.shutdown_kernel(now=False)
