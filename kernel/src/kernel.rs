@@ -60,6 +60,8 @@ struct Shared {
     /// The running cell: its number (0 when idle) and when it was interrupted.
     running: AtomicU64,
     interrupter: Mutex<Option<Interrupter>>,
+    /// The last CPU sample for `usage_request`.
+    usage: Mutex<crate::usage::Usage>,
     shutting_down: AtomicBool,
 }
 
@@ -186,6 +188,7 @@ async fn serve(
         stdin_in: Mutex::new(stdin_in_rx),
         running: AtomicU64::new(0),
         interrupter: Mutex::new(None),
+        usage: Mutex::new(crate::usage::Usage::default()),
         shutting_down: AtomicBool::new(false),
     });
 
@@ -288,6 +291,16 @@ async fn serve(
         match m.header.msg_type.as_str() {
             "kernel_info_request" => {
                 let _ = shared.control_out.send(kernel_info(&shared, &m));
+            }
+            "usage_request" => {
+                let content = shared
+                    .usage
+                    .lock()
+                    .map(|mut u| u.reply())
+                    .unwrap_or_else(|_| json!({}));
+                let _ = shared
+                    .control_out
+                    .send(shared.reply(&m, "usage_reply", content));
             }
             "interrupt_request" => {
                 interrupt(&shared);

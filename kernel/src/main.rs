@@ -15,6 +15,7 @@ mod kernel;
 mod relay;
 mod runner;
 mod rust_src;
+mod usage;
 mod wire;
 mod wrapper;
 

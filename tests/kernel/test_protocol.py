@@ -212,3 +212,38 @@ def test_ipc_transport(tmp_path, monkeypatch):
         kc.stop_channels()
     finally:
         km.shutdown_kernel(now=False)
+
+
+def usage(kc):
+    msg = kc.session.msg("usage_request", {})
+    kc.control_channel.send(msg)
+    while True:
+        reply = kc.control_channel.get_msg(timeout=10)
+        if reply["parent_header"].get("msg_id") == msg["header"]["msg_id"]:
+            assert reply["msg_type"] == "usage_reply"
+            return reply["content"]
+
+
+def test_usage_request_counts_the_children(kernel):
+    """usage_reply as ipykernel's (jupyter-resource-usage): the kernel's tree, children included."""
+    _, kc = kernel
+    first = usage(kc)
+    for key in ["hostname", "pid", "kernel_cpu", "kernel_memory", "cpu_count", "host_virtual_memory"]:
+        assert key in first, first
+    assert first["host_virtual_memory"]["total"] > 0
+    # A background child that holds 200 MB and burns CPU for a while.
+    reply, _, _ = execute(kc, """
+let mut usage_hog = Process::new(|| {
+    let v = vec![1u8; 200 << 20];
+    let t = std::time::Instant::now();
+    let mut x = 0u64;
+    while t.elapsed() < std::time::Duration::from_secs(3) { x = x.wrapping_add(std::hint::black_box(v[x as usize % v.len()] as u64)); }
+    std::hint::black_box(x);
+});
+usage_hog.start().unwrap();""")
+    assert reply["content"]["status"] == "ok", reply["content"]
+    time.sleep(1.5)
+    during = usage(kc)
+    assert during["kernel_memory"] > first["kernel_memory"] + (150 << 20), (first, during)
+    assert during["kernel_cpu"] > 20, during
+    execute(kc, "usage_hog.join().unwrap();")
