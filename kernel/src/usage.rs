@@ -34,14 +34,13 @@ impl Usage {
         content.insert("pid".into(), json!(me));
         content.insert("kernel_cpu".into(), json!(round1(kernel_cpu)));
         content.insert("kernel_memory".into(), json!(kernel_memory));
-        if let Some((busy, total)) = host_cpu() {
-            if let Some((b0, t0)) = self.host.replace((busy, total))
-                && total > t0
-            {
-                let pct = (busy.saturating_sub(b0)) as f64 / (total - t0) as f64 * 100.0;
-                if pct > 0.0 {
-                    content.insert("host_cpu_percent".into(), json!(round1(pct)));
-                }
+        if let Some((busy, total)) = host_cpu()
+            && let Some((b0, t0)) = self.host.replace((busy, total))
+            && total > t0
+        {
+            let pct = (busy.saturating_sub(b0)) as f64 / (total - t0) as f64 * 100.0;
+            if pct > 0.0 {
+                content.insert("host_cpu_percent".into(), json!(round1(pct)));
             }
         }
         content.insert(
