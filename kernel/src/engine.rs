@@ -263,6 +263,12 @@ impl Engine {
                 if libc::dup2(socket, relay::OUTPUT_SOCKET_FD) < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
+                // The runtime takes SIGINT for interrupts: start it with no signal blocked,
+                // whatever the thread that starts it blocks (`rustmp run` waits for Ctrl-C on a
+                // thread of its own).
+                let mut empty: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut empty);
+                libc::pthread_sigmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
                 // The runtime watches this pid and ends its process group when the kernel is gone
                 // (PR_SET_PDEATHSIG would follow the thread that started it, not the kernel).
                 if libc::getppid() != parent {

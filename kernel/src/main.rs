@@ -61,7 +61,8 @@ enum Command {
     /// Execute a notebook's code cells and write the executed notebook (no Jupyter needed).
     ///
     /// Exit status: 0 when every cell ran, 1 when a cell failed or timed out, 2 when the file is
-    /// not a Rust notebook or the engine cannot start.
+    /// not a Rust notebook or the engine cannot start, 130 after Ctrl-C (the first one interrupts
+    /// the running cell and stops after it; a second one quits at once).
     Run {
         /// The notebook (.ipynb, nbformat 4).
         notebook: PathBuf,
@@ -100,6 +101,10 @@ fn run_notebook(opts: runner::Options) -> ExitCode {
                 runner::Verdict::CellFailed { cell, error } => {
                     eprintln!("\nrustmp run: code cell {cell} failed ({error}); executed {took}");
                     ExitCode::from(1)
+                }
+                runner::Verdict::Interrupted { cell } => {
+                    eprintln!("\nrustmp run: interrupted at code cell {cell}; executed {took}");
+                    ExitCode::from(130)
                 }
                 runner::Verdict::TimedOut { cell, seconds } => {
                     eprintln!(

@@ -82,6 +82,11 @@ pub enum Verdict {
         /// The error's class and message.
         error: String,
     },
+    /// Ctrl-C (SIGINT): the running cell was interrupted and the run stopped.
+    Interrupted {
+        /// The cell that ran (or was about to run).
+        cell: usize,
+    },
     /// A cell ran past the timeout and was interrupted.
     TimedOut {
         /// Which cell.
@@ -107,6 +112,7 @@ pub struct Summary {
 pub fn run(opts: &Options) -> Result<Summary, RunError> {
     let started = Instant::now();
     let mut nb = load(&opts.notebook)?;
+    let ctrl_c = CtrlC::install();
     let paths = engine::prepare()?;
     let cells = nb["cells"].as_array().map(Vec::len).unwrap_or(0);
     let recorder = Arc::new(Mutex::new(Recorder::new(cells)));
@@ -129,6 +135,9 @@ pub fn run(opts: &Options) -> Result<Summary, RunError> {
         opts.notebook.display()
     );
     let mut engine = Engine::start(&paths, sink)?;
+    if let Ok(mut i) = ctrl_c.interrupter.lock() {
+        *i = Some(engine.interrupter());
+    }
     let mut verdict = Verdict::Ok;
     let mut count = 0u64;
     let mut executed = 0;
@@ -166,8 +175,14 @@ pub fn run(opts: &Options) -> Result<Summary, RunError> {
         println!("\n[{code_index}/{total_code}] In [{count}]: {first}{more}");
         let _ = std::io::stdout().flush();
         let t0 = Instant::now();
+        if ctrl_c.stop.load(Ordering::SeqCst) {
+            verdict = Verdict::Interrupted { cell: code_index };
+            break;
+        }
         let (done_tx, timed_out) = watchdog(&engine, opts.timeout);
+        ctrl_c.running.store(true, Ordering::SeqCst);
         let outcome = engine.execute(&source, json!(index), &no_input);
+        ctrl_c.running.store(false, Ordering::SeqCst);
         drop(done_tx);
         let timed_out = timed_out.load(Ordering::SeqCst);
         let mut outputs = recorder
@@ -217,6 +232,10 @@ pub fn run(opts: &Options) -> Result<Summary, RunError> {
         let cell_mut = &mut nb["cells"][index];
         cell_mut["outputs"] = Value::Array(outputs.into_iter().map(to_nbformat).collect());
         cell_mut["execution_count"] = json!(count);
+        if ctrl_c.stop.load(Ordering::SeqCst) {
+            verdict = Verdict::Interrupted { cell: code_index };
+            break;
+        }
         if timed_out {
             verdict = Verdict::TimedOut {
                 cell: code_index,
@@ -264,6 +283,72 @@ pub fn default_output(notebook: &Path) -> PathBuf {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "notebook".into());
     notebook.with_file_name(format!("{stem}.nbconvert.ipynb"))
+}
+
+/// Ctrl-C: the first SIGINT interrupts the running cell (as Jupyter's interrupt does) and stops
+/// the run after it, so the executed part is still written; a second one exits at once.
+struct CtrlC {
+    interrupter: Mutex<Option<engine::Interrupter>>,
+    running: Arc<AtomicBool>,
+    stop: AtomicBool,
+}
+
+impl CtrlC {
+    /// Blocks SIGINT in this thread (and so in every thread started later; the engine's
+    /// processes start with an empty mask) and waits for it on a thread of its own.
+    fn install() -> Arc<CtrlC> {
+        let this = Arc::new(CtrlC {
+            interrupter: Mutex::new(None),
+            running: Arc::new(AtomicBool::new(false)),
+            stop: AtomicBool::new(false),
+        });
+        // SAFETY: building a signal set and changing this thread's mask.
+        let set = unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGINT);
+            if libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
+                return this;
+            }
+            set
+        };
+        let handler = this.clone();
+        let spawned = std::thread::Builder::new()
+            .name("rustmp-ctrl-c".into())
+            .spawn(move || {
+                loop {
+                    let mut sig = 0;
+                    // SAFETY: waiting for a signal of a set we built.
+                    if unsafe { libc::sigwait(&set, &mut sig) } != 0 {
+                        return;
+                    }
+                    handler.on_sigint();
+                }
+            });
+        if spawned.is_err() {
+            // Nobody would wait for it: let SIGINT act as usual.
+            // SAFETY: unblocking the signal we blocked above.
+            unsafe { libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut()) };
+        }
+        this
+    }
+
+    fn on_sigint(&self) {
+        if self.stop.swap(true, Ordering::SeqCst) {
+            eprintln!("\nrustmp run: interrupted again: quitting");
+            std::process::exit(130);
+        }
+        eprintln!(
+            "\nrustmp run: interrupted: stopping after this cell (Ctrl-C again to quit at once)"
+        );
+        let interrupter = self.interrupter.lock().ok().and_then(|i| i.clone());
+        if let Some(i) = interrupter
+            && self.running.load(Ordering::SeqCst)
+        {
+            let running = self.running.clone();
+            i.interrupt_cell(move || running.load(Ordering::SeqCst));
+        }
+    }
 }
 
 /// Interrupts the running cell when it runs past `timeout`; dropping the sender ends the watch.

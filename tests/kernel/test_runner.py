@@ -232,3 +232,41 @@ def test_killing_the_runner_leaves_no_process_behind(tmp_path):
     finally:
         if runner.poll() is None:
             runner.kill()
+
+
+def test_ctrl_c_interrupts_the_cell_and_writes_what_ran(tmp_path):
+    import signal
+    import time
+    pid_file = tmp_path / "child.pid"
+    src = tmp_path / "ctrlc.ipynb"
+    notebook(src,
+             "let kept = 1;",
+             "use multiprocessing::Process;\n"
+             f"let mut p = Process::new(|| {{ std::fs::write({json.dumps(str(pid_file))}, std::process::id().to_string()).unwrap(); "
+             "std::thread::sleep(std::time::Duration::from_secs(600)); });\n"
+             "p.start().unwrap();\np.join().unwrap();",
+             "kept")
+    out = tmp_path / "out.ipynb"
+    runner = subprocess.Popen([rustmp_binary(), "run", str(src), "--output", str(out)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=no_jupyter_env())
+    try:
+        deadline = time.time() + RUN_TIMEOUT
+        while not pid_file.exists() or not pid_file.read_text():
+            assert time.time() < deadline and runner.poll() is None
+            time.sleep(0.1)
+        child = int(pid_file.read_text())
+        runner.send_signal(signal.SIGINT)
+        _, stderr = runner.communicate(timeout=60)
+        assert runner.returncode == 130, stderr
+        assert "interrupted at code cell 2" in stderr
+        _, code = outputs(out)
+        assert code[1].outputs[-1]["output_type"] == "error"
+        assert code[1].outputs[-1]["ename"] == "Interrupted"
+        assert code[2].execution_count is None
+        deadline = time.time() + 5
+        while os.path.exists(f"/proc/{child}") and time.time() < deadline:
+            time.sleep(0.1)
+        assert not os.path.exists(f"/proc/{child}") or open(f"/proc/{child}/stat").read().split()[2] == "Z"
+    finally:
+        if runner.poll() is None:
+            runner.kill()
