@@ -11,12 +11,10 @@
 //! times faster Rust is) against the target (5x for each), then one JSON line with the Rust
 //! figures. A missed target is reported, not hidden; the exit status is 0 either way.
 
+mod common;
+
 use multiprocessing::{Condition, Event, Lock, Process, Value};
-use serde_json::Value as Json;
 use std::collections::HashMap;
-use std::io::ErrorKind;
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::Instant;
 
 /// Environment variable that overrides the path of the Python baseline script.
@@ -57,7 +55,11 @@ fn main() {
     );
 
     let rust = measure_rust(scale);
-    let python = match run_python(quick) {
+    let python = match common::run_python(
+        &common::script(BASELINE_ENV, "benches/python_sync_baseline.py"),
+        BASELINE_ENV,
+        quick,
+    ) {
         Ok(figures) => Some(figures),
         Err(msg) => {
             println!("Python figures unavailable: {msg}");
@@ -65,7 +67,10 @@ fn main() {
         }
     };
     print_table(&rust, python.as_ref());
-    println!("{}", json_line(&rust));
+    println!(
+        "{}",
+        common::json_line(FIGURES.iter().map(|&(key, _)| key), &rust)
+    );
 }
 
 /// Measures every Rust figure; a failed one is reported on stderr and left out.
@@ -201,56 +206,6 @@ fn value_inc_2proc_ns(n: u64) -> multiprocessing::Result<f64> {
     Ok(ns)
 }
 
-/// Runs the Python baseline script and parses its JSON line.
-fn run_python(quick: bool) -> Result<HashMap<String, f64>, String> {
-    let script = match std::env::var_os(BASELINE_ENV) {
-        Some(p) => PathBuf::from(p),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/python_sync_baseline.py"),
-    };
-    if !script.is_file() {
-        return Err(format!(
-            "the baseline script {} does not exist (set {BASELINE_ENV} to its path)",
-            script.display()
-        ));
-    }
-    let mut cmd = Command::new("python3");
-    cmd.arg(&script);
-    if quick {
-        cmd.arg("--quick");
-    }
-    println!("running {cmd:?} ...");
-    let output = cmd.output().map_err(|e| match e.kind() {
-        ErrorKind::NotFound => "python3 was not found on PATH".to_string(),
-        _ => format!("could not run python3: {e}"),
-    })?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() {
-        return Err(format!(
-            "{} exited with {}:\n{}",
-            script.display(),
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim_end()
-        ));
-    }
-    let line = stdout
-        .lines()
-        .rev()
-        .find(|l| l.trim_start().starts_with('{'))
-        .ok_or_else(|| format!("no JSON line in the script's output:\n{stdout}"))?;
-    serde_json::from_str(line)
-        .map_err(|e| format!("could not parse the script's JSON line ({e}): {line}"))
-}
-
-/// A figure's value, with a precision that suits its magnitude.
-fn fmt_value(v: Option<f64>) -> String {
-    match v {
-        None => "-".to_string(),
-        Some(v) if v.abs() >= 1000.0 => format!("{v:.0}"),
-        Some(v) if v.abs() >= 10.0 => format!("{v:.1}"),
-        Some(v) => format!("{v:.3}"),
-    }
-}
-
 fn print_table(rust: &HashMap<&'static str, f64>, python: Option<&HashMap<String, f64>>) {
     let header = [
         "figure", "what", "Rust", "Python", "ratio", "target", "met?",
@@ -269,8 +224,8 @@ fn print_table(rust: &HashMap<&'static str, f64>, python: Option<&HashMap<String
             [
                 key.to_string(),
                 what.to_string(),
-                fmt_value(r),
-                fmt_value(py),
+                common::fmt_value(r),
+                common::fmt_value(py),
                 x.map_or("-".to_string(), |x| format!("{x:.1}x")),
                 format!(">= {TARGET}x"),
                 met.to_string(),
@@ -306,17 +261,4 @@ fn print_table(rust: &HashMap<&'static str, f64>, python: Option<&HashMap<String
     }
     println!("(all figures are times, lower is better; ratio = Python / Rust)");
     println!();
-}
-
-/// The Rust figures as one JSON line, in the Python script's key order, rounded like it.
-fn json_line(rust: &HashMap<&'static str, f64>) -> String {
-    let fields: Vec<String> = FIGURES
-        .iter()
-        .filter_map(|&(key, _)| {
-            let v = rust.get(key)?;
-            let v = Json::from((v * 1000.0).round() / 1000.0);
-            Some(format!("{}: {v}", Json::from(key)))
-        })
-        .collect();
-    format!("{{{}}}", fields.join(", "))
 }

@@ -11,13 +11,11 @@
 //! target for each figure, then one JSON line with the Rust figures. A missed target is reported,
 //! not hidden; the exit status is 0 either way (this is a report, not a test).
 
+mod common;
+
 use multiprocessing::{ByteBuf, Pipe, Pool, Process, Queue};
-use serde_json::Value;
 use std::collections::HashMap;
 use std::hint::black_box;
-use std::io::ErrorKind;
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::Instant;
 
 /// Iterations of one `burn` call. Rust runs the loop about 50 times faster than CPython (about 1.1 ns
@@ -91,7 +89,11 @@ fn main() {
     );
 
     let rust = measure_rust(scale);
-    let python = match run_python(quick) {
+    let python = match common::run_python(
+        &common::script(BASELINE_ENV, "../shared/bench/python_mp_baseline.py"),
+        BASELINE_ENV,
+        quick,
+    ) {
         Ok(figures) => Some(figures),
         Err(msg) => {
             println!("Python figures unavailable: {msg}");
@@ -100,7 +102,10 @@ fn main() {
     };
 
     print_table(&rust, python.as_ref());
-    println!("{}", json_line(&rust));
+    println!(
+        "{}",
+        common::json_line(FIGURES.iter().map(|f| f.key), &rust)
+    );
 }
 
 /// Measures every Rust figure, in the Python script's order. A failed figure is reported on stderr
@@ -243,65 +248,12 @@ fn pool_cpu_speedup_2w(pool: &Pool, scale: u64) -> multiprocessing::Result<f64> 
     Ok(serial / parallel)
 }
 
-/// Runs the Python baseline script and parses its JSON line.
-fn run_python(quick: bool) -> Result<HashMap<String, f64>, String> {
-    let script = match std::env::var_os(BASELINE_ENV) {
-        Some(p) => PathBuf::from(p),
-        None => {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/bench/python_mp_baseline.py")
-        }
-    };
-    if !script.is_file() {
-        return Err(format!(
-            "the baseline script {} does not exist (set {BASELINE_ENV} to its path)",
-            script.display()
-        ));
-    }
-    let mut cmd = Command::new("python3");
-    cmd.arg(&script);
-    if quick {
-        cmd.arg("--quick");
-    }
-    println!("running {cmd:?} ...");
-    let output = cmd.output().map_err(|e| match e.kind() {
-        ErrorKind::NotFound => "python3 was not found on PATH".to_string(),
-        _ => format!("could not run python3: {e}"),
-    })?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() {
-        return Err(format!(
-            "{} exited with {}:\n{}",
-            script.display(),
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim_end()
-        ));
-    }
-    let line = stdout
-        .lines()
-        .rev()
-        .find(|l| l.trim_start().starts_with('{'))
-        .ok_or_else(|| format!("no JSON line in the script's output:\n{stdout}"))?;
-    let figures: HashMap<String, f64> = serde_json::from_str(line)
-        .map_err(|e| format!("could not parse the script's JSON line ({e}): {line}"))?;
-    Ok(figures)
-}
-
 /// How many times better Rust is than Python for this figure.
 fn ratio(fig: &Figure, rust: f64, python: f64) -> f64 {
     if fig.lower_is_better {
         python / rust
     } else {
         rust / python
-    }
-}
-
-/// A figure's value, with a precision that suits its magnitude.
-fn fmt_value(v: Option<f64>) -> String {
-    match v {
-        None => "-".to_string(),
-        Some(v) if v.abs() >= 1000.0 => format!("{v:.0}"),
-        Some(v) if v.abs() >= 10.0 => format!("{v:.1}"),
-        Some(v) => format!("{v:.3}"),
     }
 }
 
@@ -326,8 +278,8 @@ fn print_table(rust: &HashMap<&'static str, f64>, python: Option<&HashMap<String
         };
         rows.push([
             fig.key.to_string(),
-            fmt_value(r),
-            fmt_value(py),
+            common::fmt_value(r),
+            common::fmt_value(py),
             x.map_or("-".to_string(), |x| format!("{x:.2}x")),
             target,
             met.to_string(),
@@ -365,17 +317,4 @@ fn print_table(rust: &HashMap<&'static str, f64>, python: Option<&HashMap<String
         "(ratio: how many times better Rust is; python/rust for *_us figures, rust/python otherwise)"
     );
     println!();
-}
-
-/// The Rust figures as one JSON line, in the Python script's key order, rounded like it.
-fn json_line(rust: &HashMap<&'static str, f64>) -> String {
-    let fields: Vec<String> = FIGURES
-        .iter()
-        .filter_map(|fig| {
-            let v = rust.get(fig.key)?;
-            let v = Value::from((v * 1000.0).round() / 1000.0);
-            Some(format!("{}: {v}", Value::from(fig.key)))
-        })
-        .collect();
-    format!("{{{}}}", fields.join(", "))
 }

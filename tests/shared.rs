@@ -1,18 +1,10 @@
 //! Value, Array and named SharedMemory between real processes.
 
+mod common;
+
+use common::{join_ok, spawn};
 use multiprocessing::{Array, Error, Event, Process, Shareable, SharedMemory, Value};
 use std::time::Duration;
-
-fn spawn(f: impl FnOnce() + Send + 'static) -> Process {
-    let mut p = Process::new(f);
-    p.start().unwrap();
-    p
-}
-
-fn join_ok(mut p: Process) {
-    p.join().unwrap();
-    assert_eq!(p.exitcode(), Some(0), "{p:?}");
-}
 
 #[test]
 fn four_processes_increment_a_value_under_its_lock_exactly() {

@@ -2,25 +2,12 @@
 
 mod common;
 
-use common::wait_for;
+use common::{join_ok, spawn, wait_for};
 use multiprocessing::{
     Barrier, BoundedSemaphore, Condition, Error, Event, Lock, Process, Queue, RLock, Semaphore,
     Value,
 };
 use std::time::Duration;
-
-/// Starts a child running `f`.
-fn spawn(f: impl FnOnce() + Send + 'static) -> Process {
-    let mut p = Process::new(f);
-    p.start().unwrap();
-    p
-}
-
-/// Joins a child and checks that it returned normally (its assertions held).
-fn join_ok(mut p: Process) {
-    p.join().unwrap();
-    assert_eq!(p.exitcode(), Some(0), "{p:?}");
-}
 
 const LONG: Duration = Duration::from_secs(20);
 

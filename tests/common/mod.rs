@@ -1,8 +1,21 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
-use multiprocessing::Error;
+use multiprocessing::{Error, Process};
 use std::time::{Duration, Instant};
+
+/// Starts a child running `f`.
+pub fn spawn(f: impl FnOnce() + Send + 'static) -> Process {
+    let mut p = Process::new(f);
+    p.start().unwrap();
+    p
+}
+
+/// Joins a child and checks that it returned normally (its assertions held).
+pub fn join_ok(mut p: Process) {
+    p.join().unwrap();
+    assert_eq!(p.exitcode(), Some(0), "{p:?}");
+}
 
 /// True if `pid` no longer runs: gone from /proc, or a zombie (reaped by nobody yet).
 pub fn is_dead(pid: u32) -> bool {
