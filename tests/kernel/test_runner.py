@@ -6,7 +6,9 @@ PATH that has no Jupyter on it.
 import json
 import os
 import shutil
+import signal
 import subprocess
+import time
 
 import nbformat
 import pytest
@@ -204,57 +206,56 @@ def test_a_notebook_of_another_language_is_refused(tmp_path):
     assert "cannot read" in missing.stderr
 
 
+def blocking_cell(pid_file):
+    """A cell whose child writes its pid to `pid_file`, then the cell waits for it (10 minutes)."""
+    return ("use multiprocessing::Process;\n"
+            f"let mut p = Process::new(|| {{ std::fs::write({json.dumps(str(pid_file))}, std::process::id().to_string()).unwrap(); "
+            "std::thread::sleep(std::time::Duration::from_secs(600)); });\n"
+            "p.start().unwrap();\np.join().unwrap();")
+
+
+def wait_for_child(pid_file, runner):
+    """The child's pid, once the blocking cell's child has started."""
+    deadline = time.time() + RUN_TIMEOUT
+    while not pid_file.exists() or not pid_file.read_text():
+        assert time.time() < deadline and runner.poll() is None
+        time.sleep(0.1)
+    return int(pid_file.read_text())
+
+
+def assert_gone_within_5_s(pid):
+    deadline = time.time() + 5
+    while os.path.exists(f"/proc/{pid}") and time.time() < deadline:
+        time.sleep(0.1)
+    state = open(f"/proc/{pid}/stat").read().split()[2] if os.path.exists(f"/proc/{pid}") else "gone"
+    assert state in ("gone", "Z"), state
+
+
 def test_killing_the_runner_leaves_no_process_behind(tmp_path):
-    import signal
-    import time
     pid_file = tmp_path / "child.pid"
     src = tmp_path / "hang.ipynb"
-    notebook(src,
-             "use multiprocessing::Process;\n"
-             f"let mut p = Process::new(|| {{ std::fs::write({json.dumps(str(pid_file))}, std::process::id().to_string()).unwrap(); "
-             "std::thread::sleep(std::time::Duration::from_secs(600)); });\n"
-             "p.start().unwrap();\np.join().unwrap();")
+    notebook(src, blocking_cell(pid_file))
     runner = subprocess.Popen([rustmp_binary(), "run", str(src)], stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, env=no_jupyter_env())
     try:
-        deadline = time.time() + RUN_TIMEOUT
-        while not pid_file.exists() or not pid_file.read_text():
-            assert time.time() < deadline and runner.poll() is None
-            time.sleep(0.1)
-        child = int(pid_file.read_text())
+        child = wait_for_child(pid_file, runner)
         runner.send_signal(signal.SIGKILL)
         runner.wait()
-        deadline = time.time() + 5
-        while os.path.exists(f"/proc/{child}") and time.time() < deadline:
-            time.sleep(0.1)
-        state = open(f"/proc/{child}/stat").read().split()[2] if os.path.exists(f"/proc/{child}") else "gone"
-        assert state in ("gone", "Z"), state
+        assert_gone_within_5_s(child)
     finally:
         if runner.poll() is None:
             runner.kill()
 
 
 def test_ctrl_c_interrupts_the_cell_and_writes_what_ran(tmp_path):
-    import signal
-    import time
     pid_file = tmp_path / "child.pid"
     src = tmp_path / "ctrlc.ipynb"
-    notebook(src,
-             "let kept = 1;",
-             "use multiprocessing::Process;\n"
-             f"let mut p = Process::new(|| {{ std::fs::write({json.dumps(str(pid_file))}, std::process::id().to_string()).unwrap(); "
-             "std::thread::sleep(std::time::Duration::from_secs(600)); });\n"
-             "p.start().unwrap();\np.join().unwrap();",
-             "kept")
+    notebook(src, "let kept = 1;", blocking_cell(pid_file), "kept")
     out = tmp_path / "out.ipynb"
     runner = subprocess.Popen([rustmp_binary(), "run", str(src), "--output", str(out)], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, env=no_jupyter_env())
     try:
-        deadline = time.time() + RUN_TIMEOUT
-        while not pid_file.exists() or not pid_file.read_text():
-            assert time.time() < deadline and runner.poll() is None
-            time.sleep(0.1)
-        child = int(pid_file.read_text())
+        child = wait_for_child(pid_file, runner)
         runner.send_signal(signal.SIGINT)
         _, stderr = runner.communicate(timeout=60)
         assert runner.returncode == 130, stderr
@@ -263,10 +264,7 @@ def test_ctrl_c_interrupts_the_cell_and_writes_what_ran(tmp_path):
         assert code[1].outputs[-1]["output_type"] == "error"
         assert code[1].outputs[-1]["ename"] == "Interrupted"
         assert code[2].execution_count is None
-        deadline = time.time() + 5
-        while os.path.exists(f"/proc/{child}") and time.time() < deadline:
-            time.sleep(0.1)
-        assert not os.path.exists(f"/proc/{child}") or open(f"/proc/{child}/stat").read().split()[2] == "Z"
+        assert_gone_within_5_s(child)
     finally:
         if runner.poll() is None:
             runner.kill()
