@@ -52,6 +52,14 @@ pub(crate) fn fork_record(pid: u32) -> Vec<u8> {
     format!("\x1b]5379;fork:{pid};e30=\x07\n").into_bytes()
 }
 
+/// Under a host: the `sync` record for this process's pool workers (a pool result arrived).
+/// Outside a host it costs one check.
+pub(crate) fn sync_pool_workers() {
+    if output_socket().is_some() {
+        sync_fence(&crate::runtime::pool_worker_pids());
+    }
+}
+
 /// Under a host: writes the `sync` record for `pids` on stdout, after what this process's std
 /// already buffered (see the module docs). Called when a child was joined or a pool result
 /// arrived.

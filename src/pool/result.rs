@@ -321,7 +321,7 @@ impl<V> AsyncResult<V> {
     /// ```
     pub fn get(&self) -> Result<V> {
         self.slot.wait_ready(Deadline::never(), &Watch::new())?;
-        crate::host::sync_fence(&crate::runtime::pool_worker_pids());
+        crate::host::sync_pool_workers();
         self.slot.take()
     }
 
@@ -342,7 +342,7 @@ impl<V> AsyncResult<V> {
         {
             return Err(Error::Timeout);
         }
-        crate::host::sync_fence(&crate::runtime::pool_worker_pids());
+        crate::host::sync_pool_workers();
         self.slot.take()
     }
 
@@ -521,7 +521,7 @@ impl<R> IMapIterator<R> {
         loop {
             if let Some(item) = st.ready.pop_front() {
                 drop(st);
-                crate::host::sync_fence(&crate::runtime::pool_worker_pids());
+                crate::host::sync_pool_workers();
                 return Some(item);
             }
             let all_in = st.delivered >= st.total_chunks;
