@@ -80,27 +80,10 @@ const FIGURES: [Figure; 6] = [
 ];
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
-    let scale = if quick { 10 } else { 1 };
-    println!(
-        "Rust multiprocessing vs Python multiprocessing ({} counts, {} CPUs)",
-        if quick { "quick: 1/10" } else { "full" },
-        multiprocessing::cpu_count()
-    );
-
+    let (quick, scale) = common::start("Rust multiprocessing vs Python multiprocessing");
     let rust = measure_rust(scale);
-    let python = match common::run_python(
-        &common::script(BASELINE_ENV, "../shared/bench/python_mp_baseline.py"),
-        BASELINE_ENV,
-        quick,
-    ) {
-        Ok(figures) => Some(figures),
-        Err(msg) => {
-            println!("Python figures unavailable: {msg}");
-            None
-        }
-    };
-
+    let python =
+        common::python_figures(BASELINE_ENV, "../shared/bench/python_mp_baseline.py", quick);
     print_table(&rust, python.as_ref());
     println!(
         "{}",

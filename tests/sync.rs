@@ -459,6 +459,20 @@ fn barrier_waiters(n: usize, barrier: &Barrier, out: &Queue<String>) -> Vec<Proc
         .collect()
 }
 
+/// Two children and this process meet at a 3-party barrier: indexes 0, 1 and 2 handed out once each.
+fn full_round_of_three(barrier: &Barrier, out: &Queue<String>) {
+    let children = barrier_waiters(2, barrier, out);
+    let mine = barrier.wait_timeout(LONG).unwrap();
+    let mut all = vec![
+        format!("index {mine}"),
+        out.get().unwrap(),
+        out.get().unwrap(),
+    ];
+    all.sort();
+    assert_eq!(all, ["index 0", "index 1", "index 2"]);
+    children.into_iter().for_each(join_ok);
+}
+
 #[test]
 fn barrier_timeout_breaks_it_for_every_waiter_until_reset() {
     let barrier = Barrier::new(3).unwrap();
@@ -476,16 +490,7 @@ fn barrier_timeout_breaks_it_for_every_waiter_until_reset() {
     barrier.reset();
     assert!(!barrier.broken());
     // Usable again.
-    let children = barrier_waiters(2, &barrier, &out);
-    let mine = barrier.wait_timeout(LONG).unwrap();
-    let mut all = vec![
-        format!("index {mine}"),
-        out.get().unwrap(),
-        out.get().unwrap(),
-    ];
-    all.sort();
-    assert_eq!(all, ["index 0", "index 1", "index 2"]);
-    children.into_iter().for_each(join_ok);
+    full_round_of_three(&barrier, &out);
     // A default timeout given at creation.
     let lonely = Barrier::new(2)
         .unwrap()
@@ -531,16 +536,7 @@ fn barrier_reset_recovers_from_a_party_killed_in_its_wait() {
     );
     barrier.reset();
     assert_eq!(barrier.n_waiting(), 0);
-    let children = barrier_waiters(2, &barrier, &out);
-    let mine = barrier.wait_timeout(LONG).unwrap();
-    let mut all = vec![
-        format!("index {mine}"),
-        out.get().unwrap(),
-        out.get().unwrap(),
-    ];
-    all.sort();
-    assert_eq!(all, ["index 0", "index 1", "index 2"]);
-    children.into_iter().for_each(join_ok);
+    full_round_of_three(&barrier, &out);
 }
 
 #[test]

@@ -5,8 +5,32 @@ use std::io::ErrorKind;
 use std::path::PathBuf;
 use std::process::Command;
 
+/// Reads `--quick` and prints the benchmark's title; returns (quick, the factor counts are
+/// divided by).
+pub fn start(title: &str) -> (bool, u64) {
+    let quick = std::env::args().any(|a| a == "--quick");
+    println!(
+        "{title} ({} counts, {} CPUs)",
+        if quick { "quick: 1/10" } else { "full" },
+        multiprocessing::cpu_count()
+    );
+    (quick, if quick { 10 } else { 1 })
+}
+
+/// Python's figures from the baseline script (`$env_var`, else `default` relative to the crate's
+/// root), or `None` after saying why they are unavailable.
+pub fn python_figures(env_var: &str, default: &str, quick: bool) -> Option<HashMap<String, f64>> {
+    match run_python(&script(env_var, default), env_var, quick) {
+        Ok(figures) => Some(figures),
+        Err(msg) => {
+            println!("Python figures unavailable: {msg}");
+            None
+        }
+    }
+}
+
 /// The Python script: `$env_var` if set, else `default` (relative to the crate's root).
-pub fn script(env_var: &str, default: &str) -> PathBuf {
+fn script(env_var: &str, default: &str) -> PathBuf {
     match std::env::var_os(env_var) {
         Some(p) => PathBuf::from(p),
         None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(default),
@@ -14,7 +38,7 @@ pub fn script(env_var: &str, default: &str) -> PathBuf {
 }
 
 /// Runs a Python baseline script (`--quick` if asked) and parses the JSON line it ends with.
-pub fn run_python(
+fn run_python(
     script: &std::path::Path,
     env_var: &str,
     quick: bool,
