@@ -164,6 +164,9 @@ impl Process {
 
     /// Forks the child. An error if called twice, or from a daemon process.
     ///
+    /// Like Python's, it first reaps this process's children that have exited (their handles
+    /// keep their exit codes), so children that are never joined do not pile up as zombies.
+    ///
     /// ```
     /// use multiprocessing::{Error, Process};
     /// let mut p = Process::new(|| ());

@@ -105,8 +105,13 @@ pub(crate) fn spawn(
     req: Spawn,
     body: Box<dyn FnOnce() -> i32 + Send>,
 ) -> Result<(u32, Option<OwnedFd>)> {
-    if state().ctx.daemon {
-        return Err(Error::DaemonicChildren);
+    {
+        let mut st = state();
+        if st.ctx.daemon {
+            return Err(Error::DaemonicChildren);
+        }
+        // As Python's `start` does (`_cleanup`): no finished child is left a zombie.
+        reap_finished(&mut st);
     }
     let pid = if req.bind_to_thread || sys::on_main_thread() {
         fork_here(req, body)?
@@ -406,6 +411,50 @@ fn poll_locked(st: &mut State, pid: u32) -> Result<Option<i32>> {
     Ok(code)
 }
 
+/// Reaps every child of ours that has exited, into its record (where `exitcode` and `join`
+/// find its code; an entry whose owner is gone is dropped). Only our children, by pid: the
+/// status of a child the program spawned by other means (`std::process::Command`) stays for
+/// its own `wait`. Costs one system call when no child has exited.
+fn reap_finished(st: &mut State) {
+    loop {
+        // Which child, if any, could be reaped now, without reaping it.
+        // SAFETY: a zeroed siginfo_t is valid; waitid only writes into it.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: valid out pointer; WNOWAIT leaves the child waitable.
+        let r = unsafe {
+            libc::waitid(
+                libc::P_ALL,
+                0,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+            )
+        };
+        // SAFETY: waitid filled `info` (si_pid stays 0 when no child is waitable).
+        let pid = unsafe { info.si_pid() } as u32;
+        if r != 0 || pid == 0 {
+            return; // no child (ECHILD) or none has exited
+        }
+        match st.children.get(&pid) {
+            Some(c) if c.exitcode.is_none() => {
+                if !matches!(poll_locked(st, pid), Ok(Some(_))) {
+                    break; // cannot reap it (it is not ours to wait for after all): look at each
+                }
+            }
+            // Not ours (or, impossibly, already reaped): it hides the others, look at each.
+            _ => break,
+        }
+    }
+    let pending: Vec<u32> = st
+        .children
+        .iter()
+        .filter(|(_, c)| c.exitcode.is_none())
+        .map(|(&pid, _)| pid)
+        .collect();
+    for pid in pending {
+        let _ = poll_locked(st, pid);
+    }
+}
+
 /// The pids of this process's live pool workers (every pool's).
 pub(crate) fn pool_worker_pids() -> Vec<u32> {
     state()
@@ -467,6 +516,8 @@ pub(crate) fn signal(pid: u32, sig: libc::c_int) -> Result<()> {
 /// The owner of `pid` is gone: drop its entry once it is reaped.
 pub(crate) fn disown(pid: u32) {
     let mut st = state();
+    // A child that has exited is reaped now (the others at the next `start`).
+    let _ = poll_locked(&mut st, pid);
     if let Some(c) = st.children.get_mut(&pid) {
         if c.exitcode.is_some() {
             st.children.remove(&pid);

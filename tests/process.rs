@@ -274,3 +274,83 @@ fn start_from_a_short_lived_thread_keeps_the_child_alive() {
     p.join().unwrap();
     assert_eq!(p.exitcode(), Some(-15));
 }
+
+/// True if `pid` is a zombie child of this process: it exited and nobody reaped it yet.
+fn is_zombie_child(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // After the command name in parentheses: the state, then the parent's pid.
+    let mut fields = stat
+        .rsplit_once(')')
+        .map_or("", |(_, r)| r)
+        .split_whitespace();
+    let state = fields.next().unwrap_or("");
+    let ppid: u32 = fields.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    state == "Z" && ppid == std::process::id()
+}
+
+#[test]
+fn start_reaps_finished_children_and_keeps_their_exit_codes() {
+    // 100 children that exit at once with codes 1..=100, never joined.
+    let mut finished: Vec<Process> = (1..=100)
+        .map(|code| {
+            let mut p = Process::new(move || std::process::exit(code));
+            p.start().unwrap();
+            p
+        })
+        .collect();
+    // 20 more whose handles are dropped unjoined.
+    let mut dropped = Vec::new();
+    for _ in 0..20 {
+        let mut p = Process::new(|| ());
+        p.start().unwrap();
+        dropped.push(p.pid().unwrap());
+    }
+    let pids: Vec<u32> = finished.iter().map(|p| p.pid().unwrap()).collect();
+    let all: Vec<u32> = pids.iter().chain(&dropped).copied().collect();
+    assert!(
+        wait_for(Duration::from_secs(20), || all.iter().all(|&p| is_dead(p))),
+        "the children did not exit"
+    );
+    let mut one_more = Process::new(|| ());
+    one_more.start().unwrap();
+    let zombies: Vec<u32> = all
+        .iter()
+        .copied()
+        .filter(|&p| is_zombie_child(p))
+        .collect();
+    assert!(
+        zombies.is_empty(),
+        "{} of {} finished children are zombies after the next start: {zombies:?}",
+        zombies.len(),
+        all.len()
+    );
+    // Reaped into the record: every handle still reports its own code.
+    for (p, code) in finished.iter_mut().zip(1..=100) {
+        assert!(!p.is_alive());
+        assert_eq!(p.exitcode(), Some(code), "{p:?}");
+        p.join().unwrap();
+        assert_eq!(p.exitcode(), Some(code), "{p:?}");
+    }
+    one_more.join().unwrap();
+    assert_eq!(one_more.exitcode(), Some(0));
+}
+
+#[test]
+fn start_leaves_the_children_of_std_process_command_alone() {
+    // Reaping is by pid, never waitpid(-1): the status of a child the program spawned itself
+    // stays for its own wait().
+    let mut own = std::process::Command::new("sh")
+        .args(["-c", "exit 7"])
+        .spawn()
+        .unwrap();
+    let pid = own.id();
+    assert!(wait_for(Duration::from_secs(20), || is_zombie_child(pid)));
+    let mut p = Process::new(|| ());
+    p.start().unwrap();
+    p.join().unwrap();
+    drop(active_children());
+    assert!(is_zombie_child(pid), "someone else reaped pid {pid}");
+    assert_eq!(own.wait().unwrap().code(), Some(7));
+}
