@@ -129,8 +129,16 @@ pub enum Error {
     /// wait forever. Python waits forever.
     #[error("this thread already holds the lock: acquiring it again would wait forever")]
     Deadlock,
-    /// The barrier is broken (a party timed out, `abort` was called, or it was reset while
-    /// parties waited). Python: `threading.BrokenBarrierError`.
+    /// A pool callback waited for a result of its own pool (`get`, `map`, `join`, an `imap`
+    /// step): callbacks run on the pool's result thread, the only one that could deliver it, so
+    /// the call could only wait forever. Python deadlocks the whole pool there.
+    #[error(
+        "a callback of this pool waits for the pool's own results: callbacks run on the thread that delivers them, so it would wait forever"
+    )]
+    CallbackDeadlock,
+    /// The barrier is broken (a party timed out, `abort` was called, the action panicked, a
+    /// party died inside `wait`, or it was reset while parties waited). Python:
+    /// `threading.BrokenBarrierError`.
     #[error("the barrier is broken")]
     BrokenBarrier,
     /// [`crate::Value::get`], `set` or `lock` (or the same on an [`crate::Array`]) while this

@@ -121,6 +121,28 @@ pub fn clear() {
     ACKED.fetch_max(RAISED.load(SeqCst), SeqCst);
 }
 
+/// The interrupt count a call starts from: an interrupt raised after it (or pending now) cancels
+/// the call. A pool records it with each job, so no chunk of a job is handed to a worker once an
+/// interrupt has arrived, whichever thread reports it.
+pub(crate) fn epoch() -> u64 {
+    ACKED.load(SeqCst)
+}
+
+/// True if an interrupt was raised after `epoch` (see [`epoch`]), reported or not.
+pub(crate) fn raised_since(epoch: u64) -> bool {
+    RAISED.load(SeqCst) > epoch
+}
+
+/// Held (shared) by a pool while it checks a chunk's epoch and hands the chunk to a worker; taken
+/// (exclusive) before the children are terminated. So a chunk handed out just before an interrupt
+/// went to a worker that the termination sees, and any later hand-out sees the interrupt.
+static HAND_OUT: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Shared hold on the hand-out lock (see [`HAND_OUT`]).
+pub(crate) fn hand_out() -> std::sync::RwLockReadGuard<'static, ()> {
+    HAND_OUT.read().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Watches for interrupts during one blocking call.
 pub(crate) struct Watch(u64);
 
@@ -130,6 +152,11 @@ impl Watch {
         Watch(ACKED.load(SeqCst))
     }
 
+    /// True once an interrupt has arrived since the watch started (nothing is done about it yet).
+    pub(crate) fn is_raised(&self) -> bool {
+        RAISED.load(SeqCst) != self.0
+    }
+
     /// `Err(Interrupted)` once an interrupt has arrived; the first such report terminates the children.
     pub(crate) fn check(&self) -> Result<()> {
         let raised = RAISED.load(SeqCst);
@@ -137,7 +164,13 @@ impl Watch {
             return Ok(());
         }
         ACKED.fetch_max(raised, SeqCst);
+        // Every call that reports this interrupt returns only once the children are gone: the
+        // first one terminates them, the others wait for it.
+        static TERMINATING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one = TERMINATING.lock().unwrap_or_else(|e| e.into_inner());
         if TERMINATED.fetch_max(raised, SeqCst) < raised {
+            // Wait for hand-outs under way: their workers are then among the children.
+            drop(HAND_OUT.write().unwrap_or_else(|e| e.into_inner()));
             crate::runtime::terminate_all_children();
         }
         Err(Error::Interrupted)

@@ -1,17 +1,35 @@
-//! The pool's manager thread: owns the workers, hands chunks to idle ones, collects answers,
-//! notices dead workers and replaces stale ones.
+//! The pool's manager thread: owns the workers, keeps their number up, hands chunks to ready idle
+//! ones, collects answers, notices dead workers and replaces them at once.
 
 use super::result::Sink;
-use super::task::{PanicWire, STATUS_ERROR, STATUS_INIT_FAILED, STATUS_OK, STATUS_PANIC};
+use super::task::{
+    PanicWire, STATUS_ERROR, STATUS_INIT_FAILED, STATUS_OK, STATUS_PANIC, STATUS_READY,
+};
 use super::worker::{self, HEADER};
 use crate::codec;
 use crate::error::{Error, Result, TaskError};
+use crate::interrupt;
 use crate::runtime::{self, Kind, Spawn};
 use crate::sys::{self, Io};
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
+
+thread_local! {
+    /// On a pool's manager thread (where callbacks run): that pool's id.
+    static MANAGER_OF: Cell<usize> = const { Cell::new(0) };
+}
+
+/// True on the manager thread of pool `id`: a wait there for that pool's results would never end.
+pub(crate) fn on_manager_thread_of(id: usize) -> bool {
+    MANAGER_OF.with(Cell::get) == id
+}
+
+/// Answer frames up to this size are read through the worker's small input buffer; a larger body
+/// is read straight into a buffer of its exact size (one copy, freed with the answer).
+const STAGING: usize = 64 * 1024;
 
 /// One chunk of a job, waiting for a worker.
 pub(crate) struct Chunk {
@@ -22,6 +40,8 @@ pub(crate) struct Chunk {
     pub(crate) payload: Vec<u8>,
     /// The loaded-objects generation when it was submitted: it needs a worker forked since.
     pub(crate) generation: u64,
+    /// The interrupt epoch of its call: an interrupt after it cancels the chunk.
+    pub(crate) epoch: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,6 +55,10 @@ pub(crate) struct Inner {
     pub(crate) status: Status,
     pub(crate) queue: VecDeque<Chunk>,
     pub(crate) next_job: u64,
+    /// `imap` calls still reading their input: a closed pool waits for them before it finishes.
+    pub(crate) open_feeds: usize,
+    /// Set by `join`: inputs are no longer read (their iterators end with `PoolNotRunning`).
+    pub(crate) feeds_stopped: bool,
     /// Set by the manager when it has exited.
     pub(crate) finished: bool,
 }
@@ -58,6 +82,8 @@ impl Shared {
                 status: Status::Run,
                 queue: VecDeque::new(),
                 next_job: 1,
+                open_feeds: 0,
+                feeds_stopped: false,
                 finished: false,
             }),
             finished_cv: Condvar::new(),
@@ -68,6 +94,32 @@ impl Shared {
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// This pool's id (what [`on_manager_thread_of`] compares).
+    pub(crate) fn id(&self) -> usize {
+        self as *const Shared as usize
+    }
+
+    /// Queues one chunk for the manager. Accepted while the pool runs; a closed pool still takes
+    /// the chunks of an `imap` already under way (`feed`) until `join` stops the feeds.
+    pub(crate) fn push(&self, chunk: Chunk, feed: bool) -> Result<()> {
+        let mut inner = self.lock();
+        let open = match inner.status {
+            Status::Run => true,
+            Status::Close => feed && !inner.feeds_stopped,
+            Status::Terminate => false,
+        };
+        if !open {
+            return Err(match inner.status {
+                Status::Terminate => Error::PoolTerminated,
+                _ => Error::PoolNotRunning,
+            });
+        }
+        inner.queue.push_back(chunk);
+        drop(inner);
+        self.wake();
+        Ok(())
     }
 
     /// Wakes the manager thread.
@@ -100,6 +152,16 @@ struct InFlight {
     job: Arc<dyn Sink>,
     job_id: u64,
     index: usize,
+    epoch: u64,
+}
+
+/// A large answer being read straight into its own buffer.
+struct Partial {
+    job_id: u64,
+    index: u64,
+    status: u64,
+    body: Vec<u8>,
+    filled: usize,
 }
 
 struct Worker {
@@ -108,6 +170,9 @@ struct Worker {
     pidfd: Option<OwnedFd>,
     sock: OwnedFd,
     inbuf: Vec<u8>,
+    partial: Option<Partial>,
+    /// Its initializer has succeeded (always true without one): it may take work.
+    ready: bool,
     out: Vec<u8>,
     out_pos: usize,
     busy: Option<InFlight>,
@@ -118,7 +183,7 @@ struct Worker {
 
 impl Worker {
     fn idle(&self) -> bool {
-        self.busy.is_none() && !self.retiring
+        self.ready && self.busy.is_none() && !self.retiring
     }
 
     fn queue_frame(&mut self, len: u64, job: u64, index: u64, func: u64, payload: &[u8]) {
@@ -166,8 +231,11 @@ pub(crate) struct Manager {
     config: Config,
     workers: Vec<Worker>,
     pending: VecDeque<Chunk>,
-    /// The error an initializer raised, given to the chunks that could not run because of it.
+    /// The last error an initializer raised, and how many initializers failed since one last
+    /// succeeded: past [`Manager::init_retries`] the pool stops forking and fails the work that
+    /// no ready worker can take.
     init_failure: Option<TaskError>,
+    init_failures: usize,
 }
 
 impl Manager {
@@ -178,15 +246,26 @@ impl Manager {
             workers: Vec::new(),
             pending: VecDeque::new(),
             init_failure: None,
+            init_failures: 0,
         }
     }
 
     /// Starts the first workers (Python starts them all with the pool).
     pub(crate) fn start(&mut self) -> Result<()> {
+        MANAGER_OF.with(|m| m.set(self.shared.id()));
         for _ in 0..self.config.processes {
             self.spawn_worker()?;
         }
         Ok(())
+    }
+
+    /// Initializer failures in a row after which the initializer is taken to fail always.
+    fn init_retries(&self) -> usize {
+        self.config.processes + 2
+    }
+
+    fn init_gave_up(&self) -> bool {
+        self.init_failures >= self.init_retries()
     }
 
     fn spawn_worker(&mut self) -> Result<()> {
@@ -230,6 +309,8 @@ impl Manager {
             pidfd,
             sock: mine,
             inbuf: Vec::new(),
+            partial: None,
+            ready: self.config.initializer.is_none(),
             out: Vec::new(),
             out_pos: 0,
             busy: None,
@@ -243,10 +324,16 @@ impl Manager {
     /// The manager thread's loop. Ends when the pool is closed and drained, or terminated.
     pub(crate) fn run(mut self) {
         loop {
-            let status = {
+            let (status, feeding) = {
                 let mut inner = self.shared.lock();
-                self.pending.extend(inner.queue.drain(..));
-                inner.status
+                if !inner.queue.is_empty() {
+                    // New work: an initializer that gave up is tried again for it.
+                    if self.init_gave_up() {
+                        self.init_failures = 0;
+                    }
+                    self.pending.extend(inner.queue.drain(..));
+                }
+                (inner.status, inner.open_feeds > 0 && !inner.feeds_stopped)
             };
             if status == Status::Terminate {
                 self.terminate();
@@ -259,12 +346,14 @@ impl Manager {
                 self.wait_for_events(Duration::ZERO);
             }
             self.dispatch();
-            if status == Status::Close
-                && self.pending.is_empty()
-                && self.workers.iter().all(|w| w.busy.is_none())
-            {
+            let busy = self.workers.iter().any(|w| w.busy.is_some());
+            if status == Status::Close && self.pending.is_empty() && !busy && !feeding {
                 self.shutdown_idle_workers();
                 break;
+            }
+            // Python's pool keeps its size while it runs, and while a closed pool has work.
+            if status == Status::Run || !self.pending.is_empty() || busy || feeding {
+                self.maintain();
             }
             self.wait_for_events(Duration::from_millis(100));
         }
@@ -274,10 +363,11 @@ impl Manager {
         self.shared.finished_cv.notify_all();
     }
 
+    /// Chunks whose call was given up (its caller interrupted, its iterator dropped) never run.
     fn drop_cancelled(&mut self) {
         let mut kept = VecDeque::with_capacity(self.pending.len());
         for c in self.pending.drain(..) {
-            if c.job.cancelled() {
+            if c.job.cancelled() || interrupt::raised_since(c.epoch) {
                 c.job.deliver(c.index, Err(Error::Interrupted));
             } else {
                 kept.push_back(c);
@@ -286,65 +376,17 @@ impl Manager {
         self.pending = kept;
     }
 
-    fn live_workers(&self) -> usize {
-        self.workers.iter().filter(|w| !w.retiring).count()
-    }
-
-    fn dispatch(&mut self) {
-        loop {
-            let mut progress = false;
-            for i in 0..self.workers.len() {
-                let Some(front) = self.pending.front() else {
-                    break;
-                };
-                let w = &mut self.workers[i];
-                if !w.idle() {
-                    continue;
-                }
-                if w.generation < front.generation {
-                    // Forked before the task's code was loaded: replace it.
-                    w.retire();
-                    continue;
-                }
-                let Some(chunk) = self.pending.pop_front() else {
-                    break;
-                };
-                w.queue_frame(
-                    chunk.payload.len() as u64,
-                    chunk.job_id,
-                    chunk.index as u64,
-                    chunk.func as u64,
-                    &chunk.payload,
-                );
-                w.busy = Some(InFlight {
-                    job: chunk.job,
-                    job_id: chunk.job_id,
-                    index: chunk.index,
-                });
-                w.flush();
-                progress = true;
-            }
-            if self.pending.is_empty() {
-                return;
-            }
-            let missing = self.config.processes.saturating_sub(self.live_workers());
-            if missing == 0 {
-                if !progress {
-                    return;
-                }
-                continue;
-            }
-            if let Some(err) = &self.init_failure {
-                // The initializer fails: do not fork forever; fail the waiting work instead.
-                let err = err.clone();
-                for c in self.pending.drain(..) {
-                    c.job.deliver(c.index, Err(Error::Task(err.clone())));
-                }
-                self.init_failure = None;
-                return;
-            }
-            for _ in 0..missing {
-                if let Err(e) = self.spawn_worker() {
+    /// Forks workers until the pool has its size again (none while the initializer keeps
+    /// failing); if a fork fails, the work that no worker can take fails with the reason.
+    fn maintain(&mut self) {
+        if self.init_gave_up() {
+            self.fail_unrunnable();
+            return;
+        }
+        let missing = self.config.processes.saturating_sub(self.live_workers());
+        for _ in 0..missing {
+            if let Err(e) = self.spawn_worker() {
+                if self.live_workers() == 0 {
                     let msg = e.to_string();
                     for c in self.pending.drain(..) {
                         c.job.deliver(
@@ -352,9 +394,70 @@ impl Manager {
                             Err(Error::Broken(format!("cannot start a pool worker: {msg}"))),
                         );
                     }
-                    return;
                 }
+                return;
             }
+        }
+    }
+
+    /// The initializer fails every time: work that no ready worker can take gets its error.
+    fn fail_unrunnable(&mut self) {
+        if self.workers.iter().any(|w| w.ready && !w.retiring) {
+            return;
+        }
+        let Some(err) = self.init_failure.clone() else {
+            return;
+        };
+        for c in self.pending.drain(..) {
+            c.job.deliver(c.index, Err(Error::Task(err.clone())));
+        }
+    }
+
+    fn live_workers(&self) -> usize {
+        self.workers.iter().filter(|w| !w.retiring).count()
+    }
+
+    /// Hands pending chunks to ready idle workers, in order.
+    fn dispatch(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        // Held while the epochs are checked and the chunks sent (see `interrupt::hand_out`).
+        let _hand_out = interrupt::hand_out();
+        for i in 0..self.workers.len() {
+            let Some(front) = self.pending.front() else {
+                break;
+            };
+            let w = &mut self.workers[i];
+            if !w.idle() {
+                continue;
+            }
+            if w.generation < front.generation {
+                // Forked before the task's code was loaded: replace it.
+                w.retire();
+                continue;
+            }
+            let Some(chunk) = self.pending.pop_front() else {
+                break;
+            };
+            if chunk.job.cancelled() || interrupt::raised_since(chunk.epoch) {
+                chunk.job.deliver(chunk.index, Err(Error::Interrupted));
+                continue;
+            }
+            w.queue_frame(
+                chunk.payload.len() as u64,
+                chunk.job_id,
+                chunk.index as u64,
+                chunk.func as u64,
+                &chunk.payload,
+            );
+            w.busy = Some(InFlight {
+                job: chunk.job,
+                job_id: chunk.job_id,
+                index: chunk.index,
+                epoch: chunk.epoch,
+            });
+            w.flush();
         }
     }
 
@@ -416,6 +519,11 @@ impl Manager {
 
     fn handle_answer(&mut self, wi: usize, a: Answer) {
         let w = &mut self.workers[wi];
+        if a.status == STATUS_READY {
+            w.ready = true;
+            self.init_failures = 0;
+            return;
+        }
         if a.status == STATUS_INIT_FAILED {
             let err = match codec::decode::<PanicWire>(&a.body) {
                 Ok(wire) => task_error(wire, &w.name, w.pid),
@@ -427,12 +535,10 @@ impl Manager {
                     pid: w.pid,
                 },
             };
-            if let Some(inflight) = w.busy.take() {
-                inflight
-                    .job
-                    .deliver(inflight.index, Err(Error::Task(err.clone())));
-            }
+            // It exits now and is replaced; it never took work.
+            w.retiring = true;
             self.init_failure = Some(err);
+            self.init_failures += 1;
             return;
         }
         let Some(inflight) = w.busy.take() else {
@@ -476,14 +582,17 @@ impl Manager {
         let w = self.workers.remove(i);
         runtime::disown(pid);
         if let Some(inflight) = w.busy {
-            inflight.job.deliver(
-                inflight.index,
-                Err(Error::WorkerDied {
+            // A worker that dies after its call was interrupted was terminated for it.
+            let err = if interrupt::raised_since(inflight.epoch) {
+                Error::Interrupted
+            } else {
+                Error::WorkerDied {
                     worker: w.name,
                     pid,
                     exitcode: code,
-                }),
-            );
+                }
+            };
+            inflight.job.deliver(inflight.index, Err(err));
         }
     }
 
@@ -541,28 +650,68 @@ fn task_error(wire: PanicWire, worker: &str, pid: u32) -> TaskError {
     }
 }
 
-/// Reads what the worker sent and splits it into answers.
+/// Reads what the worker sent and splits it into answers. Small frames go through the worker's
+/// staging buffer; a large body is read straight into a buffer of its own size, so a large result
+/// costs one buffer in this process, not a grown staging buffer kept for the pool's life.
 fn read_answers(w: &mut Worker) -> Vec<Answer> {
     let mut into = Vec::new();
-    let mut buf = [0u8; 64 * 1024];
-    while let Ok(Io::Done(n)) = sys::recv(w.sock.as_raw_fd(), &mut buf, true) {
-        w.inbuf.extend_from_slice(&buf[..n]);
-    }
-    let mut pos = 0;
-    while w.inbuf.len() - pos >= HEADER {
-        let (len, job_id, index, status) = worker::parse_header(&w.inbuf[pos..pos + HEADER]);
-        let end = pos + HEADER + len as usize;
-        if w.inbuf.len() < end {
-            break;
+    let mut buf = [0u8; STAGING];
+    loop {
+        if let Some(p) = &mut w.partial {
+            while p.filled < p.body.len() {
+                match sys::recv(w.sock.as_raw_fd(), &mut p.body[p.filled..], true) {
+                    Ok(Io::Done(n)) => p.filled += n,
+                    _ => return into,
+                }
+            }
+            if let Some(p) = w.partial.take() {
+                into.push(Answer {
+                    job_id: p.job_id,
+                    index: p.index,
+                    status: p.status,
+                    body: p.body,
+                });
+            }
         }
-        into.push(Answer {
-            job_id,
-            index,
-            status,
-            body: w.inbuf[pos + HEADER..end].to_vec(),
-        });
-        pos = end;
+        let n = match sys::recv(w.sock.as_raw_fd(), &mut buf, true) {
+            Ok(Io::Done(n)) => n,
+            _ => break,
+        };
+        w.inbuf.extend_from_slice(&buf[..n]);
+        let mut pos = 0;
+        while w.inbuf.len() - pos >= HEADER {
+            let (len, job_id, index, status) = worker::parse_header(&w.inbuf[pos..pos + HEADER]);
+            let len = len as usize;
+            let start = pos + HEADER;
+            let have = w.inbuf.len() - start;
+            if have >= len {
+                into.push(Answer {
+                    job_id,
+                    index,
+                    status,
+                    body: w.inbuf[start..start + len].to_vec(),
+                });
+                pos = start + len;
+            } else {
+                if len > STAGING {
+                    let mut body = vec![0u8; len];
+                    body[..have].copy_from_slice(&w.inbuf[start..]);
+                    w.partial = Some(Partial {
+                        job_id,
+                        index,
+                        status,
+                        body,
+                        filled: have,
+                    });
+                    pos = w.inbuf.len();
+                }
+                break;
+            }
+        }
+        w.inbuf.drain(..pos);
+        if w.inbuf.is_empty() && w.inbuf.capacity() > 4 * STAGING {
+            w.inbuf = Vec::new();
+        }
     }
-    w.inbuf.drain(..pos);
     into
 }

@@ -22,6 +22,7 @@
 //! new notebook cell is) is detected by the count of loaded objects: workers forked before it are
 //! replaced before they get such a task.
 
+mod feed;
 mod manager;
 mod result;
 mod task;
@@ -33,9 +34,10 @@ pub(crate) use worker::capture_panic;
 
 use crate::codec;
 use crate::error::{Error, Result};
-use crate::interrupt::Watch;
+use crate::interrupt::{self, Watch};
 use crate::sys;
-use manager::{Chunk, Config, Manager, Shared, Status};
+use feed::{ChunkFeed, Input};
+use manager::{Chunk, Config, Manager, Shared, Status, on_manager_thread_of};
 use result::{IMapShared, Outcome, Sink, Slot};
 use serde::{Serialize, de::DeserializeOwned};
 use std::sync::{Arc, Mutex};
@@ -57,6 +59,7 @@ pub struct Pool {
     shared: Arc<Shared>,
     manager: Mutex<Option<JoinHandle<()>>>,
     processes: usize,
+    readahead: usize,
     owner: u32,
 }
 
@@ -93,7 +96,11 @@ pub struct PoolBuilder {
     processes: Option<usize>,
     initializer: Option<Arc<dyn Fn() + Send + Sync>>,
     maxtasksperchild: Option<usize>,
+    readahead: Option<usize>,
 }
+
+/// The default read-ahead of `imap` calls, in chunks: this many, or 4 per worker if that is more.
+pub const DEFAULT_READAHEAD: usize = 64;
 
 impl PoolBuilder {
     /// The number of workers (default: [`crate::cpu_count`]); 0 is an error at `build`.
@@ -108,7 +115,10 @@ impl PoolBuilder {
     }
 
     /// Runs in each worker when it starts (and in each replacement worker). It may capture
-    /// anything: workers are forked, so it is copied, not sent.
+    /// anything: workers are forked, so it is copied, not sent. A worker takes work only once its
+    /// initializer has returned; a worker whose initializer panics is replaced. If the
+    /// initializer fails `processes + 2` times in a row, the pool stops forking and the work no
+    /// worker can take fails with the initializer's panic ([`Error::Task`]); new work tries again.
     ///
     /// ```
     /// let pool = multiprocessing::Pool::builder().processes(1).initializer(|| ()).build().unwrap();
@@ -127,6 +137,22 @@ impl PoolBuilder {
     /// ```
     pub fn maxtasksperchild(mut self, n: usize) -> Self {
         self.maxtasksperchild = Some(n);
+        self
+    }
+
+    /// How far `imap` and `imap_unordered` read their input ahead of the caller: at most this
+    /// many chunks are submitted and not yet taken from the iterator (default
+    /// [`DEFAULT_READAHEAD`], or 4 per worker if that is more; 0 is an error at `build`). Memory
+    /// stays bounded by it whatever the input's length, endless inputs included.
+    ///
+    /// ```
+    /// fn inc(x: u64) -> u64 { x + 1 }
+    /// let pool = multiprocessing::Pool::builder().processes(2).readahead(4).build().unwrap();
+    /// let first: Vec<u64> = pool.imap(inc, 0u64..).unwrap().take(3).map(Result::unwrap).collect();
+    /// assert_eq!(first, vec![1, 2, 3]);
+    /// ```
+    pub fn readahead(mut self, chunks: usize) -> Self {
+        self.readahead = Some(chunks);
         self
     }
 
@@ -149,6 +175,14 @@ impl PoolBuilder {
                 "maxtasksperchild must be a positive int or None".into(),
             ));
         }
+        if self.readahead == Some(0) {
+            return Err(Error::InvalidArgument(
+                "readahead must be at least 1 chunk".into(),
+            ));
+        }
+        let readahead = self
+            .readahead
+            .unwrap_or_else(|| DEFAULT_READAHEAD.max(4 * processes));
         let shared = Arc::new(Shared::new()?);
         let config = Config {
             processes,
@@ -190,6 +224,7 @@ impl PoolBuilder {
             shared,
             manager: Mutex::new(Some(handle)),
             processes,
+            readahead,
             owner: sys::getpid(),
         })
     }
@@ -276,12 +311,14 @@ impl Pool {
     ) -> Result<()> {
         self.check_owner()?;
         let generation = sys::loaded_objects_generation();
+        let epoch = interrupt::epoch();
         let mut payloads = Vec::with_capacity(chunks.len());
         for c in &chunks {
             let mut p = Vec::new();
             codec::encode_into(c, &mut p)?;
             payloads.push(p);
         }
+        drop(chunks);
         let sink = make_sink(payloads.len());
         let mut inner = self.shared.lock();
         if inner.status != Status::Run {
@@ -297,6 +334,7 @@ impl Pool {
                 func,
                 payload,
                 generation,
+                epoch,
             });
         }
         drop(inner);
@@ -318,8 +356,9 @@ impl Pool {
     {
         let func = task::trampoline::<C, A, R>();
         let mut slot_out: Option<Arc<Slot<R, V>>> = None;
+        let pool = self.shared.id();
         self.submit(func, chunks, |n| {
-            let slot = Arc::new(Slot::new(n, finish, callbacks));
+            let slot = Arc::new(Slot::new(n, finish, callbacks, pool));
             slot_out = Some(slot.clone());
             slot
         })?;
@@ -330,26 +369,48 @@ impl Pool {
         Ok(AsyncResult { slot })
     }
 
-    fn submit_imap<C, A, R>(&self, chunks: Vec<Vec<A>>, ordered: bool) -> Result<IMapIterator<R>>
+    /// Starts an `imap` job over `items`, read lazily (see [`IMapIterator`]).
+    fn submit_imap<'a, C, A, R>(
+        &self,
+        items: impl Iterator<Item = A> + 'a,
+        chunksize: usize,
+        ordered: bool,
+    ) -> Result<IMapIterator<'a, R>>
     where
         C: Call<A, R>,
-        A: Serialize + DeserializeOwned,
+        A: Serialize + DeserializeOwned + 'a,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
+        self.check_owner()?;
+        check_chunksize(chunksize)?;
         let func = task::trampoline::<C, A, R>();
-        let mut out: Option<Arc<IMapShared<R>>> = None;
-        self.submit(func, chunks, |n| {
-            let s = Arc::new(IMapShared::new(n, ordered));
-            out = Some(s.clone());
-            s
-        })?;
-        match out {
-            Some(shared) => Ok(IMapIterator {
-                shared,
-                finished: false,
+        let job_id = {
+            let mut inner = self.shared.lock();
+            if inner.status != Status::Run {
+                return Err(Error::PoolNotRunning);
+            }
+            let id = inner.next_job;
+            inner.next_job += 1;
+            inner.open_feeds += 1;
+            id
+        };
+        let mut it = IMapIterator {
+            shared: Arc::new(IMapShared::new(ordered, chunksize)),
+            input: Some(Input {
+                feed: Box::new(ChunkFeed::new(items, chunksize)),
+                pool: self.shared.clone(),
+                job_id,
+                func,
+                generation: sys::loaded_objects_generation(),
+                epoch: interrupt::epoch(),
+                next_index: 0,
             }),
-            None => Err(Error::Broken("the job was not created".into())),
-        }
+            readahead_items: self.readahead.saturating_mul(chunksize),
+            pool: self.shared.id(),
+            finished: false,
+        };
+        it.start();
+        Ok(it)
     }
 
     fn chunk<A>(&self, items: Vec<A>, chunksize: Option<usize>) -> Result<Vec<Vec<A>>> {
@@ -527,10 +588,11 @@ impl Pool {
     /// let v: Vec<i32> = pool.imap(sq, 1..4).unwrap().collect::<Result<_, _>>().unwrap();
     /// assert_eq!(v, vec![1, 4, 9]);
     /// ```
-    pub fn imap<F, T, R, I>(&self, f: F, iterable: I) -> Result<IMapIterator<R>>
+    pub fn imap<'a, F, T, R, I>(&self, f: F, iterable: I) -> Result<IMapIterator<'a, R>>
     where
         F: Fn(T) -> R + 'static,
         I: IntoIterator<Item = T>,
+        I::IntoIter: 'a,
         T: Serialize + DeserializeOwned + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
@@ -546,21 +608,21 @@ impl Pool {
     /// let v: Vec<i32> = pool.imap_chunked(sq, 1..4, 2).unwrap().map(Result::unwrap).collect();
     /// assert_eq!(v, vec![1, 4, 9]);
     /// ```
-    pub fn imap_chunked<F, T, R, I>(
+    pub fn imap_chunked<'a, F, T, R, I>(
         &self,
         f: F,
         iterable: I,
         chunksize: usize,
-    ) -> Result<IMapIterator<R>>
+    ) -> Result<IMapIterator<'a, R>>
     where
         F: Fn(T) -> R + 'static,
         I: IntoIterator<Item = T>,
+        I::IntoIter: 'a,
         T: Serialize + DeserializeOwned + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
         std::mem::forget(f);
-        let chunks = self.chunk(iterable.into_iter().collect(), Some(chunksize))?;
-        self.submit_imap::<One<F>, T, R>(chunks, true)
+        self.submit_imap::<One<F>, T, R>(iterable.into_iter(), chunksize, true)
     }
 
     /// Like [`imap`](Self::imap), but yields results in the order they complete (Python's `imap_unordered`).
@@ -572,10 +634,11 @@ impl Pool {
     /// v.sort();
     /// assert_eq!(v, vec![1, 4, 9]);
     /// ```
-    pub fn imap_unordered<F, T, R, I>(&self, f: F, iterable: I) -> Result<IMapIterator<R>>
+    pub fn imap_unordered<'a, F, T, R, I>(&self, f: F, iterable: I) -> Result<IMapIterator<'a, R>>
     where
         F: Fn(T) -> R + 'static,
         I: IntoIterator<Item = T>,
+        I::IntoIter: 'a,
         T: Serialize + DeserializeOwned + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
@@ -589,21 +652,21 @@ impl Pool {
     /// let pool = multiprocessing::Pool::new(2).unwrap();
     /// assert_eq!(pool.imap_unordered_chunked(sq, 0..10, 3).unwrap().count(), 10);
     /// ```
-    pub fn imap_unordered_chunked<F, T, R, I>(
+    pub fn imap_unordered_chunked<'a, F, T, R, I>(
         &self,
         f: F,
         iterable: I,
         chunksize: usize,
-    ) -> Result<IMapIterator<R>>
+    ) -> Result<IMapIterator<'a, R>>
     where
         F: Fn(T) -> R + 'static,
         I: IntoIterator<Item = T>,
+        I::IntoIter: 'a,
         T: Serialize + DeserializeOwned + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
         std::mem::forget(f);
-        let chunks = self.chunk(iterable.into_iter().collect(), Some(chunksize))?;
-        self.submit_imap::<One<F>, T, R>(chunks, false)
+        self.submit_imap::<One<F>, T, R>(iterable.into_iter(), chunksize, false)
     }
 
     /// Like [`map`](Self::map), but each item is a tuple of arguments (Python's `starmap`).
@@ -704,11 +767,16 @@ impl Pool {
         self.check_owner()?;
         self.shared.lock().status = Status::Terminate;
         self.shared.wake();
-        self.join_manager();
+        // From a callback (the manager's own thread), the manager finishes after it returns.
+        if !on_manager_thread_of(self.shared.id()) {
+            self.join_manager();
+        }
         Ok(())
     }
 
     /// Waits for the workers to exit; an error unless `close` or `terminate` was called first.
+    /// An `imap` whose input is not read to its end yet reads no more of it (see
+    /// [`IMapIterator`]).
     ///
     /// ```
     /// use multiprocessing::{Error, Pool};
@@ -725,6 +793,12 @@ impl Pool {
         if self.shared.lock().status == Status::Run {
             return Err(Error::PoolStillRunning);
         }
+        if on_manager_thread_of(self.shared.id()) {
+            return Err(Error::CallbackDeadlock);
+        }
+        // Inputs of `imap` calls not read yet are read no more (their iterators say so).
+        self.shared.lock().feeds_stopped = true;
+        self.shared.wake();
         let watch = Watch::new();
         let mut inner = self.shared.lock();
         while !inner.finished {

@@ -1,5 +1,7 @@
 //! [`AsyncResult`] and [`IMapIterator`]: where workers' answers arrive.
 
+use super::feed::Input;
+use super::manager::on_manager_thread_of;
 use crate::codec;
 use crate::error::{Error, Result};
 use crate::interrupt::Watch;
@@ -8,7 +10,7 @@ use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Receives the answers for the chunks of one job (in the pool's manager thread).
 pub(crate) trait Sink: Send + Sync {
@@ -108,6 +110,8 @@ pub(crate) struct Slot<R, V> {
     cv: Condvar,
     cancelled: AtomicBool,
     finish: fn(Vec<R>) -> V,
+    /// The pool's id: a wait on its manager thread (in a callback) would never end.
+    pool: usize,
 }
 
 impl<R, V> Slot<R, V> {
@@ -115,6 +119,7 @@ impl<R, V> Slot<R, V> {
         chunks: usize,
         finish: fn(Vec<R>) -> V,
         callbacks: Callbacks<V>,
+        pool: usize,
     ) -> Slot<R, V> {
         let slot = Slot {
             state: Mutex::new(SlotState {
@@ -130,6 +135,7 @@ impl<R, V> Slot<R, V> {
             cv: Condvar::new(),
             cancelled: AtomicBool::new(false),
             finish,
+            pool,
         };
         if chunks == 0 {
             slot.complete(Ok(finish(Vec::new())));
@@ -225,10 +231,19 @@ impl<R: DeserializeOwned + Send, V: Send> Outcome<V> for Slot<R, V> {
             if st.ready {
                 return Ok(true);
             }
-            if let Err(e) = watch.check() {
+            if on_manager_thread_of(self.pool) {
                 drop(st);
                 self.cancel();
-                return Err(e);
+                return Err(Error::CallbackDeadlock);
+            }
+            if watch.is_raised() {
+                // Cancel first, and never hold the result lock while the children are
+                // terminated: the manager must see the cancellation before it hands out more.
+                drop(st);
+                self.cancel();
+                watch.check()?;
+                st = lock(&self.state);
+                continue;
             }
             let Some(slice) = deadline.slice() else {
                 return Ok(false);
@@ -266,6 +281,7 @@ impl<R: DeserializeOwned + Send, V: Send> Outcome<V> for Slot<R, V> {
                     Error::Codec(s) => Error::Codec(s.clone()),
                     Error::Broken(s) => Error::Broken(s.clone()),
                     Error::Interrupted => Error::Interrupted,
+                    Error::PoolNotRunning => Error::PoolNotRunning,
                     _ => Error::AlreadyTaken,
                 };
                 st.outcome = Some(Err(again));
@@ -412,10 +428,36 @@ struct IState<R> {
     /// Ordered mode: finished chunks not yet reached.
     chunks: BTreeMap<usize, Result<Vec<R>>>,
     next_chunk: usize,
-    total_chunks: usize,
-    /// Items ready to be yielded.
-    ready: VecDeque<Result<R>>,
+    /// Items ready to be yielded, each with the number of input items it stands for (a failed
+    /// chunk stands for all of its items).
+    ready: VecDeque<(Result<R>, usize)>,
     delivered: usize,
+    /// Chunks and items submitted so far, and items yielded: their difference is the read-ahead.
+    submitted: usize,
+    submitted_items: usize,
+    yielded_items: usize,
+    chunksize: usize,
+    /// The last, shorter chunk: its index and length.
+    short: Option<(usize, usize)>,
+}
+
+impl<R> IState<R> {
+    fn items_of(&self, index: usize) -> usize {
+        match self.short {
+            Some((i, n)) if i == index => n,
+            _ => self.chunksize,
+        }
+    }
+
+    fn push_chunk(&mut self, index: usize, chunk: Result<Vec<R>>) {
+        match chunk {
+            Ok(v) => self.ready.extend(v.into_iter().map(|r| (Ok(r), 1))),
+            Err(e) => {
+                let n = self.items_of(index);
+                self.ready.push_back((Err(e), n));
+            }
+        }
+    }
 }
 
 /// Receives the chunks of an `imap` job.
@@ -426,15 +468,19 @@ pub(crate) struct IMapShared<R> {
 }
 
 impl<R> IMapShared<R> {
-    pub(crate) fn new(total_chunks: usize, ordered: bool) -> IMapShared<R> {
+    pub(crate) fn new(ordered: bool, chunksize: usize) -> IMapShared<R> {
         IMapShared {
             state: Mutex::new(IState {
                 ordered,
                 chunks: BTreeMap::new(),
                 next_chunk: 0,
-                total_chunks,
                 ready: VecDeque::new(),
                 delivered: 0,
+                submitted: 0,
+                submitted_items: 0,
+                yielded_items: 0,
+                chunksize,
+                short: None,
             }),
             cv: Condvar::new(),
             cancelled: AtomicBool::new(false),
@@ -455,16 +501,10 @@ impl<R: DeserializeOwned + Send> Sink for IMapShared<R> {
                     break;
                 };
                 st.next_chunk += 1;
-                match chunk {
-                    Ok(v) => st.ready.extend(v.into_iter().map(Ok)),
-                    Err(e) => st.ready.push_back(Err(e)),
-                }
+                st.push_chunk(next, chunk);
             }
         } else {
-            match decoded {
-                Ok(v) => st.ready.extend(v.into_iter().map(Ok)),
-                Err(e) => st.ready.push_back(Err(e)),
-            }
+            st.push_chunk(index, decoded);
         }
         drop(st);
         self.cv.notify_all();
@@ -474,29 +514,110 @@ impl<R: DeserializeOwned + Send> Sink for IMapShared<R> {
     }
 }
 
+/// How long one `next` goes on reading the input while a result is already there to return.
+const READ_BUDGET: Duration = Duration::from_millis(2);
+
 /// The iterator of [`crate::Pool::imap`] and [`crate::Pool::imap_unordered`]: yields each result
 /// (or the error of a failed task, then goes on) as it becomes available.
+///
+/// The input is read lazily, by the thread that iterates: the call itself and each step read
+/// ahead until [`crate::PoolBuilder::readahead`] chunks are submitted and not yet taken (a step
+/// stops reading early to return a result that is ready when the input is slow). So an endless
+/// input works (`pool.imap(f, 0u64..).take(10)`), a slow source's first result comes as soon as
+/// its first item is done, and memory stays bounded. Deviation from Python, whose task thread
+/// reads the whole input at once (CPython bpo-40110). The iterator borrows the input (`'a`), and
+/// is not `Send` (the input need not be).
+///
+/// After [`crate::Pool::close`] the input is still read; [`crate::Pool::join`] stops reading it:
+/// the iterator then yields what was submitted and ends with [`Error::PoolNotRunning`].
 ///
 /// ```
 /// fn double(x: i32) -> i32 { 2 * x }
 /// let pool = multiprocessing::Pool::new(2).unwrap();
 /// let got: Vec<i32> = pool.imap(double, 0..5).unwrap().map(|r| r.unwrap()).collect();
 /// assert_eq!(got, vec![0, 2, 4, 6, 8]);
+/// let first: Vec<u64> = pool.imap(|x: u64| x + 1, 0u64..).unwrap().take(3).map(Result::unwrap).collect();
+/// assert_eq!(first, vec![1, 2, 3]);
 /// ```
-pub struct IMapIterator<R> {
+pub struct IMapIterator<'a, R> {
     pub(crate) shared: Arc<IMapShared<R>>,
+    pub(crate) input: Option<Input<'a>>,
+    pub(crate) readahead_items: usize,
+    pub(crate) pool: usize,
     pub(crate) finished: bool,
 }
 
-impl<R> std::fmt::Debug for IMapIterator<R> {
+impl<R> std::fmt::Debug for IMapIterator<'_, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "<IMapIterator finished={}>", self.finished)
     }
 }
 
-impl<R> IMapIterator<R> {
+impl<R: DeserializeOwned + Send + 'static> IMapIterator<'_, R> {
+    /// Reads ahead at the start of the call (bounded by the read-ahead and the read budget).
+    pub(crate) fn start(&mut self) {
+        let start = Instant::now();
+        while self.input.is_some() && self.room() && start.elapsed() < READ_BUDGET {
+            self.read_chunk();
+        }
+    }
+
+    fn room(&self) -> bool {
+        let st = lock(&self.shared.state);
+        st.submitted_items - st.yielded_items < self.readahead_items
+    }
+
+    /// Reads one chunk of the input and submits it (or ends the input).
+    fn read_chunk(&mut self) {
+        let Some(input) = &mut self.input else {
+            return;
+        };
+        let Some((payload, n)) = input.feed.next_chunk() else {
+            self.close_input();
+            return;
+        };
+        let index = input.next_index;
+        input.next_index += 1;
+        {
+            let mut st = lock(&self.shared.state);
+            st.submitted += 1;
+            st.submitted_items += n;
+            if n < st.chunksize {
+                st.short = Some((index, n));
+            }
+        }
+        let sink: Arc<dyn Sink> = self.shared.clone();
+        if let Err(e) = payload.and_then(|p| input.submit(sink, index, p)) {
+            let stop = super::feed::stops_input(&e);
+            self.shared.deliver(index, Err(e));
+            if stop {
+                self.close_input();
+            }
+        }
+    }
+
+    fn close_input(&mut self) {
+        if let Some(input) = self.input.take() {
+            input.close();
+        }
+    }
+}
+
+impl<R> IMapIterator<'_, R> {
+    /// The caller gives up: chunks not started are skipped, the input is no longer read.
+    fn stop(&mut self) {
+        self.shared.cancelled.store(true, SeqCst);
+        self.finished = true;
+        if let Some(input) = self.input.take() {
+            input.close();
+        }
+    }
+}
+
+impl<R: DeserializeOwned + Send + 'static> IMapIterator<'_, R> {
     /// The next result, waiting at most `timeout`: `None` at the end, `Some(Err(Error::Timeout))`
     /// if nothing arrived in time (Python's `next(timeout)`; the iterator can be polled again).
+    /// The timeout does not bound the time spent reading the input.
     ///
     /// ```
     /// use multiprocessing::{Error, Pool};
@@ -517,46 +638,63 @@ impl<R> IMapIterator<R> {
             return None;
         }
         let watch = Watch::new();
-        let mut st = lock(&self.shared.state);
+        let start = Instant::now();
         loop {
-            if let Some(item) = st.ready.pop_front() {
+            let mut st = lock(&self.shared.state);
+            let room = st.submitted_items - st.yielded_items < self.readahead_items;
+            if self.input.is_some()
+                && room
+                && (st.ready.is_empty() || start.elapsed() < READ_BUDGET)
+                && !watch.is_raised()
+            {
+                drop(st);
+                self.read_chunk();
+                continue;
+            }
+            if let Some((item, weight)) = st.ready.pop_front() {
+                st.yielded_items += weight;
                 drop(st);
                 crate::host::sync_pool_workers();
                 return Some(item);
             }
-            let all_in = st.delivered >= st.total_chunks;
-            if all_in {
+            if self.input.is_none() && st.delivered >= st.submitted {
                 self.finished = true;
                 return None;
             }
-            if let Err(e) = watch.check() {
-                self.shared.cancelled.store(true, SeqCst);
-                self.finished = true;
-                return Some(Err(e));
+            if on_manager_thread_of(self.pool) {
+                drop(st);
+                self.stop();
+                return Some(Err(Error::CallbackDeadlock));
+            }
+            if watch.is_raised() {
+                drop(st);
+                self.stop();
+                return Some(watch.check().and(Err(Error::Interrupted)));
             }
             let Some(slice) = deadline.slice() else {
                 return Some(Err(Error::Timeout));
             };
-            st = self
-                .shared
-                .cv
-                .wait_timeout(st, slice)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            drop(
+                self.shared
+                    .cv
+                    .wait_timeout(st, slice)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0,
+            );
         }
     }
 }
 
-impl<R> Iterator for IMapIterator<R> {
+impl<R: DeserializeOwned + Send + 'static> Iterator for IMapIterator<'_, R> {
     type Item = Result<R>;
     fn next(&mut self) -> Option<Result<R>> {
         self.next_until(Deadline::never())
     }
 }
 
-impl<R> Drop for IMapIterator<R> {
+impl<R> Drop for IMapIterator<'_, R> {
     fn drop(&mut self) {
-        // Nobody will read the rest: the pool may skip the chunks not started yet.
-        self.shared.cancelled.store(true, SeqCst);
+        // Nobody will read the rest: the pool skips the chunks not started yet.
+        self.stop();
     }
 }

@@ -73,6 +73,8 @@ pub(crate) const STATUS_PANIC: u64 = 1;
 pub(crate) const STATUS_ERROR: u64 = 2;
 /// The initializer panicked (sent once, before the worker exits): a [`PanicWire`].
 pub(crate) const STATUS_INIT_FAILED: u64 = 3;
+/// The initializer succeeded: the worker takes work from now on (sent only by workers that have one).
+pub(crate) const STATUS_READY: u64 = 4;
 
 /// A trampoline: decodes a chunk of arguments, runs the function on each, encodes the results.
 pub(crate) type Trampoline = fn(&[u8], &mut Vec<u8>) -> u64;

@@ -1,6 +1,6 @@
 //! The worker process's side of the pool: read a task, run it, send the answer.
 
-use super::task::{self, PanicWire, STATUS_ERROR, STATUS_INIT_FAILED, Trampoline};
+use super::task::{self, PanicWire, STATUS_ERROR, STATUS_INIT_FAILED, STATUS_READY, Trampoline};
 use crate::codec;
 use crate::sys;
 use std::os::fd::RawFd;
@@ -44,12 +44,16 @@ pub(crate) fn capture_panic(info: &std::panic::PanicHookInfo<'_>) {
 pub(crate) fn run(fd: RawFd, initializer: Option<Arc<dyn Fn() + Send + Sync>>) -> i32 {
     crate::runtime::mark_pool_worker();
     let mut out = Vec::new();
-    if let Some(init) = initializer
-        && let Err(wire) = task::catch(|| init())
-    {
-        let _ = codec::encode_into(&wire, &mut out);
-        let _ = send_frame(fd, 0, 0, STATUS_INIT_FAILED, &out);
-        return 1;
+    if let Some(init) = initializer {
+        if let Err(wire) = task::catch(|| init()) {
+            let _ = codec::encode_into(&wire, &mut out);
+            let _ = send_frame(fd, 0, 0, STATUS_INIT_FAILED, &out);
+            return 1;
+        }
+        sys::flush_std();
+        if !matches!(send_frame(fd, 0, 0, STATUS_READY, &[]), Ok(true)) {
+            return 0;
+        }
     }
     let mut head = [0u8; HEADER];
     let mut payload = Vec::new();
