@@ -422,8 +422,10 @@ impl Manager {
         if self.pending.is_empty() {
             return;
         }
-        // Held while the epochs are checked and the chunks sent (see `interrupt::hand_out`).
-        let _hand_out = interrupt::hand_out();
+        let mut cancelled = Vec::new();
+        // Held while the epochs are checked and the chunks sent (see `interrupt::hand_out`); no
+        // callback runs meanwhile (one that blocks in the library may terminate the children).
+        let hand_out = interrupt::hand_out();
         for i in 0..self.workers.len() {
             let Some(front) = self.pending.front() else {
                 break;
@@ -437,13 +439,18 @@ impl Manager {
                 w.retire();
                 continue;
             }
-            let Some(chunk) = self.pending.pop_front() else {
+            // The first chunk whose call still wants it.
+            let chunk = loop {
+                match self.pending.pop_front() {
+                    Some(c) if c.job.cancelled() || interrupt::raised_since(c.epoch) => {
+                        cancelled.push(c)
+                    }
+                    other => break other,
+                }
+            };
+            let Some(chunk) = chunk else {
                 break;
             };
-            if chunk.job.cancelled() || interrupt::raised_since(chunk.epoch) {
-                chunk.job.deliver(chunk.index, Err(Error::Interrupted));
-                continue;
-            }
             w.queue_frame(
                 chunk.payload.len() as u64,
                 chunk.job_id,
@@ -458,6 +465,10 @@ impl Manager {
                 epoch: chunk.epoch,
             });
             w.flush();
+        }
+        drop(hand_out);
+        for c in cancelled {
+            c.job.deliver(c.index, Err(Error::Interrupted));
         }
     }
 
