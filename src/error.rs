@@ -171,8 +171,9 @@ pub enum Error {
     /// `get` was already called successfully on this result, which moved the value out.
     #[error("the result was already taken by an earlier get")]
     AlreadyTaken,
-    /// A value could not be serialized or deserialized. Python: `PicklingError`.
-    #[error("serialization failed: {0}")]
+    /// A value could not be encoded or decoded; the message names its type and the reason.
+    /// Python: `PicklingError` / `UnpicklingError`.
+    #[error("{0}")]
     Codec(String),
     /// A message is larger than the channel can carry.
     #[error("message of {size} bytes is larger than the limit of {limit} bytes")]
@@ -220,12 +221,6 @@ impl Error {
             call,
             source: std::io::Error::from_raw_os_error(errno),
         }
-    }
-}
-
-impl From<postcard::Error> for Error {
-    fn from(e: postcard::Error) -> Self {
-        Error::Codec(e.to_string())
     }
 }
 

@@ -277,7 +277,9 @@ impl<T: Serialize + DeserializeOwned> Connection<T> {
         codec::with_encoded(value, |bytes| self.send_bytes(bytes))
     }
 
-    /// Receives a value, waiting for one; [`Error::Eof`] when every other end is closed.
+    /// Receives a value, waiting for one; [`Error::Eof`] when every other end is closed. A
+    /// message that cannot be decoded as a `T` gives [`Error::Codec`] (naming the type and the
+    /// reason); it is consumed, and the next `recv` returns the next message.
     ///
     /// ```
     /// let (a, b) = multiprocessing::Pipe::new().unwrap();

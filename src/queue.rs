@@ -15,6 +15,7 @@
 //! (pages are allocated as written and freed as read); `put` waits only when that is exceeded or
 //! when `maxsize` messages are waiting.
 
+use crate::codec;
 use crate::error::{Error, Result};
 use crate::interrupt::Watch;
 use crate::shm::{RawLock, Region, Signal};
@@ -75,28 +76,30 @@ struct Shared {
     space_limit: AtomicU64,
 }
 
-/// A postcard output that writes straight into the ring (no intermediate buffer).
+/// Writes an encoding straight into the ring (no intermediate buffer), within `[pos, end)`.
 struct RingWriter<'a> {
     shared: &'a Shared,
     pos: u64,
     end: u64,
 }
 
-impl postcard::ser_flavors::Flavor for RingWriter<'_> {
-    type Output = u64;
-    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+impl std::io::Write for RingWriter<'_> {
+    #[inline]
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.write_all(data)?;
+        Ok(data.len())
+    }
+    #[inline]
+    fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
         if self.pos + data.len() as u64 > self.end {
-            return Err(postcard::Error::SerializeBufferFull);
+            return Err(std::io::ErrorKind::WriteZero.into());
         }
         self.shared.write_at(self.pos, data);
         self.pos += data.len() as u64;
         Ok(())
     }
-    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
-        self.try_extend(&[data])
-    }
-    fn finalize(self) -> postcard::Result<u64> {
-        Ok(self.pos)
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -313,9 +316,12 @@ impl Shared {
 /// A FIFO queue of `T` shared by processes: Python's `multiprocessing.Queue`.
 ///
 /// Create it before forking; clones are handles to the same queue, usable in any process that
-/// inherits them. Values are serialized with serde (postcard), so `T` is any
-/// `Serialize + DeserializeOwned` type. For raw bytes use [`crate::ByteBuf`] (a `Vec<u8>` works
-/// too, but is encoded byte by byte).
+/// inherits them. Values are serialized with serde (MessagePack, a self-describing format), so `T`
+/// is any `Serialize + DeserializeOwned` type, with every serde attribute serde_json supports
+/// (tagged and untagged enums, `flatten`, `skip_serializing_if`). For raw bytes use
+/// [`crate::ByteBuf`] (one block; a `Vec<u8>` works too, but is encoded byte by byte). A message
+/// that cannot be decoded makes `get` return [`Error::Codec`] (naming the type and the reason);
+/// that message is consumed and the next `get` returns the next one.
 ///
 /// ```
 /// use multiprocessing::{Process, Queue};
@@ -388,20 +394,19 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     }
 
     fn put_deadline(&self, item: &T, deadline: Deadline) -> Result<()> {
-        let len = postcard::serialize_with_flavor(item, postcard::ser_flavors::Size::default())?;
+        let len = codec::encoded_len(item)?;
         self.shared.put_with(len, deadline, |pos, end| {
-            let written = postcard::serialize_with_flavor(
-                item,
-                RingWriter {
-                    shared: &self.shared,
-                    pos,
-                    end,
-                },
-            )?;
-            if written != end {
-                return Err(Error::Codec(
-                    "the value serialized to a different size twice".into(),
-                ));
+            let mut w = RingWriter {
+                shared: &self.shared,
+                pos,
+                end,
+            };
+            codec::encode_to(item, &mut w)?;
+            if w.pos != end {
+                return Err(Error::Codec(format!(
+                    "cannot encode a value of type `{}`: it serialized to a different size twice",
+                    std::any::type_name::<T>()
+                )));
             }
             Ok(())
         })
@@ -443,7 +448,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     }
 
     fn get_deadline(&self, deadline: Deadline) -> Result<T> {
-        self.shared.get_with(deadline, crate::codec::decode)
+        self.shared.get_with(deadline, codec::decode)
     }
 
     /// Removes and returns the oldest item, waiting as long as it takes (or until an interrupt).

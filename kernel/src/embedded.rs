@@ -72,7 +72,7 @@ mod tests {
             .unwrap()
             .1;
         assert!(manifest.contains("name = \"multiprocessing\""));
-        assert!(manifest.contains("postcard"));
+        assert!(manifest.contains("rmp-serde"));
         assert!(!manifest.contains(".workspace"), "{manifest}");
         assert!(lib.files.iter().any(|(p, _)| *p == "src/pool/manager.rs"));
         let dir = std::env::temp_dir().join(format!("rustmp-embed-{}", std::process::id()));
