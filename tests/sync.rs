@@ -7,7 +7,7 @@ use multiprocessing::{
     Barrier, BoundedSemaphore, Condition, Error, Event, Lock, Process, Queue, RLock, Semaphore,
     Value,
 };
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const LONG: Duration = Duration::from_secs(20);
 
@@ -529,14 +529,128 @@ fn barrier_reset_recovers_from_a_party_killed_in_its_wait() {
     assert!(wait_for(LONG, || barrier.n_waiting() == 1));
     doomed.kill().unwrap();
     doomed.join().unwrap();
-    assert_eq!(
-        barrier.n_waiting(),
-        1,
-        "a dead party still counts, as in Python"
-    );
-    barrier.reset();
+    // It broke the barrier (Python's would count it as waiting).
+    assert!(barrier.broken());
     assert_eq!(barrier.n_waiting(), 0);
+    assert_eq!(barrier.dead_party(), doomed.pid());
+    barrier.reset();
+    assert!(!barrier.broken());
+    assert_eq!(barrier.dead_party(), None);
     full_round_of_three(&barrier, &out);
+}
+
+/// Runs `f` on a thread of its own: its result and how long it took, or `None` if it is still
+/// running after `limit` (a hang fails the test instead of stopping it).
+fn within<T: Send + 'static>(
+    limit: Duration,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Option<(T, Duration)> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let start = Instant::now();
+        let r = f();
+        let _ = tx.send((r, start.elapsed()));
+    });
+    rx.recv_timeout(limit).ok()
+}
+
+#[test]
+fn barrier_wait_timeout_returns_by_its_deadline_in_every_round_after_a_party_died() {
+    let barrier = Barrier::new(2).unwrap();
+    let out: Queue<String> = Queue::new().unwrap();
+    let timeout = Duration::from_secs(1);
+    for round in 0..5 {
+        let mut doomed = barrier_waiters(1, &barrier, &out).pop().unwrap();
+        assert!(wait_for(LONG, || barrier.n_waiting() == 1), "round {round}");
+        doomed.kill().unwrap();
+        doomed.join().unwrap();
+        let mut results = Vec::new();
+        for call in 0..3 {
+            let b = barrier.clone();
+            let Some((r, took)) = within(timeout * 6, move || b.wait_timeout(timeout)) else {
+                panic!(
+                    "round {round}: call {call} of wait_timeout(1 s) still waits after 6 s \
+                     (the calls before it: {results:?})"
+                );
+            };
+            assert!(
+                took < timeout * 3,
+                "round {round}: call {call} took {took:?}"
+            );
+            results.push(r);
+        }
+        assert!(
+            results
+                .iter()
+                .all(|r| matches!(r, Err(Error::BrokenBarrier))),
+            "round {round}: {results:?}: a party died in its wait, the barrier is broken"
+        );
+        assert!(barrier.broken());
+        assert_eq!(barrier.dead_party(), doomed.pid(), "round {round}");
+        barrier.reset();
+        assert!(!barrier.broken());
+    }
+    // Reset, it works again.
+    let children = barrier_waiters(1, &barrier, &out);
+    let mine = barrier.wait_timeout(LONG).unwrap();
+    let theirs = out.get_timeout(LONG).unwrap();
+    assert_eq!(theirs, format!("index {}", 1 - mine));
+    children.into_iter().for_each(join_ok);
+}
+
+#[test]
+fn barrier_party_killed_releases_the_parties_waiting_with_it() {
+    let barrier = Barrier::new(3).unwrap();
+    let out: Queue<String> = Queue::new().unwrap();
+    // A daemon: if it waited forever, the test would fail instead of hanging at exit.
+    let (b, q) = (barrier.clone(), out.clone());
+    let mut survivor = Process::new(move || {
+        let r = b
+            .wait()
+            .map_or_else(|e| format!("{e:?}"), |i| format!("index {i}"));
+        q.put(r).unwrap();
+    })
+    .with_daemon(true);
+    survivor.start().unwrap();
+    assert!(wait_for(LONG, || barrier.n_waiting() == 1));
+    let mut doomed = barrier_waiters(1, &barrier, &out).pop().unwrap();
+    assert!(wait_for(LONG, || barrier.n_waiting() == 2));
+    doomed.kill().unwrap();
+    // The survivor waits without a timeout: it learns of the death, it does not wait forever.
+    assert_eq!(
+        out.get_timeout(Duration::from_secs(10)).ok().as_deref(),
+        Some("BrokenBarrier")
+    );
+    join_ok(survivor);
+    doomed.join().unwrap();
+    assert_eq!(barrier.dead_party(), doomed.pid());
+    // So does a later wait without a timeout.
+    let b = barrier.clone();
+    let r = within(Duration::from_secs(10), move || b.wait()).map(|(r, _)| r);
+    assert!(matches!(r, Some(Err(Error::BrokenBarrier))), "{r:?}");
+}
+
+#[test]
+fn barrier_party_killed_in_the_action_breaks_it() {
+    let in_action = Event::new().unwrap();
+    let e = in_action.clone();
+    let barrier = Barrier::with_action(2, move || {
+        e.set();
+        std::thread::sleep(Duration::from_secs(3600));
+    })
+    .unwrap();
+    let b = barrier.clone();
+    let first = std::thread::spawn(move || b.wait());
+    assert!(wait_for(LONG, || barrier.n_waiting() == 1));
+    // The last to arrive runs the action: this child. It dies in it.
+    let b = barrier.clone();
+    let mut last = spawn(move || drop(b.wait()));
+    assert!(in_action.wait_timeout(LONG).unwrap());
+    last.kill().unwrap();
+    last.join().unwrap();
+    let r = within(Duration::from_secs(10), move || first.join().unwrap()).map(|(r, _)| r);
+    assert!(matches!(r, Some(Err(Error::BrokenBarrier))), "{r:?}");
+    assert!(barrier.broken());
 }
 
 #[test]

@@ -4,12 +4,18 @@
 //! parties inside `wait`), changed only by compare-and-swap, so a process killed at any instant
 //! cannot leave it half-updated. `reset` starts a new generation at once: parties of the old one
 //! (even dead ones, which never leave) no longer count.
+//!
+//! Every party inside `wait` holds a slot with a [`Presence`] (a robust mutex the kernel marks
+//! when its holder dies) and the generation it waits in: the last party to arrive probes the
+//! others before it releases them, sleeping parties probe every 20 ms (one of them at a time),
+//! and a party found dead breaks its generation.
 
+use super::liveness::{self, Presence, Probe};
 use super::spin::spin_until;
 use crate::error::{Error, Result};
 use crate::interrupt::Watch;
 use crate::shm::{Shm, Signal};
-use crate::sys::Deadline;
+use crate::sys::{self, Deadline};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
@@ -19,8 +25,14 @@ use std::time::Duration;
 const FILLING: u64 = 0;
 const DRAINING: u64 = 1;
 const BROKEN: u64 = 2;
-/// The most parties (the count has 30 bits).
-const MAX_PARTIES: usize = (1 << 30) - 1;
+/// The most parties: each party inside `wait` takes a slot, and parties of a generation that was
+/// just reset may still hold theirs for a moment.
+const MAX_PARTIES: usize = 4096;
+const SLOTS: usize = 2 * MAX_PARTIES;
+/// The count's bits.
+const COUNT_MASK: u64 = (1 << 30) - 1;
+/// How often sleeping parties look for dead ones (one of them at a time).
+const PROBE_EVERY_MS: u64 = 20;
 
 fn generation(word: u64) -> u64 {
     word >> 32
@@ -29,18 +41,45 @@ fn phase(word: u64) -> u64 {
     (word >> 30) & 3
 }
 fn count(word: u64) -> u64 {
-    word & MAX_PARTIES as u64
+    word & COUNT_MASK
 }
 fn pack(generation: u64, phase: u64, count: u64) -> u64 {
     (generation & 0xffff_ffff) << 32 | phase << 30 | count
 }
+
+/// The slot of a party inside `wait`.
+#[repr(C, align(64))]
+struct Party {
+    /// `IN_WAIT` from the moment a party takes the slot until it has let `presence` go.
+    state: AtomicU32,
+    /// 1 once `presence` is initialized (a slot is set up the first time it is taken).
+    ready: AtomicU32,
+    /// The generation the party waits in (set before it counts itself in).
+    generation: AtomicU32,
+    /// The party's process.
+    pid: AtomicU32,
+    /// Held by the party while `state` is `IN_WAIT` (once it has taken it).
+    presence: Presence,
+}
+
+const FREE: u32 = 0;
+const IN_WAIT: u32 = 1;
+/// The generation of a party that has not entered one yet.
+const NO_GENERATION: u32 = u32::MAX;
 
 #[repr(C)]
 struct State {
     /// `generation << 32 | phase << 30 | parties inside wait`.
     word: AtomicU64,
     parties: AtomicU32,
+    /// Slots ever taken: `slots[..high]`.
+    high: AtomicU32,
+    /// `generation << 32 | pid` of the last party found dead in its wait.
+    dead: AtomicU64,
+    /// When a sleeping party last probed the others (milliseconds, monotonic clock).
+    probed_ms: AtomicU64,
     signal: Signal,
+    slots: [Party; SLOTS],
 }
 
 type Action = Arc<dyn Fn() + Send + Sync>;
@@ -51,11 +90,18 @@ type Action = Arc<dyn Fn() + Send + Sync>;
 /// them all; each gets a distinct index `0..parties` (its arrival order). The optional action runs
 /// once per round, in the last party to arrive, before the others are released. The barrier is
 /// *broken* ([`Error::BrokenBarrier`] for every waiter and every later `wait`) when a party's
-/// timeout expires, when [`abort`](Self::abort) is called, or when the action panics;
-/// [`reset`](Self::reset) makes it usable again. A party interrupted by SIGINT withdraws (as
-/// Python's `KeyboardInterrupt` does) without breaking it. A party that dies inside `wait`
-/// still counts (as in Python), until [`reset`](Self::reset), which (unlike Python's) does not
-/// wait for the parties of the old round to leave.
+/// timeout expires, when [`abort`](Self::abort) is called, when the action panics, or when a
+/// party dies inside `wait`; [`reset`](Self::reset) makes it usable again. A party interrupted
+/// by SIGINT withdraws (as Python's `KeyboardInterrupt` does) without breaking it.
+///
+/// A party that dies inside `wait` (killed, or its process exits) breaks the barrier, as a
+/// timeout does: the round it was in is not completed, the parties waiting with it get
+/// [`Error::BrokenBarrier`] within about 20 ms (with or without a timeout), and so do every later
+/// `wait` and [`broken`](Self::broken) at once; [`dead_party`](Self::dead_party) names it. (The
+/// kernel tells: each party holds a robust mutex while it waits.) Python's barrier instead counts
+/// the dead party as waiting: its round completes without it, and then never drains, so the next
+/// `wait` blocks forever, even with a timeout. Here every `wait_timeout` returns by its deadline.
+/// At most 4096 parties (each party inside `wait` takes a slot in the barrier's shared memory).
 ///
 /// ```
 /// use multiprocessing::{Barrier, Process, Queue};
@@ -76,6 +122,29 @@ type Action = Arc<dyn Fn() + Send + Sync>;
 ///     p.join().unwrap();
 /// }
 /// ```
+///
+/// A party killed in its wait breaks the barrier until `reset`:
+///
+/// ```
+/// use multiprocessing::{Barrier, Error, Process};
+/// use std::time::Duration;
+/// let barrier = Barrier::new(2).unwrap();
+/// let b = barrier.clone();
+/// let mut party = Process::new(move || drop(b.wait()));
+/// party.start().unwrap();
+/// while barrier.n_waiting() == 0 {
+///     std::thread::sleep(Duration::from_millis(1));
+/// }
+/// party.kill().unwrap();
+/// party.join().unwrap();
+/// assert!(barrier.broken());
+/// assert_eq!(barrier.dead_party(), party.pid());
+/// let r = barrier.wait_timeout(Duration::from_secs(1));
+/// assert!(matches!(r, Err(Error::BrokenBarrier))); // at once, not after the timeout
+/// barrier.reset();
+/// assert!(!barrier.broken());
+/// assert_eq!(barrier.dead_party(), None);
+/// ```
 #[derive(Clone)]
 pub struct Barrier {
     state: Shm<State>,
@@ -95,12 +164,45 @@ impl std::fmt::Debug for Barrier {
     }
 }
 
+/// This process's pid, cached (`getpid` is a system call): forgotten in the child after a `fork`.
+fn my_pid() -> u32 {
+    static PID: AtomicU32 = AtomicU32::new(0);
+    static HANDLER: std::sync::Once = std::sync::Once::new();
+    extern "C" fn forget() {
+        PID.store(0, SeqCst);
+    }
+    HANDLER.call_once(|| {
+        // SAFETY: registers a handler that only touches an atomic; it stays valid for the life
+        // of this code.
+        unsafe { libc::pthread_atfork(None, None, Some(forget)) };
+    });
+    match PID.load(SeqCst) {
+        0 => {
+            let pid = sys::getpid();
+            PID.store(pid, SeqCst);
+            pid
+        }
+        pid => pid,
+    }
+}
+
+/// A party's hold on its slot; lets it go when dropped (also when the action panics).
+struct SlotHold<'a>(&'a Party);
+
+impl Drop for SlotHold<'_> {
+    fn drop(&mut self) {
+        self.0.presence.release();
+        self.0.state.store(FREE, SeqCst);
+    }
+}
+
 impl Barrier {
-    /// A barrier for `parties` parties (at least 1).
+    /// A barrier for `parties` parties (at least 1, at most 4096).
     ///
     /// ```
     /// let b = multiprocessing::Barrier::new(1).unwrap();
     /// assert_eq!(b.wait().unwrap(), 0); // one party: released at once
+    /// assert!(multiprocessing::Barrier::new(0).is_err());
     /// ```
     pub fn new(parties: usize) -> Result<Barrier> {
         if parties == 0 || parties > MAX_PARTIES {
@@ -108,7 +210,8 @@ impl Barrier {
                 "a barrier needs between 1 and {MAX_PARTIES} parties, not {parties}"
             )));
         }
-        // SAFETY: an all-zero State is valid (atomics).
+        // SAFETY: an all-zero State is valid (atomics; the slots' mutexes are initialized when
+        // first taken).
         let state = unsafe { Shm::<State>::zeroed(0)? };
         state.parties.store(parties as u32, SeqCst);
         Ok(Barrier {
@@ -157,12 +260,14 @@ impl Barrier {
         self.state.parties.load(SeqCst) as usize
     }
 
-    /// The number of parties waiting now (0 while the barrier drains or is broken).
+    /// The number of parties waiting now (0 while the barrier drains or is broken). A party
+    /// that died in its wait is not one: it breaks the barrier.
     ///
     /// ```
     /// assert_eq!(multiprocessing::Barrier::new(2).unwrap().n_waiting(), 0);
     /// ```
     pub fn n_waiting(&self) -> usize {
+        self.probe_parties(None);
         let w = self.state.word.load(SeqCst);
         if phase(w) == FILLING {
             count(w) as usize
@@ -171,7 +276,7 @@ impl Barrier {
         }
     }
 
-    /// True if the barrier is broken.
+    /// True if the barrier is broken (it checks first whether a party died in its wait).
     ///
     /// ```
     /// let b = multiprocessing::Barrier::new(2).unwrap();
@@ -179,7 +284,24 @@ impl Barrier {
     /// assert!(b.broken());
     /// ```
     pub fn broken(&self) -> bool {
+        self.probe_parties(None);
         phase(self.state.word.load(SeqCst)) == BROKEN
+    }
+
+    /// The pid of a party that died inside `wait` since the last [`reset`](Self::reset) (which
+    /// broke the barrier), if any. Not in Python, whose barrier cannot tell.
+    ///
+    /// ```
+    /// let b = multiprocessing::Barrier::new(2).unwrap();
+    /// b.abort();
+    /// assert_eq!(b.dead_party(), None); // broken, but nobody died
+    /// ```
+    pub fn dead_party(&self) -> Option<u32> {
+        self.probe_parties(None);
+        let dead = self.state.dead.load(SeqCst);
+        let pid = (dead & 0xffff_ffff) as u32;
+        let current = generation(self.state.word.load(SeqCst));
+        (pid != 0 && dead >> 32 == current).then_some(pid)
     }
 
     /// Changes the word with `f(generation, phase, count)` atomically (`None`: no change) and
@@ -235,7 +357,8 @@ impl Barrier {
     }
 
     /// Like [`wait`](Self::wait), at most `timeout`: when it expires the barrier breaks and this
-    /// party (like every other) gets [`Error::BrokenBarrier`].
+    /// party (like every other) gets [`Error::BrokenBarrier`]. It returns by its deadline, also
+    /// while an earlier round drains.
     ///
     /// ```
     /// use multiprocessing::{Barrier, Error};
@@ -249,13 +372,17 @@ impl Barrier {
 
     fn wait_deadline(&self, deadline: Deadline) -> Result<usize> {
         let watch = Watch::new();
-        let (generation, index) = self.enter(&watch)?;
+        let hold = self.take_slot()?;
+        let me = hold.0;
+        let (generation, index) = self.enter(me, deadline, &watch)?;
         let result = if index + 1 == self.parties() as u64 {
-            self.release(generation)
+            self.release(generation, me)
         } else {
-            self.await_release(generation, deadline, &watch)
+            self.await_release(generation, me, deadline, &watch)
         };
+        // Counted out before the slot is let go: no instant where a party is counted, unseen.
         self.leave(generation);
+        drop(hold);
         match result {
             Ok(()) => Ok(index as usize),
             Err(Some(e)) => Err(e),
@@ -263,28 +390,134 @@ impl Barrier {
         }
     }
 
-    /// Waits while the previous round drains, then takes an index: `(generation, index)`.
-    fn enter(&self, watch: &Watch) -> Result<(u64, u64)> {
+    /// Takes a free slot and holds its presence.
+    fn take_slot(&self) -> Result<SlotHold<'_>> {
+        let st = &*self.state;
+        for attempt in 0..2 {
+            for (i, slot) in st.slots.iter().enumerate() {
+                if slot.state.load(SeqCst) != FREE
+                    || slot
+                        .state
+                        .compare_exchange(FREE, IN_WAIT, SeqCst, SeqCst)
+                        .is_err()
+                {
+                    continue;
+                }
+                st.high.fetch_max(i as u32 + 1, SeqCst);
+                if slot.ready.load(SeqCst) == 0 {
+                    // SAFETY: the slot is ours alone (taken by the swap above) and was never set
+                    // up: its mutex is zeroed memory that nobody probes before `ready` is 1.
+                    if let Err(e) = unsafe { slot.presence.init() } {
+                        slot.state.store(FREE, SeqCst);
+                        return Err(e);
+                    }
+                    slot.ready.store(1, SeqCst);
+                }
+                // Before the hold: a probe that finds this party dead names it, and breaks no
+                // round until the party has a generation (it counts itself in after `enter`
+                // stored one).
+                slot.pid.store(my_pid(), SeqCst);
+                slot.generation.store(NO_GENERATION, SeqCst);
+                if let Err(e) = slot.presence.hold() {
+                    slot.state.store(FREE, SeqCst);
+                    return Err(e);
+                }
+                return Ok(SlotHold(slot));
+            }
+            if attempt == 0 {
+                self.probe_parties(None); // frees the slots of dead parties
+            }
+        }
+        Err(Error::InvalidArgument(format!(
+            "more than {SLOTS} threads inside wait on one Barrier"
+        )))
+    }
+
+    /// Probes the other parties inside `wait`; one found dead breaks the barrier if it waited
+    /// in the current generation, and its slot is freed either way.
+    fn probe_parties(&self, me: Option<&Party>) {
+        let st = &*self.state;
+        let high = st.high.load(SeqCst) as usize;
+        for slot in &st.slots[..high] {
+            if me.is_some_and(|m| std::ptr::eq(m, slot))
+                || slot.state.load(SeqCst) != IN_WAIT
+                || slot.ready.load(SeqCst) == 0
+                || slot.presence.probe() != Probe::Died
+            {
+                continue;
+            }
+            let g = u64::from(slot.generation.load(SeqCst));
+            if g != u64::from(NO_GENERATION) && generation(st.word.load(SeqCst)) == g {
+                // Recorded first: a party woken by the break finds it.
+                st.dead
+                    .store(g << 32 | u64::from(slot.pid.load(SeqCst)), SeqCst);
+                self.update(|cg, p, c| (cg == g && p != BROKEN).then_some((cg, BROKEN, c)));
+            }
+            let _ = slot.state.compare_exchange(IN_WAIT, FREE, SeqCst, SeqCst);
+        }
+    }
+
+    /// Sleeps until `ready()` is true (`Ok(true)`), the deadline passes (`Ok(false)`) or an
+    /// interrupt arrives; every 20 ms, one sleeping party probes the others.
+    fn sleep_until(
+        &self,
+        me: &Party,
+        mut ready: impl FnMut() -> bool,
+        deadline: Deadline,
+        watch: &Watch,
+    ) -> Result<bool> {
+        if spin_until(&mut ready) {
+            return Ok(true);
+        }
+        loop {
+            let Some(slice) = deadline.slice() else {
+                return Ok(ready());
+            };
+            if self.state.signal.wait_until(
+                &mut ready,
+                Deadline::after(slice),
+                watch,
+                Duration::ZERO,
+            )? {
+                return Ok(true);
+            }
+            let now = liveness::now_ms();
+            let last = self.state.probed_ms.load(SeqCst);
+            if now.saturating_sub(last) >= PROBE_EVERY_MS
+                && self
+                    .state
+                    .probed_ms
+                    .compare_exchange(last, now, SeqCst, SeqCst)
+                    .is_ok()
+            {
+                self.probe_parties(Some(me));
+            }
+        }
+    }
+
+    /// Waits while the previous round drains, then takes an index: `(generation, index)`. On
+    /// timeout the barrier breaks, as it does for a party that waits for the others.
+    fn enter(&self, me: &Party, deadline: Deadline, watch: &Watch) -> Result<(u64, u64)> {
         let parties = self.parties() as u64;
         let word = &self.state.word;
         loop {
             let w = word.load(SeqCst);
-            let (p, c) = (phase(w), count(w));
+            let (g, p, c) = (generation(w), phase(w), count(w));
             if p == BROKEN {
                 return Err(Error::BrokenBarrier);
             }
+            // Before counting in: a probe that finds this party dead knows which round it broke.
+            me.generation.store(g as u32, SeqCst);
             if p == FILLING && c < parties {
                 if word.compare_exchange(w, w + 1, SeqCst, SeqCst).is_ok() {
-                    return Ok((generation(w), c));
+                    return Ok((g, c));
                 }
                 continue;
             }
             // Draining, or a full round whose action is running.
-            let changed = || word.load(SeqCst) != w;
-            if !spin_until(changed) {
-                self.state
-                    .signal
-                    .wait_until(changed, Deadline::never(), watch, Duration::ZERO)?;
+            if !self.sleep_until(me, || word.load(SeqCst) != w, deadline, watch)? {
+                self.update(|cg, p, c| (cg == g && p != BROKEN).then_some((cg, BROKEN, c)));
+                return Err(Error::BrokenBarrier);
             }
         }
     }
@@ -311,21 +544,33 @@ impl Barrier {
         self.update(|g, p, c| (g == generation_in && p == FILLING).then_some((g, BROKEN, c)))
     }
 
-    /// The last party: runs the action and releases the others. `Err(None)` means broken.
-    fn release(&self, generation_in: u64) -> std::result::Result<(), Option<Error>> {
-        if let Some(action) = &self.action
-            && let Err(panic) = catch_unwind(AssertUnwindSafe(|| action()))
-        {
-            self.break_if_filling(generation_in);
-            self.leave(generation_in);
-            resume_unwind(panic);
+    /// True while generation `generation_in` is filling (not released, broken or reset).
+    fn filling(&self, generation_in: u64) -> bool {
+        let w = self.state.word.load(SeqCst);
+        generation(w) == generation_in && phase(w) == FILLING
+    }
+
+    /// The last party: checks that the others live, runs the action and releases them.
+    /// `Err(None)` means broken.
+    fn release(&self, generation_in: u64, me: &Party) -> std::result::Result<(), Option<Error>> {
+        self.probe_parties(Some(me));
+        if let Some(action) = &self.action {
+            if !self.filling(generation_in) {
+                return Err(None); // a party died (or abort, reset): no action for this round
+            }
+            if let Err(panic) = catch_unwind(AssertUnwindSafe(|| action())) {
+                self.break_if_filling(generation_in);
+                self.leave(generation_in);
+                resume_unwind(panic);
+            }
+            self.probe_parties(Some(me));
         }
         let old =
             self.update(|g, p, c| (g == generation_in && p == FILLING).then_some((g, DRAINING, c)));
         if generation(old) == generation_in && phase(old) == FILLING {
             Ok(())
         } else {
-            Err(None) // aborted or reset while the action ran
+            Err(None) // broken (a party died, abort) or reset meanwhile
         }
     }
 
@@ -333,22 +578,12 @@ impl Barrier {
     fn await_release(
         &self,
         generation_in: u64,
+        me: &Party,
         deadline: Deadline,
         watch: &Watch,
     ) -> std::result::Result<(), Option<Error>> {
-        let word = &self.state.word;
-        let released = || {
-            let w = word.load(SeqCst);
-            generation(w) != generation_in || phase(w) != FILLING
-        };
-        let released = if spin_until(released) {
-            Ok(true)
-        } else {
-            self.state
-                .signal
-                .wait_until(released, deadline, watch, Duration::ZERO)
-        };
-        if let Err(e) = released {
+        let released = || !self.filling(generation_in);
+        if let Err(e) = self.sleep_until(me, released, deadline, watch) {
             return Err(Some(e));
         }
         // On timeout, break the barrier unless the release came in the meantime.

@@ -1,6 +1,10 @@
-//! Telling a waiter that died from one that is merely slow: waiters refresh a heartbeat in shared
-//! memory while they sleep, and only a waiter whose heartbeat is stale is looked up in `/proc`.
+//! Telling a waiter that died from one that is merely slow. Two ways: waiters refresh a heartbeat
+//! in shared memory while they sleep, and only a waiter whose heartbeat is stale is looked up in
+//! `/proc` ([`beat`], [`dead`]); or a waiter holds a [`Presence`] (a robust mutex) while it waits,
+//! which the kernel marks the moment its holder dies.
 
+use crate::error::{Error, Result};
+use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// A heartbeat older than this (sleepers refresh theirs at least every 20 ms) makes a waiter a
@@ -40,6 +44,93 @@ pub(crate) fn dead(heartbeat: &AtomicU64, tid: u32) -> bool {
                 .rsplit_once(')')
                 .map_or("", |(_, rest)| rest.trim_start());
             state.starts_with('Z') || state.starts_with('X')
+        }
+    }
+}
+
+/// A robust, process-shared mutex that a thread holds while it waits, so that the others can tell
+/// whether it died in its wait: when a thread dies holding a robust mutex (killed, or its process
+/// exits), the kernel marks the mutex at once, before the process becomes a zombie, and a
+/// `trylock` sees the mark. A probe costs one compare-and-swap; no `/proc`, no heartbeat, no
+/// mistaking a recycled thread id for the dead thread.
+#[repr(C)]
+pub(crate) struct Presence(UnsafeCell<libc::pthread_mutex_t>);
+
+// SAFETY: the mutex is process-shared and thread-safe; it is only reached through pthread calls.
+unsafe impl Sync for Presence {}
+
+/// What a probe found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Probe {
+    /// A live thread holds it.
+    Held,
+    /// Nobody holds it.
+    Free,
+    /// Its holder died holding it; it is free again now.
+    Died,
+}
+
+impl Presence {
+    fn raw(&self) -> *mut libc::pthread_mutex_t {
+        self.0.get()
+    }
+
+    /// Initializes it in place.
+    ///
+    /// # Safety
+    /// It must lie in zeroed memory that no other thread uses until this returns.
+    pub(crate) unsafe fn init(&self) -> Result<()> {
+        // SAFETY: attr is initialized before use and destroyed after; the mutex is not in use.
+        unsafe {
+            let mut attr: libc::pthread_mutexattr_t = std::mem::zeroed();
+            libc::pthread_mutexattr_init(&mut attr);
+            libc::pthread_mutexattr_setpshared(&mut attr, libc::PTHREAD_PROCESS_SHARED);
+            libc::pthread_mutexattr_setrobust(&mut attr, libc::PTHREAD_MUTEX_ROBUST);
+            let r = libc::pthread_mutex_init(self.raw(), &attr);
+            libc::pthread_mutexattr_destroy(&mut attr);
+            if r != 0 {
+                return Err(Error::os("pthread_mutex_init", r));
+            }
+        }
+        Ok(())
+    }
+
+    /// Holds it (waits only for a probe's brief hold). The calling thread must not hold it yet.
+    pub(crate) fn hold(&self) -> Result<()> {
+        // SAFETY: the mutex was initialized by `init`.
+        match unsafe { libc::pthread_mutex_lock(self.raw()) } {
+            0 => Ok(()),
+            libc::EOWNERDEAD => {
+                // SAFETY: we hold it; it guards no data, so it is consistent as it is.
+                unsafe { libc::pthread_mutex_consistent(self.raw()) };
+                Ok(())
+            }
+            e => Err(Error::os("pthread_mutex_lock", e)),
+        }
+    }
+
+    /// Lets it go (the calling thread holds it).
+    pub(crate) fn release(&self) {
+        // SAFETY: called by the holder.
+        unsafe { libc::pthread_mutex_unlock(self.raw()) };
+    }
+
+    /// Whether a live thread holds it, nobody does, or its holder died (then it is freed). Not
+    /// for the holder itself.
+    pub(crate) fn probe(&self) -> Probe {
+        // SAFETY: the mutex was initialized by `init`.
+        match unsafe { libc::pthread_mutex_trylock(self.raw()) } {
+            0 => {
+                self.release();
+                Probe::Free
+            }
+            libc::EOWNERDEAD => {
+                // SAFETY: we hold it now; it guards no data.
+                unsafe { libc::pthread_mutex_consistent(self.raw()) };
+                self.release();
+                Probe::Died
+            }
+            _ => Probe::Held,
         }
     }
 }
