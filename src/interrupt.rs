@@ -24,11 +24,13 @@
 //! ```
 
 use crate::error::{Error, Result};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 
 static RAISED: AtomicU64 = AtomicU64::new(0);
 static ACKED: AtomicU64 = AtomicU64::new(0);
+/// The last interrupt whose termination of the children has started, and has finished.
 static TERMINATED: AtomicU64 = AtomicU64::new(0);
+static TERMINATED_DONE: AtomicU64 = AtomicU64::new(0);
 static ENABLED: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_sigint(_sig: libc::c_int) {
@@ -128,19 +130,43 @@ pub(crate) fn epoch() -> u64 {
     ACKED.load(SeqCst)
 }
 
+/// Interrupts raised so far (a count that only grows).
+pub(crate) fn raised_count() -> u64 {
+    RAISED.load(SeqCst)
+}
+
 /// True if an interrupt was raised after `epoch` (see [`epoch`]), reported or not.
 pub(crate) fn raised_since(epoch: u64) -> bool {
     RAISED.load(SeqCst) > epoch
 }
 
-/// Held (shared) by a pool while it checks a chunk's epoch and hands the chunk to a worker; taken
-/// (exclusive) before the children are terminated. So a chunk handed out just before an interrupt
-/// went to a worker that the termination sees, and any later hand-out sees the interrupt.
-static HAND_OUT: std::sync::RwLock<()> = std::sync::RwLock::new(());
+/// Hand-outs under way: a pool counts itself in while it checks chunks' epochs and sends them to
+/// workers; the children are terminated only once the count has dropped to zero. So a chunk
+/// handed out just before an interrupt went to a worker that the termination sees, and any later
+/// hand-out sees the interrupt. (An atomic, not a lock: a forked child resets it.)
+static HANDING_OUT: AtomicUsize = AtomicUsize::new(0);
 
-/// Shared hold on the hand-out lock (see [`HAND_OUT`]).
-pub(crate) fn hand_out() -> std::sync::RwLockReadGuard<'static, ()> {
-    HAND_OUT.read().unwrap_or_else(|e| e.into_inner())
+/// A pool's hand-out in progress (see [`HANDING_OUT`]); ends when dropped.
+pub(crate) struct HandOut(());
+
+/// Counts a hand-out in (see [`HANDING_OUT`]).
+pub(crate) fn hand_out() -> HandOut {
+    HANDING_OUT.fetch_add(1, SeqCst);
+    HandOut(())
+}
+
+impl Drop for HandOut {
+    fn drop(&mut self) {
+        HANDING_OUT.fetch_sub(1, SeqCst);
+    }
+}
+
+/// Waits (at most `limit`) until `done` holds, sleeping a millisecond at a time.
+fn wait_until(limit: std::time::Duration, done: impl Fn() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() && start.elapsed() < limit {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
 }
 
 /// Watches for interrupts during one blocking call.
@@ -163,16 +189,22 @@ impl Watch {
         if raised == self.0 {
             return Ok(());
         }
-        ACKED.fetch_max(raised, SeqCst);
         // Every call that reports this interrupt returns only once the children are gone: the
-        // first one terminates them, the others wait for it.
-        static TERMINATING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let _one = TERMINATING.lock().unwrap_or_else(|e| e.into_inner());
+        // first one terminates them, the others wait for it. The interrupt is acknowledged only
+        // then, so a call that starts meanwhile is interrupted too (its work would die with the
+        // children).
         if TERMINATED.fetch_max(raised, SeqCst) < raised {
-            // Wait for hand-outs under way: their workers are then among the children.
-            drop(HAND_OUT.write().unwrap_or_else(|e| e.into_inner()));
+            wait_until(std::time::Duration::from_secs(1), || {
+                HANDING_OUT.load(SeqCst) == 0
+            });
             crate::runtime::terminate_all_children();
+            TERMINATED_DONE.fetch_max(raised, SeqCst);
+        } else {
+            wait_until(std::time::Duration::from_secs(5), || {
+                TERMINATED_DONE.load(SeqCst) >= raised
+            });
         }
+        ACKED.fetch_max(raised, SeqCst);
         Err(Error::Interrupted)
     }
 }
@@ -182,6 +214,8 @@ pub(crate) fn reset_in_child() {
     RAISED.store(0, SeqCst);
     ACKED.store(0, SeqCst);
     TERMINATED.store(0, SeqCst);
+    TERMINATED_DONE.store(0, SeqCst);
+    HANDING_OUT.store(0, SeqCst);
     if ENABLED.swap(false, SeqCst) {
         let _ = set_action(libc::SIG_DFL);
     }

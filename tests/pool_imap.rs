@@ -142,3 +142,33 @@ fn a_borrowed_input_and_a_bounded_read_ahead() {
         read.len()
     );
 }
+
+/// An input that ends, then yields again (not fused): the pool reads it to its first end.
+struct Flaky(u64);
+
+impl Iterator for Flaky {
+    type Item = u64;
+    fn next(&mut self) -> Option<u64> {
+        self.0 += 1;
+        if self.0 % 4 == 0 { None } else { Some(self.0) }
+    }
+}
+
+fn fail_on_2(x: u64) -> u64 {
+    assert!(x != 2, "two");
+    x
+}
+
+#[test]
+fn an_input_that_is_not_fused_is_read_to_its_first_end() {
+    let pool = Pool::new(2).unwrap();
+    let got: Vec<String> = pool
+        .imap_chunked(fail_on_2, Flaky(0), 2)
+        .unwrap()
+        .map(|r| match r {
+            Ok(v) => v.to_string(),
+            Err(_) => "error".to_string(),
+        })
+        .collect();
+    assert_eq!(got, vec!["error", "3"]);
+}

@@ -86,6 +86,17 @@ fn no_task_of_an_interrupted_map_runs_after_interrupted_is_returned() {
     }
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(LATE.get().unwrap().get().unwrap(), 0);
+
+    // An imap under way when another call reports an interrupt ends with one `Interrupted`.
+    let mut endless = pool.imap(quick, 0u64..).unwrap();
+    assert_eq!(endless.next().unwrap().unwrap(), 1);
+    interrupt::trigger();
+    std::thread::sleep(Duration::from_millis(200));
+    let rest: Vec<_> = endless.by_ref().take(1000).collect();
+    assert_eq!(rest.len(), 1, "{:?}", &rest[..rest.len().min(3)]);
+    assert!(matches!(rest[0], Err(Error::Interrupted)), "{:?}", rest[0]);
+    assert!(!interrupt::pending());
+    assert_eq!(pool.map(quick, 0..3u64).unwrap(), vec![1, 2, 3]);
     for _ in &blocked {
         q.put(true).unwrap();
     }

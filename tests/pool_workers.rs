@@ -114,6 +114,28 @@ fn an_initializer_that_always_fails_fails_the_work_without_a_fork_storm() {
 }
 
 #[test]
+fn an_initializer_that_exits_does_not_make_the_pool_fork_forever() {
+    let _serial = one_at_a_time();
+    let runs = Value::new(0u32).unwrap();
+    let counter = runs.clone();
+    let pool = Pool::builder()
+        .processes(2)
+        .initializer(move || {
+            *counter.lock().unwrap() += 1;
+            std::process::exit(1);
+        })
+        .build()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    let idle = runs.get().unwrap();
+    assert!(idle <= 8, "an idle pool forked {idle} workers in 1 s");
+    match pool.map(square, 0..3) {
+        Err(Error::Task(e)) => assert!(e.message.contains("exited with code 1"), "{e}"),
+        other => panic!("expected the initializer's failure, got {other:?}"),
+    }
+}
+
+#[test]
 fn a_blocking_call_in_a_callback_is_an_error_and_the_pool_goes_on() {
     let _serial = one_at_a_time();
     let pool = Arc::new(Pool::new(2).unwrap());
@@ -124,15 +146,22 @@ fn a_blocking_call_in_a_callback_is_an_error_and_the_pool_goes_on() {
             square,
             (3,),
             Callbacks::new().on_success(move |_: &u64| {
-                let nested = inner.apply_async(square, (4,)).and_then(|r| r.get());
+                let nested = inner.apply_async(square, (4,));
+                // Polling without waiting is fine, and leaves the call alone.
+                let polled = nested
+                    .as_ref()
+                    .map(|r| r.wait_timeout(Duration::ZERO))
+                    .map_err(|e| e.to_string());
+                let nested = nested.and_then(|r| r.get().map(|v| (v, r)));
                 let mapped = inner.map(square, 0..3);
-                let _ = tx.send((nested, mapped));
+                let _ = tx.send((polled, nested, mapped));
             }),
         )
         .unwrap();
-    let (nested, mapped) = rx
+    let (polled, nested, mapped) = rx
         .recv_timeout(Duration::from_secs(5))
         .expect("the callback's get() returned");
+    assert!(polled.is_ok(), "{polled:?}");
     assert!(matches!(nested, Err(Error::CallbackDeadlock)), "{nested:?}");
     assert!(matches!(mapped, Err(Error::CallbackDeadlock)), "{mapped:?}");
     assert_eq!(first.get_timeout(Duration::from_secs(5)).unwrap(), 9);

@@ -16,7 +16,9 @@ pub(crate) trait Feed {
 
 /// A [`Feed`] over any iterator of serializable items.
 pub(crate) struct ChunkFeed<I: Iterator> {
-    items: I,
+    /// Fused: after its first `None` the input is never called again (so only the last chunk
+    /// can be short).
+    items: std::iter::Fuse<I>,
     chunksize: usize,
     buf: Vec<I::Item>,
 }
@@ -24,7 +26,7 @@ pub(crate) struct ChunkFeed<I: Iterator> {
 impl<I: Iterator> ChunkFeed<I> {
     pub(crate) fn new(items: I, chunksize: usize) -> ChunkFeed<I> {
         ChunkFeed {
-            items,
+            items: items.fuse(),
             chunksize,
             buf: Vec::with_capacity(chunksize.min(1024)),
         }

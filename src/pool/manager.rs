@@ -1,7 +1,7 @@
 //! The pool's manager thread: owns the workers, keeps their number up, hands chunks to ready idle
 //! ones, collects answers, notices dead workers and replaces them at once.
 
-use super::result::Sink;
+use super::result::{CANCELS, Sink};
 use super::task::{
     PanicWire, STATUS_ERROR, STATUS_INIT_FAILED, STATUS_OK, STATUS_PANIC, STATUS_READY,
 };
@@ -14,6 +14,7 @@ use crate::sys::{self, Io};
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -236,6 +237,12 @@ pub(crate) struct Manager {
     /// no ready worker can take.
     init_failure: Option<TaskError>,
     init_failures: usize,
+    /// The newest job seen, and the newest when the initializer was given up on: only a newer
+    /// job tries it again.
+    newest_job: u64,
+    gave_up_at_job: u64,
+    /// `CANCELS` and the interrupt count when the queue was last searched for cancelled chunks.
+    seen_cancels: (u64, u64),
 }
 
 impl Manager {
@@ -247,6 +254,9 @@ impl Manager {
             pending: VecDeque::new(),
             init_failure: None,
             init_failures: 0,
+            newest_job: 0,
+            gave_up_at_job: 0,
+            seen_cancels: (0, 0),
         }
     }
 
@@ -327,10 +337,12 @@ impl Manager {
             let (status, feeding) = {
                 let mut inner = self.shared.lock();
                 if !inner.queue.is_empty() {
-                    // New work: an initializer that gave up is tried again for it.
-                    if self.init_gave_up() {
+                    // A new call: an initializer that gave up is tried again for it.
+                    let newest = inner.queue.iter().map(|c| c.job_id).max().unwrap_or(0);
+                    if self.init_gave_up() && newest > self.gave_up_at_job {
                         self.init_failures = 0;
                     }
+                    self.newest_job = self.newest_job.max(newest);
                     self.pending.extend(inner.queue.drain(..));
                 }
                 (inner.status, inner.open_feeds > 0 && !inner.feeds_stopped)
@@ -364,7 +376,13 @@ impl Manager {
     }
 
     /// Chunks whose call was given up (its caller interrupted, its iterator dropped) never run.
+    /// The queue is searched only when a call was given up or an interrupt came since last time.
     fn drop_cancelled(&mut self) {
+        let now = (CANCELS.load(SeqCst), interrupt::raised_count());
+        if now == self.seen_cancels || self.pending.is_empty() {
+            return;
+        }
+        self.seen_cancels = now;
         let mut kept = VecDeque::with_capacity(self.pending.len());
         for c in self.pending.drain(..) {
             if c.job.cancelled() || interrupt::raised_since(c.epoch) {
@@ -380,6 +398,7 @@ impl Manager {
     /// failing); if a fork fails, the work that no worker can take fails with the reason.
     fn maintain(&mut self) {
         if self.init_gave_up() {
+            self.gave_up_at_job = self.newest_job;
             self.fail_unrunnable();
             return;
         }
@@ -592,6 +611,17 @@ impl Manager {
         }
         let w = self.workers.remove(i);
         runtime::disown(pid);
+        if !w.ready && self.init_failure_pending(&w) {
+            // Died in its initializer without a report (exit, abort, a signal): a failure too.
+            self.init_failures += 1;
+            self.init_failure = Some(TaskError {
+                message: format!("the initializer exited with code {code}"),
+                location: None,
+                backtrace: String::new(),
+                worker: w.name.clone(),
+                pid,
+            });
+        }
         if let Some(inflight) = w.busy {
             // A worker that dies after its call was interrupted was terminated for it.
             let err = if interrupt::raised_since(inflight.epoch) {
@@ -605,6 +635,11 @@ impl Manager {
             };
             inflight.job.deliver(inflight.index, Err(err));
         }
+    }
+
+    /// A worker that exits before it is ready and did not report its initializer's failure.
+    fn init_failure_pending(&self, w: &Worker) -> bool {
+        self.config.initializer.is_some() && !w.retiring
     }
 
     fn shutdown_idle_workers(&mut self) {

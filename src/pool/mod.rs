@@ -407,6 +407,7 @@ impl Pool {
             }),
             readahead_items: self.readahead.saturating_mul(chunksize),
             pool: self.shared.id(),
+            epoch: interrupt::epoch(),
             finished: false,
         };
         it.start();
@@ -445,7 +446,7 @@ impl Pool {
         A: Serialize + DeserializeOwned + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
-        self.apply_async(f, args)?.get()
+        self.apply_async(f, args)?.get_owned()
     }
 
     /// Starts `f(*args)` in a worker (Python's `apply_async`).
@@ -510,7 +511,7 @@ impl Pool {
         R: Serialize + DeserializeOwned + Send + 'static,
     {
         self.map_async_with(f, iterable, None, Callbacks::new())?
-            .get()
+            .get_owned()
     }
 
     /// [`map`](Self::map) with an explicit chunksize (items per task sent to a worker).
@@ -530,7 +531,7 @@ impl Pool {
         R: Serialize + DeserializeOwned + Send + 'static,
     {
         self.map_async_with(f, iterable, Some(chunksize), Callbacks::new())?
-            .get()
+            .get_owned()
     }
 
     /// Starts a [`map`](Self::map) and returns at once (Python's `map_async`).
@@ -684,7 +685,7 @@ impl Pool {
         R: Serialize + DeserializeOwned + Send + 'static,
     {
         self.starmap_async_with(f, iterable, None, Callbacks::new())?
-            .get()
+            .get_owned()
     }
 
     /// Starts a [`starmap`](Self::starmap) and returns at once (Python's `starmap_async`).
@@ -802,7 +803,11 @@ impl Pool {
         let watch = Watch::new();
         let mut inner = self.shared.lock();
         while !inner.finished {
-            watch.check()?;
+            if watch.is_raised() {
+                drop(inner);
+                watch.check()?;
+                inner = self.shared.lock();
+            }
             inner = self
                 .shared
                 .finished_cv

@@ -4,11 +4,11 @@ use super::feed::Input;
 use super::manager::on_manager_thread_of;
 use crate::codec;
 use crate::error::{Error, Result};
-use crate::interrupt::Watch;
+use crate::interrupt::{self, Watch};
 use crate::sys::Deadline;
 use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -19,6 +19,10 @@ pub(crate) trait Sink: Send + Sync {
     /// True once the caller gave up (interrupted): its queued chunks need not run.
     fn cancelled(&self) -> bool;
 }
+
+/// Calls given up so far, in this process: a pool's manager looks for cancelled chunks in its
+/// queue only when this has moved.
+pub(crate) static CANCELS: AtomicU64 = AtomicU64::new(0);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -228,15 +232,9 @@ impl<R: DeserializeOwned + Send, V: Send> Outcome<V> for Slot<R, V> {
     fn wait_ready(&self, deadline: Deadline, watch: &Watch) -> Result<bool> {
         let mut st = lock(&self.state);
         loop {
-            if st.ready {
-                return Ok(true);
-            }
-            if on_manager_thread_of(self.pool) {
-                drop(st);
-                self.cancel();
-                return Err(Error::CallbackDeadlock);
-            }
             if watch.is_raised() {
+                // The interrupt wins, even over a result that just arrived (the caller is told
+                // it was interrupted, and the interrupt is reported once the children are gone).
                 // Cancel first, and never hold the result lock while the children are
                 // terminated: the manager must see the cancellation before it hands out more.
                 drop(st);
@@ -245,9 +243,15 @@ impl<R: DeserializeOwned + Send, V: Send> Outcome<V> for Slot<R, V> {
                 st = lock(&self.state);
                 continue;
             }
+            if st.ready {
+                return Ok(true);
+            }
             let Some(slice) = deadline.slice() else {
                 return Ok(false);
             };
+            if on_manager_thread_of(self.pool) {
+                return Err(Error::CallbackDeadlock);
+            }
             st = self
                 .cv
                 .wait_timeout(st, slice)
@@ -297,7 +301,9 @@ impl<R: DeserializeOwned + Send, V: Send> Outcome<V> for Slot<R, V> {
         lock(&self.state).successful
     }
     fn cancel(&self) {
-        self.cancelled.store(true, SeqCst);
+        if !self.cancelled.swap(true, SeqCst) {
+            CANCELS.fetch_add(1, SeqCst);
+        }
     }
 }
 
@@ -339,6 +345,16 @@ impl<V> AsyncResult<V> {
         self.slot.wait_ready(Deadline::never(), &Watch::new())?;
         crate::host::sync_pool_workers();
         self.slot.take()
+    }
+
+    /// [`get`](Self::get) for a result only its call holds (`map`, `apply`): if it cannot be
+    /// waited for (in a callback of its own pool), its work is cancelled too.
+    pub(crate) fn get_owned(self) -> Result<V> {
+        let r = self.get();
+        if matches!(r, Err(Error::CallbackDeadlock)) {
+            self.slot.cancel();
+        }
+        r
     }
 
     /// Like [`get`](Self::get), but [`Error::Timeout`] after `timeout` (Python's `multiprocessing.TimeoutError`).
@@ -544,6 +560,8 @@ pub struct IMapIterator<'a, R> {
     pub(crate) input: Option<Input<'a>>,
     pub(crate) readahead_items: usize,
     pub(crate) pool: usize,
+    /// The interrupt epoch of the call (see `interrupt::epoch`).
+    pub(crate) epoch: u64,
     pub(crate) finished: bool,
 }
 
@@ -606,7 +624,9 @@ impl<R: DeserializeOwned + Send + 'static> IMapIterator<'_, R> {
 impl<R> IMapIterator<'_, R> {
     /// The caller gives up: chunks not started are skipped, the input is no longer read.
     fn stop(&mut self) {
-        self.shared.cancelled.store(true, SeqCst);
+        if !self.shared.cancelled.swap(true, SeqCst) {
+            CANCELS.fetch_add(1, SeqCst);
+        }
         self.finished = true;
         if let Some(input) = self.input.take() {
             input.close();
@@ -640,12 +660,17 @@ impl<R: DeserializeOwned + Send + 'static> IMapIterator<'_, R> {
         let watch = Watch::new();
         let start = Instant::now();
         loop {
+            // An interrupt since the call started (reported here or by another call) ends it:
+            // its queued chunks were cancelled, its running ones killed.
+            if watch.is_raised() || interrupt::raised_since(self.epoch) {
+                self.stop();
+                return Some(watch.check().and(Err(Error::Interrupted)));
+            }
             let mut st = lock(&self.shared.state);
             let room = st.submitted_items - st.yielded_items < self.readahead_items;
             if self.input.is_some()
                 && room
                 && (st.ready.is_empty() || start.elapsed() < READ_BUDGET)
-                && !watch.is_raised()
             {
                 drop(st);
                 self.read_chunk();
@@ -661,19 +686,12 @@ impl<R: DeserializeOwned + Send + 'static> IMapIterator<'_, R> {
                 self.finished = true;
                 return None;
             }
-            if on_manager_thread_of(self.pool) {
-                drop(st);
-                self.stop();
-                return Some(Err(Error::CallbackDeadlock));
-            }
-            if watch.is_raised() {
-                drop(st);
-                self.stop();
-                return Some(watch.check().and(Err(Error::Interrupted)));
-            }
             let Some(slice) = deadline.slice() else {
                 return Some(Err(Error::Timeout));
             };
+            if on_manager_thread_of(self.pool) {
+                return Some(Err(Error::CallbackDeadlock));
+            }
             drop(
                 self.shared
                     .cv
