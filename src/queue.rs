@@ -1,38 +1,51 @@
 //! [`Queue`], [`SimpleQueue`] and [`JoinableQueue`]: many-producer, many-consumer FIFO queues
 //! between processes.
 //!
-//! A queue is a ring buffer in shared memory (a sparse memfd mapping inherited by every process
-//! forked after the queue was created), guarded by two robust process-shared locks: one for
+//! A queue is a ring buffer in shared memory (a sparse memfd whose descriptor every process forked
+//! after the queue was created inherits), guarded by two robust process-shared locks: one for
 //! producers, one for consumers. A producer writes a whole message and then publishes it; a
 //! consumer reads a whole message and then releases it. So every message arrives exactly once and
 //! whole, whatever its size, and a process killed inside `put` or `get` never corrupts the queue
 //! (a half-written message was never published; a half-read one is read again by the next consumer).
 //!
+//! No process maps the whole ring: each maps its first window (8 MiB) for as long as it holds the
+//! queue, and while a backlog lasts, one more window for its producers and one for its consumers;
+//! a message larger than a window is mapped on its own for the time of its `put` and its `get`.
+//! So a queue costs each process 8 MiB of address space (24 MiB at most, plus the large message
+//! being copied), and queues work under an address-space limit (`ulimit -v`, as batch schedulers
+//! set it): a hundred queues need less than a gigabyte.
+//!
 //! Deviation from Python (better): there is no feeder thread. `put` copies the message into shared
 //! memory before it returns, so `put` reports serialization errors itself, `empty()` is accurate
 //! right after `put`, and a child that put large data can exit at once: joining it before reading
 //! the data does not deadlock (Python's classic hang). The queue holds up to 16 GiB of unread data
-//! (pages are allocated as written and freed as read); `put` waits only when that is exceeded or
-//! when `maxsize` messages are waiting.
+//! (memory is used as pages are written and given back as they are read, beyond the ring's first
+//! 4 MiB, which is kept for reuse); `put` waits only when that is exceeded or when `maxsize`
+//! messages are waiting. A single message can be up to 8 GiB.
 
 use crate::codec;
 use crate::error::{Error, Result};
 use crate::interrupt::Watch;
-use crate::shm::{RawLock, Region, Signal};
+use crate::shm::{Mapping, MemFile, RawLock, Signal};
 
 use crate::sys::Deadline;
 use serde::{Serialize, de::DeserializeOwned};
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::{
-    AtomicBool, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
-    Ordering::SeqCst,
+    AtomicBool, AtomicPtr, AtomicU64, Ordering::AcqRel, Ordering::Acquire, Ordering::Relaxed,
+    Ordering::Release, Ordering::SeqCst,
 };
 use std::time::Duration;
 
-const CTL_SIZE: usize = 4096;
-/// Bytes of unread data a queue can hold.
+/// The control block's share of the file (a multiple of any page size, so that the windows after
+/// it can be mapped on their own).
+const CTL_SIZE: u64 = 64 << 10;
+/// Bytes of unread data a queue can hold: the ring's size (of a sparse file, never mapped whole).
 const CAPACITY: u64 = 16 << 30;
+/// Processes map the ring a window at a time. A frame of up to a window never straddles two: a
+/// producer goes on at the next window instead.
+const WINDOW: u64 = 8 << 20;
 /// The start of the ring is kept warm (never returned to the system): while the consumers keep up,
 /// producers wrap back to it instead of writing on into fresh pages.
 const WARM: u64 = 4 << 20;
@@ -40,8 +53,17 @@ const WARM: u64 = 4 << 20;
 const GRANULE: u64 = 1 << 20;
 /// A frame length that means "the data goes on at the start of the next lap".
 const WRAP: u64 = u64::MAX;
+/// A frame length that means "the data goes on at the start of the next window".
+const SKIP: u64 = u64::MAX - 1;
+/// `wrap_from` before producers first go back to the start of the ring.
+const NO_WRAP: u64 = u64::MAX;
+/// No window is mapped in a [`Roaming`] slot.
+const NO_WINDOW: u64 = u64::MAX;
 /// How long a consumer spins before sleeping on an empty queue.
 const SPIN: Duration = Duration::from_micros(50);
+
+const _: () = assert!(WARM <= WINDOW && CAPACITY.is_multiple_of(WINDOW));
+const _: () = assert!(WINDOW.is_multiple_of(GRANULE) && WARM.is_multiple_of(GRANULE));
 
 #[repr(C, align(64))]
 struct Padded<T>(T);
@@ -55,6 +77,10 @@ struct Ctl {
     /// Producers' side: end of published data, and messages put (written under the write lock).
     tail: Padded<AtomicU64>,
     puts: AtomicU64,
+    /// The last time producers went back to the start of the ring before its end (the warm
+    /// zone): data goes on at `wrap_to` after position `wrap_from` (`NO_WRAP`: never).
+    wrap_from: AtomicU64,
+    wrap_to: AtomicU64,
     /// Consumers' side: start of unread data, messages taken, and the position before which
     /// everything is consumed and its memory dealt with (written under the read lock).
     head: Padded<AtomicU64>,
@@ -66,56 +92,78 @@ struct Ctl {
     done: Padded<Signal>,
 }
 
-const _: () = assert!(std::mem::size_of::<Ctl>() <= CTL_SIZE);
+const _: () = assert!(std::mem::size_of::<Ctl>() as u64 <= CTL_SIZE);
+
+/// The window (other than the first) that this process has mapped for one side of the queue. It
+/// is used only under that side's lock; atomics keep it whole in a child forked meanwhile.
+struct Roaming {
+    index: AtomicU64,
+    base: AtomicPtr<u8>,
+}
+
+impl Roaming {
+    fn new() -> Roaming {
+        Roaming {
+            index: AtomicU64::new(NO_WINDOW),
+            base: AtomicPtr::new(std::ptr::null_mut()),
+        }
+    }
+}
+
+impl Drop for Roaming {
+    fn drop(&mut self) {
+        let base = *self.base.get_mut();
+        if !base.is_null() {
+            // SAFETY: `base` came from `Mapping::into_raw` of a window, taken back once.
+            drop(unsafe { Mapping::from_raw(base, WINDOW as usize) });
+        }
+    }
+}
 
 struct Shared {
-    region: Region,
+    file: MemFile,
+    /// The control block and the ring's first window, mapped as long as the queue lives here.
+    first: Mapping,
+    /// The other windows this process's producers and consumers use.
+    put_window: Roaming,
+    get_window: Roaming,
     closed: AtomicBool,
     /// A lower bound of `released + CAPACITY` seen by this process's producers: while the tail
     /// stays below it, producers need not read the consumers' side (a cache miss per message).
     space_limit: AtomicU64,
 }
 
-/// Writes an encoding straight into the ring (no intermediate buffer), within `[pos, end)`.
-struct RingWriter<'a> {
-    shared: &'a Shared,
-    pos: u64,
-    end: u64,
-}
-
-impl std::io::Write for RingWriter<'_> {
-    #[inline]
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.write_all(data)?;
-        Ok(data.len())
-    }
-    #[inline]
-    fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
-        if self.pos + data.len() as u64 > self.end {
-            return Err(std::io::ErrorKind::WriteZero.into());
-        }
-        self.shared.write_at(self.pos, data);
-        self.pos += data.len() as u64;
-        Ok(())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
+/// Where a frame of `frame` bytes goes when the ring's end of data is at `tail`: there, or at the
+/// start of the next window if it would straddle two (the next lap if it is larger than a window
+/// and would run past the ring's end).
+fn place(tail: u64, frame: u64) -> u64 {
+    let unit = if frame <= WINDOW { WINDOW } else { CAPACITY };
+    let boundary = (tail / unit + 1) * unit;
+    if tail + frame <= boundary {
+        tail
+    } else {
+        boundary
     }
 }
 
 impl Shared {
     fn new(maxsize: usize, joinable: bool) -> Result<Shared> {
-        let region = Region::new(CTL_SIZE + CAPACITY as usize)?;
-        let ctl = region.ptr() as *mut Ctl;
-        // SAFETY: the region is fresh, zeroed and big enough for Ctl; nobody else sees it yet.
+        let file = MemFile::new(CTL_SIZE + CAPACITY)?;
+        let first = file.map(0, (CTL_SIZE + WINDOW) as usize)?;
+        let ctl = first.ptr() as *mut Ctl;
+        // SAFETY: the file is fresh, zeroed and big enough for Ctl; nobody else sees it yet.
         unsafe {
             RawLock::init(std::ptr::addr_of_mut!((*ctl).write_lock))?;
             RawLock::init(std::ptr::addr_of_mut!((*ctl).read_lock))?;
             (*ctl).maxsize = maxsize as u64;
             (*ctl).joinable = joinable;
+            (*ctl).wrap_from = AtomicU64::new(NO_WRAP);
         }
         Ok(Shared {
-            region,
+            file,
+            first,
+            put_window: Roaming::new(),
+            get_window: Roaming::new(),
             closed: AtomicBool::new(false),
             space_limit: AtomicU64::new(CAPACITY),
         })
@@ -123,12 +171,7 @@ impl Shared {
 
     fn ctl(&self) -> &Ctl {
         // SAFETY: initialized in `new`; shared fields are atomics or locks.
-        unsafe { &*(self.region.ptr() as *const Ctl) }
-    }
-
-    fn data(&self) -> *mut u8 {
-        // SAFETY: the data area follows the control page inside the mapping.
-        unsafe { self.region.ptr().add(CTL_SIZE) }
+        unsafe { &*(self.first.ptr() as *const Ctl) }
     }
 
     fn check_open(&self) -> Result<()> {
@@ -139,47 +182,60 @@ impl Shared {
         }
     }
 
-    /// Copies `src` into the ring at position `pos` (wrapping).
-    fn write_at(&self, pos: u64, src: &[u8]) {
-        let off = (pos % CAPACITY) as usize;
-        let first = src.len().min(CAPACITY as usize - off);
-        // SAFETY: both ranges lie inside the data area; the writer owns [tail, tail+frame).
-        unsafe {
-            std::ptr::copy_nonoverlapping(src.as_ptr(), self.data().add(off), first);
-            if first < src.len() {
-                std::ptr::copy_nonoverlapping(
-                    src.as_ptr().add(first),
-                    self.data(),
-                    src.len() - first,
-                );
-            }
+    /// The address of ring position `pos` in this process, mapping its window into `slot` (the
+    /// caller's side's, used under that side's lock) if needed. The rest of the window follows it.
+    fn at(&self, slot: &Roaming, pos: u64) -> Result<*mut u8> {
+        let off = pos % CAPACITY;
+        let (window, within) = (off / WINDOW, (off % WINDOW) as usize);
+        if window == 0 {
+            // SAFETY: the first window follows the control block inside `first`.
+            return Ok(unsafe { self.first.ptr().add(CTL_SIZE as usize + within) });
         }
+        if slot.index.load(Relaxed) != window {
+            let (base, _) = self
+                .file
+                .map(CTL_SIZE + window * WINDOW, WINDOW as usize)?
+                .into_raw();
+            slot.index.store(NO_WINDOW, Release);
+            let old = slot.base.swap(base, AcqRel);
+            if !old.is_null() {
+                // SAFETY: `old` came from `into_raw` of a window and leaves the slot here.
+                drop(unsafe { Mapping::from_raw(old, WINDOW as usize) });
+            }
+            slot.index.store(window, Release);
+        }
+        // SAFETY: the slot maps `window`; `within` is inside it.
+        Ok(unsafe { slot.base.load(Relaxed).add(within) })
     }
 
-    /// Gives `f` the `len` bytes at ring position `pos`, copying only if they wrap.
-    fn read_at<R>(&self, pos: u64, len: usize, f: impl FnOnce(&[u8]) -> R) -> R {
-        let off = (pos % CAPACITY) as usize;
-        if off + len <= CAPACITY as usize {
-            // SAFETY: published bytes inside the data area, owned by the reader until head moves.
-            f(unsafe { std::slice::from_raw_parts(self.data().add(off), len) })
+    fn write_u64(&self, slot: &Roaming, pos: u64, v: u64) -> Result<()> {
+        let p = self.at(slot, pos)?;
+        // SAFETY: 8 bytes inside a mapped window (positions are 8-aligned, windows too), owned by
+        // the writer until it publishes them.
+        unsafe { std::ptr::copy_nonoverlapping(v.to_le_bytes().as_ptr(), p, 8) };
+        Ok(())
+    }
+
+    fn read_u64(&self, slot: &Roaming, pos: u64) -> Result<u64> {
+        let p = self.at(slot, pos)?;
+        let mut w = [0u8; 8];
+        // SAFETY: 8 published bytes inside a mapped window.
+        unsafe { std::ptr::copy_nonoverlapping(p, w.as_mut_ptr(), 8) };
+        Ok(u64::from_le_bytes(w))
+    }
+
+    /// The ring position up to which producers may write: `CAPACITY` past what consumers are done
+    /// with. When they have read everything up to where producers went back to the ring's start,
+    /// that is all of the previous lap, even before a `get` has moved on past that point.
+    fn free_limit(&self) -> u64 {
+        let ctl = self.ctl();
+        let released = ctl.released.load(Acquire);
+        let wrap_from = ctl.wrap_from.load(Acquire);
+        if wrap_from != NO_WRAP && ctl.head.0.load(Acquire) == wrap_from {
+            ctl.wrap_to.load(Acquire).max(released) + CAPACITY
         } else {
-            let first = CAPACITY as usize - off;
-            let mut buf = Vec::with_capacity(len);
-            // SAFETY: as above, in two pieces.
-            unsafe {
-                buf.extend_from_slice(std::slice::from_raw_parts(self.data().add(off), first));
-                buf.extend_from_slice(std::slice::from_raw_parts(self.data(), len - first));
-            }
-            f(&buf)
+            released + CAPACITY
         }
-    }
-
-    fn read_u64(&self, pos: u64) -> u64 {
-        self.read_at(pos, 8, |b| {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(b);
-            u64::from_le_bytes(w)
-        })
     }
 
     fn qsize(&self) -> usize {
@@ -188,12 +244,12 @@ impl Shared {
         ctl.puts.load(SeqCst).saturating_sub(gets) as usize
     }
 
-    /// Puts one message of `len` bytes, written by `write` at the position it is given.
+    /// Puts one message of `len` bytes, written by `write` into the buffer it is given.
     fn put_with(
         &self,
         len: usize,
         deadline: Deadline,
-        write: impl FnOnce(u64, u64) -> Result<()>,
+        write: impl FnOnce(&mut [u8]) -> Result<()>,
     ) -> Result<()> {
         self.check_open()?;
         let frame = 8 + (len as u64).next_multiple_of(8);
@@ -210,16 +266,17 @@ impl Shared {
         };
         let tail = ctl.tail.0.load(Relaxed);
         let puts = ctl.puts.load(Relaxed);
+        let mut start = place(tail, frame);
         let fits = || {
             if ctl.maxsize != 0 && puts - ctl.gets.load(SeqCst) >= ctl.maxsize {
                 return false;
             }
-            if tail + frame <= self.space_limit.load(Relaxed) {
+            if start + frame <= self.space_limit.load(Relaxed) {
                 return true;
             }
-            let limit = ctl.released.load(Acquire) + CAPACITY;
+            let limit = self.free_limit();
             self.space_limit.fetch_max(limit, Relaxed);
-            tail + frame <= limit
+            start + frame <= limit
         };
         if !ctl
             .space
@@ -228,20 +285,36 @@ impl Shared {
         {
             return Err(Error::Full);
         }
-        // Past the warm zone, go back to its start if the consumers are done with it.
+        // Past the warm zone, go back to its start if the consumers are done with it. This is
+        // recorded in the control block rather than in the ring: the rest of this lap is free as
+        // soon as the consumers reach this point.
         let off = tail % CAPACITY;
-        let next_lap = tail - off + CAPACITY;
-        let start = if off >= WARM
-            && frame <= WARM
-            && next_lap + frame <= ctl.released.load(Acquire) + CAPACITY
-        {
-            self.write_at(tail, &WRAP.to_le_bytes());
-            next_lap
+        if off >= WARM && frame <= WARM && self.free_limit() >= tail - off + CAPACITY + frame {
+            start = tail - off + CAPACITY;
+            ctl.wrap_from.store(tail, Release);
+            ctl.wrap_to.store(start, Release);
+        } else if start != tail {
+            let marker = if start.is_multiple_of(CAPACITY) {
+                WRAP
+            } else {
+                SKIP
+            };
+            self.write_u64(&self.put_window, tail, marker)?;
+        }
+        // A frame of up to a window lies in one window; a larger one is mapped on its own.
+        let own;
+        let dst = if frame <= WINDOW {
+            self.at(&self.put_window, start)?
         } else {
-            tail
+            own = self.file.map(CTL_SIZE + start % CAPACITY, frame as usize)?;
+            own.ptr()
         };
-        self.write_at(start, &(len as u64).to_le_bytes());
-        write(start + 8, start + 8 + len as u64)?;
+        // SAFETY: `[start, start + frame)` is free ring space (inside `released + CAPACITY`, which
+        // consumers do not read before it is published), owned by this producer under the write
+        // lock, and mapped contiguously at `dst`.
+        let buf = unsafe { std::slice::from_raw_parts_mut(dst, frame as usize) };
+        buf[..8].copy_from_slice(&(len as u64).to_le_bytes());
+        write(&mut buf[8..8 + len])?;
         if ctl.joinable {
             ctl.unfinished.0.fetch_add(1, SeqCst);
         }
@@ -262,39 +335,82 @@ impl Shared {
         let Some(_locked) = ctl.read_lock.guard(deadline, &watch)? else {
             return Err(Error::Empty);
         };
+        let slot = &self.get_window;
         let mut head = ctl.head.0.load(Relaxed);
         let len = loop {
             let ready = || ctl.tail.0.load(Acquire) != head;
             if !ctl.data.0.wait_until(ready, deadline, &watch, SPIN)? {
                 return Err(Error::Empty);
             }
-            let len = self.read_u64(head);
-            if len != WRAP {
-                break len;
+            if head == ctl.wrap_from.load(Acquire) {
+                // The producers went back to the start of the ring: go on there. What this lap
+                // used past the warm zone was freed as it was read, except the granule before
+                // this point, which producers may already be reusing: it is left alone. (Released
+                // first: a consumer that dies in between leaves `head` here and does it again.)
+                head = ctl.wrap_to.load(Acquire);
+                ctl.released.store(head, Release);
+                ctl.head.0.store(head, Release);
+                continue;
             }
-            // The producer went back to the start: free what this lap used past the warm zone.
-            let next_lap = head - head % CAPACITY + CAPACITY;
-            self.release(
-                ctl.released.load(Relaxed),
-                (head + 8).next_multiple_of(GRANULE),
-            );
-            head = next_lap;
-            ctl.head.0.store(head, Release);
-            ctl.released.store(head, Release);
+            match self.read_u64(slot, head)? {
+                WRAP => {
+                    // A frame did not fit before the ring's end: free what this lap used past the
+                    // warm zone (nothing after the marker was written in this lap).
+                    let next_lap = head - head % CAPACITY + CAPACITY;
+                    self.release(
+                        ctl.released.load(Relaxed),
+                        (head + 8).next_multiple_of(GRANULE),
+                    );
+                    head = next_lap;
+                    ctl.head.0.store(head, Release);
+                    ctl.released.store(head, Release);
+                }
+                SKIP => {
+                    head = (head / WINDOW + 1) * WINDOW;
+                    ctl.head.0.store(head, Release);
+                    self.release_before(head);
+                }
+                len => break len,
+            }
         };
         let frame = 8 + len.next_multiple_of(8);
-        let value = self.read_at(head + 8, len as usize, decode);
+        if frame > CAPACITY / 2 {
+            return Err(Error::Broken(format!(
+                "queue is corrupted: a message header says {len} bytes"
+            )));
+        }
+        // If the message cannot be mapped (no address space left), it stays for the next `get`.
+        let value = if len == 0 {
+            decode(&[])
+        } else if frame <= WINDOW {
+            let p = self.at(slot, head + 8)?;
+            // SAFETY: `len` published bytes inside one mapped window, not overwritten before
+            // `head` moves past them.
+            decode(unsafe { std::slice::from_raw_parts(p, len as usize) })
+        } else {
+            let own = self
+                .file
+                .map(CTL_SIZE + (head + 8) % CAPACITY, len as usize)?;
+            // SAFETY: as above, mapped on its own.
+            decode(unsafe { std::slice::from_raw_parts(own.ptr(), len as usize) })
+        };
         let new_head = head + frame;
         ctl.head.0.store(new_head, Release);
         ctl.gets.store(ctl.gets.load(Relaxed) + 1, Release);
+        self.release_before(new_head);
+        ctl.space.0.notify_all();
+        value
+    }
+
+    /// Frees the whole granules consumed before `head` (called under the read lock).
+    fn release_before(&self, head: u64) {
+        let ctl = self.ctl();
         let released = ctl.released.load(Relaxed);
-        let floor = new_head - new_head % GRANULE;
+        let floor = head - head % GRANULE;
         if floor > released {
             self.release(released, floor);
             ctl.released.store(floor, Release);
         }
-        ctl.space.0.notify_all();
-        value
     }
 
     /// Frees the consumed range `[from, to)`, except the warm zone at the start of each lap.
@@ -306,7 +422,7 @@ impl Shared {
             let a = (pos - lap).max(WARM);
             let b = end - lap;
             if a < b {
-                self.region.release(CTL_SIZE + a as usize, (b - a) as usize);
+                self.file.punch(CTL_SIZE + a, b - a);
             }
             pos = end;
         }
@@ -395,14 +511,9 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
 
     fn put_deadline(&self, item: &T, deadline: Deadline) -> Result<()> {
         let len = codec::encoded_len(item)?;
-        self.shared.put_with(len, deadline, |pos, end| {
-            let mut w = RingWriter {
-                shared: &self.shared,
-                pos,
-                end,
-            };
-            codec::encode_to(item, &mut w)?;
-            if w.pos != end {
+        self.shared.put_with(len, deadline, |mut dst| {
+            codec::encode_to(item, &mut dst)?;
+            if !dst.is_empty() {
                 return Err(Error::Codec(format!(
                     "cannot encode a value of type `{}`: it serialized to a different size twice",
                     std::any::type_name::<T>()
@@ -697,5 +808,30 @@ impl<T: Serialize + DeserializeOwned> JoinableQueue<T> {
             Duration::ZERO,
         )?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_never_straddle_a_window_nor_run_past_the_ring() {
+        const MIB: u64 = 1 << 20;
+        // Fits where it is.
+        assert_eq!(place(0, WINDOW), 0);
+        assert_eq!(place(WINDOW - 16, 16), WINDOW - 16);
+        // Would straddle two windows: the next one (at the ring's end, that is the next lap).
+        assert_eq!(place(WINDOW - 8, 16), WINDOW);
+        assert_eq!(place(3 * MIB, WINDOW), WINDOW);
+        assert_eq!(place(CAPACITY - 8, 16), CAPACITY);
+        assert_eq!(place(2 * CAPACITY + WINDOW - 8, 16), 2 * CAPACITY + WINDOW);
+        // Larger than a window: anywhere, but not past the ring's end.
+        assert_eq!(place(3 * MIB, WINDOW + 8), 3 * MIB);
+        assert_eq!(place(CAPACITY - WINDOW, WINDOW + 8), CAPACITY);
+        assert_eq!(
+            place(CAPACITY - 2 * WINDOW, WINDOW + 8),
+            CAPACITY - 2 * WINDOW
+        );
     }
 }

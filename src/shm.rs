@@ -8,8 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed, Ordering::SeqCst, fence};
 use std::time::Duration;
 
-/// An anonymous shared mapping (a sparse memfd): pages cost memory only once written, and
-/// [`Region::release`] gives them back.
+/// An anonymous shared mapping (a sparse memfd), zero-filled.
 pub(crate) struct Region {
     ptr: *mut u8,
     len: usize,
@@ -23,61 +22,153 @@ unsafe impl Sync for Region {}
 impl Region {
     /// Maps `len` bytes (rounded to pages), zero-filled.
     pub(crate) fn new(len: usize) -> Result<Region> {
-        // SAFETY: memfd_create with a static name; the fd is closed below once mapped.
-        let fd = unsafe { libc::memfd_create(c"multiprocessing".as_ptr(), libc::MFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(Error::last_os("memfd_create"));
-        }
-        let close = |e: Error| {
-            // SAFETY: fd is ours.
-            unsafe { libc::close(fd) };
-            e
-        };
-        // SAFETY: fd is a valid memfd.
-        if unsafe { libc::ftruncate(fd, len as libc::off_t) } != 0 {
-            return Err(close(Error::last_os("ftruncate")));
-        }
-        // SAFETY: mapping a file we own; NORESERVE because the region is sparse.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_NORESERVE,
-                fd,
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(close(Error::last_os("mmap")));
-        }
-        // SAFETY: the mapping keeps the memfd alive.
-        unsafe { libc::close(fd) };
-        Ok(Region {
-            ptr: ptr.cast(),
-            len,
-        })
+        let file = MemFile::new(len as u64)?;
+        let mapping = file.map(0, len)?;
+        // The mapping keeps the memfd alive once its descriptor is closed (`file` dropped here).
+        let (ptr, len) = mapping.into_raw();
+        Ok(Region { ptr, len })
     }
 
     pub(crate) fn ptr(&self) -> *mut u8 {
         self.ptr
     }
-
-    /// Frees the pages of `[offset, offset+len)` (they read back as zeros).
-    pub(crate) fn release(&self, offset: usize, len: usize) {
-        debug_assert!(offset + len <= self.len);
-        // SAFETY: the range lies inside our mapping; MADV_REMOVE punches a hole in the memfd.
-        unsafe {
-            libc::madvise(self.ptr.add(offset).cast(), len, libc::MADV_REMOVE);
-        }
-    }
 }
 
 impl Drop for Region {
     fn drop(&mut self) {
+        // SAFETY: `ptr`/`len` are the whole of a mapping this region owns.
+        drop(unsafe { Mapping::from_raw(self.ptr, self.len) });
+    }
+}
+
+/// A sparse memfd whose descriptor stays open, so that any part of it can be mapped when needed,
+/// by this process or by a child forked later (which inherits the descriptor; it is closed on
+/// exec). Pages cost memory only once written, and [`MemFile::punch`] gives them back; mapping
+/// only the parts in use keeps the address space small whatever the file's size.
+pub(crate) struct MemFile {
+    fd: std::os::fd::OwnedFd,
+}
+
+impl MemFile {
+    /// A zero-filled file of `len` bytes (no memory is used until pages are written).
+    pub(crate) fn new(len: u64) -> Result<MemFile> {
+        use std::os::fd::FromRawFd;
+        // SAFETY: memfd_create with a static name.
+        let fd = unsafe { libc::memfd_create(c"multiprocessing".as_ptr(), libc::MFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(Error::last_os("memfd_create"));
+        }
+        // SAFETY: `fd` is a fresh descriptor that nothing else owns.
+        let file = MemFile {
+            fd: unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) },
+        };
+        // SAFETY: fd is a valid memfd.
+        if unsafe { libc::ftruncate(fd, len as libc::off_t) } != 0 {
+            return Err(Error::last_os("ftruncate"));
+        }
+        Ok(file)
+    }
+
+    fn raw(&self) -> i32 {
+        std::os::fd::AsRawFd::as_raw_fd(&self.fd)
+    }
+
+    /// Maps the `len` bytes at `offset` (any offset: the mapping is widened to whole pages),
+    /// shared and read-write.
+    pub(crate) fn map(&self, offset: u64, len: usize) -> Result<Mapping> {
+        let page = page_size();
+        let start = offset - offset % page;
+        let inner = (offset - start) as usize;
+        let total = (inner + len.max(1)).next_multiple_of(page as usize);
+        // SAFETY: mapping a file we own; NORESERVE because the file is sparse.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                total,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_NORESERVE,
+                self.raw(),
+                start as libc::off_t,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(Error::last_os("mmap"));
+        }
+        Ok(Mapping {
+            base: ptr.cast(),
+            total,
+            inner,
+        })
+    }
+
+    /// Frees the pages wholly inside `[offset, offset+len)` (they read back as zeros), whether
+    /// or not they are mapped anywhere.
+    pub(crate) fn punch(&self, offset: u64, len: u64) {
+        // SAFETY: a hole punched in our own file; FALLOC_FL_KEEP_SIZE keeps its size.
+        unsafe {
+            libc::fallocate(
+                self.raw(),
+                libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+                offset as libc::off_t,
+                len as libc::off_t,
+            );
+        }
+    }
+}
+
+/// The system's page size.
+fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if n > 0 { n as u64 } else { 4096 }
+}
+
+/// A mapping of part of a [`MemFile`] (or of all of a [`Region`]), unmapped when dropped.
+pub(crate) struct Mapping {
+    base: *mut u8,
+    total: usize,
+    inner: usize,
+}
+
+// SAFETY: plain shared memory; its users synchronize their accesses.
+unsafe impl Send for Mapping {}
+// SAFETY: as above.
+unsafe impl Sync for Mapping {}
+
+impl Mapping {
+    /// The address of the offset asked for in [`MemFile::map`].
+    pub(crate) fn ptr(&self) -> *mut u8 {
+        // SAFETY: `inner` is inside the mapping.
+        unsafe { self.base.add(self.inner) }
+    }
+
+    /// Gives up ownership: the pointer and length of the whole mapping, for
+    /// [`from_raw`](Self::from_raw). Only for mappings asked for at a page-aligned offset.
+    pub(crate) fn into_raw(self) -> (*mut u8, usize) {
+        debug_assert_eq!(self.inner, 0);
+        let parts = (self.base, self.total);
+        std::mem::forget(self);
+        parts
+    }
+
+    /// Takes back a mapping given up by [`into_raw`](Self::into_raw).
+    ///
+    /// # Safety
+    /// `base` and `total` must come from `into_raw`, and be taken back only once.
+    pub(crate) unsafe fn from_raw(base: *mut u8, total: usize) -> Mapping {
+        Mapping {
+            base,
+            total,
+            inner: 0,
+        }
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
         // SAFETY: unmapping our own mapping; other processes keep theirs.
         unsafe {
-            libc::munmap(self.ptr.cast(), self.len);
+            libc::munmap(self.base.cast(), self.total);
         }
     }
 }

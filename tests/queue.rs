@@ -293,3 +293,73 @@ fn megabyte_stream_with_and_without_a_backlog_stays_intact() {
         assert!(q.empty());
     }
 }
+
+#[test]
+fn messages_around_a_window_in_size_stay_intact_with_and_without_a_backlog() {
+    // The ring is mapped 8 MiB at a time: a message of up to a window (header included) goes in
+    // one window, a larger one is mapped on its own. A ByteBuf of n bytes is a frame of
+    // 8 + (5 + n) rounded up to 8 bytes, so these straddle that limit, and the small ones in
+    // between land at every offset.
+    const WINDOW: usize = 8 << 20;
+    let sizes = [
+        WINDOW - 13,
+        3,
+        WINDOW - 12,
+        WINDOW - 13,
+        1 << 20,
+        WINDOW + 1,
+        17 << 20,
+        0,
+        WINDOW - 13,
+    ];
+    for backlog in [false, true] {
+        let q: Queue<(usize, ByteBuf)> = Queue::new().unwrap();
+        let tx = q.clone();
+        let mut p = Process::new(move || {
+            for _ in 0..3 {
+                for (i, n) in sizes.iter().enumerate() {
+                    tx.put((i, tagged(i as u32, *n))).unwrap();
+                }
+            }
+        });
+        p.start().unwrap();
+        if backlog {
+            p.join().unwrap();
+            assert_eq!(q.qsize(), 3 * sizes.len());
+        }
+        for _ in 0..3 {
+            for (i, n) in sizes.iter().enumerate() {
+                let (j, data) = q.get_timeout(Duration::from_secs(30)).unwrap();
+                assert_eq!(j, i);
+                assert!(
+                    data == tagged(i as u32, *n),
+                    "message {i} of {n} bytes corrupted"
+                );
+            }
+        }
+        p.join().unwrap();
+        assert_eq!(p.exitcode(), Some(0));
+        assert!(q.empty());
+    }
+}
+
+#[test]
+fn a_large_put_right_after_the_ring_went_back_to_its_start_does_not_wait() {
+    // With the consumer keeping up past the ring's warm start (4 MiB), the next put goes back to
+    // the start; a message larger than what lies before the consumers' position then still fits
+    // (the rest of the previous lap is free), before any get.
+    let q: Queue<ByteBuf> = Queue::new().unwrap();
+    for size in [1 << 20, 1 << 20, 1 << 20, 2 << 20] {
+        q.put(ByteBuf::from(vec![1u8; size])).unwrap();
+        assert_eq!(q.get().unwrap().len(), size);
+    }
+    // 5 MiB written and read: this one goes back to the start.
+    q.put(ByteBuf::from(vec![2u8; 10])).unwrap();
+    q.put_timeout(ByteBuf::from(vec![3u8; 64 << 20]), Duration::from_secs(10))
+        .unwrap();
+    q.put(ByteBuf::from(vec![4u8; 10])).unwrap();
+    assert!(q.get().unwrap() == ByteBuf::from(vec![2u8; 10]));
+    assert!(q.get().unwrap() == ByteBuf::from(vec![3u8; 64 << 20]));
+    assert!(q.get().unwrap() == ByteBuf::from(vec![4u8; 10]));
+    assert!(q.empty());
+}
