@@ -55,7 +55,7 @@ const GRANULE: u64 = 1 << 20;
 const WRAP: u64 = u64::MAX;
 /// A frame length that means "the data goes on at the start of the next window".
 const SKIP: u64 = u64::MAX - 1;
-/// `wrap_from` before producers first go back to the start of the ring.
+/// The wrap position before producers first go back to the start of the ring.
 const NO_WRAP: u64 = u64::MAX;
 /// No window is mapped in a [`Roaming`] slot.
 const NO_WINDOW: u64 = u64::MAX;
@@ -77,16 +77,16 @@ struct Ctl {
     /// Producers' side: end of published data, and messages put (written under the write lock).
     tail: Padded<AtomicU64>,
     puts: AtomicU64,
-    /// The last time producers went back to the start of the ring before its end (the warm
-    /// zone): data goes on at `wrap_to` after position `wrap_from` (`NO_WRAP`: never).
-    wrap_from: AtomicU64,
-    wrap_to: AtomicU64,
     /// Consumers' side: start of unread data, messages taken, and the position before which
     /// everything is consumed and its memory dealt with (written under the read lock).
     head: Padded<AtomicU64>,
     gets: AtomicU64,
     released: AtomicU64,
     unfinished: Padded<AtomicU64>,
+    /// The last time producers went back to the start of the ring before its end (the warm
+    /// zone): data goes on at `.1` after position `.0` (`NO_WRAP`: never). Written by producers
+    /// rarely and read by consumers at every message: a cache line of its own.
+    wrap: Padded<(AtomicU64, AtomicU64)>,
     data: Padded<Signal>,
     space: Padded<Signal>,
     done: Padded<Signal>,
@@ -157,7 +157,7 @@ impl Shared {
             RawLock::init(std::ptr::addr_of_mut!((*ctl).read_lock))?;
             (*ctl).maxsize = maxsize as u64;
             (*ctl).joinable = joinable;
-            (*ctl).wrap_from = AtomicU64::new(NO_WRAP);
+            (*ctl).wrap.0.0 = AtomicU64::new(NO_WRAP);
         }
         Ok(Shared {
             file,
@@ -184,6 +184,7 @@ impl Shared {
 
     /// The address of ring position `pos` in this process, mapping its window into `slot` (the
     /// caller's side's, used under that side's lock) if needed. The rest of the window follows it.
+    #[inline]
     fn at(&self, slot: &Roaming, pos: u64) -> Result<*mut u8> {
         let off = pos % CAPACITY;
         let (window, within) = (off / WINDOW, (off % WINDOW) as usize);
@@ -192,20 +193,28 @@ impl Shared {
             return Ok(unsafe { self.first.ptr().add(CTL_SIZE as usize + within) });
         }
         if slot.index.load(Relaxed) != window {
-            let (base, _) = self
-                .file
-                .map(CTL_SIZE + window * WINDOW, WINDOW as usize)?
-                .into_raw();
-            slot.index.store(NO_WINDOW, Release);
-            let old = slot.base.swap(base, AcqRel);
-            if !old.is_null() {
-                // SAFETY: `old` came from `into_raw` of a window and leaves the slot here.
-                drop(unsafe { Mapping::from_raw(old, WINDOW as usize) });
-            }
-            slot.index.store(window, Release);
+            self.remap(slot, window)?;
         }
         // SAFETY: the slot maps `window`; `within` is inside it.
         Ok(unsafe { slot.base.load(Relaxed).add(within) })
+    }
+
+    /// Maps `window` into `slot`, in place of the window it held.
+    #[cold]
+    #[inline(never)]
+    fn remap(&self, slot: &Roaming, window: u64) -> Result<()> {
+        let (base, _) = self
+            .file
+            .map(CTL_SIZE + window * WINDOW, WINDOW as usize)?
+            .into_raw();
+        slot.index.store(NO_WINDOW, Release);
+        let old = slot.base.swap(base, AcqRel);
+        if !old.is_null() {
+            // SAFETY: `old` came from `into_raw` of a window and leaves the slot here.
+            drop(unsafe { Mapping::from_raw(old, WINDOW as usize) });
+        }
+        slot.index.store(window, Release);
+        Ok(())
     }
 
     fn write_u64(&self, slot: &Roaming, pos: u64, v: u64) -> Result<()> {
@@ -216,23 +225,15 @@ impl Shared {
         Ok(())
     }
 
-    fn read_u64(&self, slot: &Roaming, pos: u64) -> Result<u64> {
-        let p = self.at(slot, pos)?;
-        let mut w = [0u8; 8];
-        // SAFETY: 8 published bytes inside a mapped window.
-        unsafe { std::ptr::copy_nonoverlapping(p, w.as_mut_ptr(), 8) };
-        Ok(u64::from_le_bytes(w))
-    }
-
     /// The ring position up to which producers may write: `CAPACITY` past what consumers are done
     /// with. When they have read everything up to where producers went back to the ring's start,
     /// that is all of the previous lap, even before a `get` has moved on past that point.
     fn free_limit(&self) -> u64 {
         let ctl = self.ctl();
         let released = ctl.released.load(Acquire);
-        let wrap_from = ctl.wrap_from.load(Acquire);
+        let wrap_from = ctl.wrap.0.0.load(Acquire);
         if wrap_from != NO_WRAP && ctl.head.0.load(Acquire) == wrap_from {
-            ctl.wrap_to.load(Acquire).max(released) + CAPACITY
+            ctl.wrap.0.1.load(Acquire).max(released) + CAPACITY
         } else {
             released + CAPACITY
         }
@@ -291,8 +292,8 @@ impl Shared {
         let off = tail % CAPACITY;
         if off >= WARM && frame <= WARM && self.free_limit() >= tail - off + CAPACITY + frame {
             start = tail - off + CAPACITY;
-            ctl.wrap_from.store(tail, Release);
-            ctl.wrap_to.store(start, Release);
+            ctl.wrap.0.0.store(tail, Release);
+            ctl.wrap.0.1.store(start, Release);
         } else if start != tail {
             let marker = if start.is_multiple_of(CAPACITY) {
                 WRAP
@@ -337,22 +338,26 @@ impl Shared {
         };
         let slot = &self.get_window;
         let mut head = ctl.head.0.load(Relaxed);
-        let len = loop {
+        let (len, header) = loop {
             let ready = || ctl.tail.0.load(Acquire) != head;
             if !ctl.data.0.wait_until(ready, deadline, &watch, SPIN)? {
                 return Err(Error::Empty);
             }
-            if head == ctl.wrap_from.load(Acquire) {
+            if head == ctl.wrap.0.0.load(Acquire) {
                 // The producers went back to the start of the ring: go on there. What this lap
                 // used past the warm zone was freed as it was read, except the granule before
                 // this point, which producers may already be reusing: it is left alone. (Released
                 // first: a consumer that dies in between leaves `head` here and does it again.)
-                head = ctl.wrap_to.load(Acquire);
+                head = ctl.wrap.0.1.load(Acquire);
                 ctl.released.store(head, Release);
                 ctl.head.0.store(head, Release);
                 continue;
             }
-            match self.read_u64(slot, head)? {
+            let header = self.at(slot, head)?;
+            let mut word = [0u8; 8];
+            // SAFETY: 8 published bytes inside a mapped window.
+            unsafe { std::ptr::copy_nonoverlapping(header, word.as_mut_ptr(), 8) };
+            match u64::from_le_bytes(word) {
                 WRAP => {
                     // A frame did not fit before the ring's end: free what this lap used past the
                     // warm zone (nothing after the marker was written in this lap).
@@ -370,7 +375,7 @@ impl Shared {
                     ctl.head.0.store(head, Release);
                     self.release_before(head);
                 }
-                len => break len,
+                len => break (len, header),
             }
         };
         let frame = 8 + len.next_multiple_of(8);
@@ -383,10 +388,9 @@ impl Shared {
         let value = if len == 0 {
             decode(&[])
         } else if frame <= WINDOW {
-            let p = self.at(slot, head + 8)?;
-            // SAFETY: `len` published bytes inside one mapped window, not overwritten before
-            // `head` moves past them.
-            decode(unsafe { std::slice::from_raw_parts(p, len as usize) })
+            // SAFETY: `len` published bytes after the header, in its window (a frame of up to a
+            // window never straddles two), not overwritten before `head` moves past them.
+            decode(unsafe { std::slice::from_raw_parts(header.add(8), len as usize) })
         } else {
             let own = self
                 .file
