@@ -150,7 +150,11 @@ impl Iterator for Flaky {
     type Item = u64;
     fn next(&mut self) -> Option<u64> {
         self.0 += 1;
-        if self.0 % 4 == 0 { None } else { Some(self.0) }
+        if self.0.is_multiple_of(4) {
+            None
+        } else {
+            Some(self.0)
+        }
     }
 }
 
