@@ -54,8 +54,11 @@ pub enum Output {
     Panic(Value),
     /// The cell's code panicked (evcxr caught it): the next [`Output::Panic`] belongs to the cell.
     CellPanicked,
-    /// The cell's code returned an error through `?` (its message went to stderr).
+    /// The cell's code returned an error through `?`.
     CellErrored,
+    /// The message of the error the cell returned through `?` (from
+    /// [`crate::relay::QUESTION_MARK_HOOK`], which keeps it off stderr).
+    CellErrorMessage(String),
     /// Ordering record: the writer forked this pid (its output may be read from now on).
     Fork(u32),
     /// Ordering record: what these processes wrote so far comes before the writer's next bytes.
@@ -630,6 +633,7 @@ fn record(body: &[u8]) -> Option<Output> {
         "panic" => Output::Panic(json),
         "cellpanic" => Output::CellPanicked,
         "cellerror" => Output::CellErrored,
+        "cellerrormsg" => Output::CellErrorMessage(json.get("message")?.as_str()?.to_string()),
         k if k.starts_with("sync:") => Output::Sync(
             k["sync:".len()..]
                 .split(',')
@@ -728,6 +732,25 @@ mod tests {
         // Invalid bytes become U+FFFD without stopping anything.
         let (out, _) = parse(b"bad \xff\xfe bytes\n".to_vec(), "stdout", Finish::Wait);
         assert_eq!(out, vec![text("bad \u{fffd}\u{fffd} bytes\n")]);
+    }
+
+    #[test]
+    fn a_question_mark_error_message_record_is_the_message_not_text() {
+        // What rustmp_display's `eprintln_at` writes for the message "é\nboom" after a line.
+        let payload = "eyJtZXNzYWdlIjoiw6lcbmJvb20ifQ=="; // {"message":"é\nboom"}
+        let input = format!("own line\n\x1b]5379;cellerrormsg;{payload}\x07\n");
+        let (out, rest) = parse(input.into_bytes(), "stderr", Finish::Wait);
+        assert_eq!(
+            out,
+            vec![
+                Output::Stream {
+                    name: "stderr",
+                    text: "own line\n".into()
+                },
+                Output::CellErrorMessage("é\nboom".into())
+            ]
+        );
+        assert!(rest.is_empty());
     }
 
     #[test]

@@ -16,6 +16,13 @@ use std::time::{Duration, Instant};
 /// How long a cell may keep running after an interrupt before the runtime is restarted.
 pub const INTERRUPT_GRACE: Duration = Duration::from_secs(2);
 
+/// The evalue of a cell that a blocking library call ended on an interrupt (ename
+/// `Interrupted`), whether the cell returned the error through `?` or unwrapped it.
+const INTERRUPTED: &str =
+    "the cell was interrupted; the children created through multiprocessing were terminated";
+/// How the library's `Error::Interrupted` reads (`Display`); what follows `; ` says what it did.
+const LIBRARY_INTERRUPTED: &str = "interrupted by SIGINT";
+
 /// Why the engine could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -57,7 +64,11 @@ struct PanicState {
     cell_panicked: bool,
     /// The cell returned an error through `?`.
     cell_errored: bool,
-    /// The end of the cell's stderr: the `?` error's message is its last line.
+    /// That error's message, as the `eprintln!` of `relay::QUESTION_MARK_HOOK` sent it (it is
+    /// not on stderr).
+    error_message: Option<String>,
+    /// The end of the cell's stderr: without the hook (a cell replaced `eprintln!`), evcxr
+    /// printed the `?` error's message there and it is the last line.
     stderr_tail: String,
     reports: Vec<Value>,
 }
@@ -225,6 +236,11 @@ impl Engine {
                     p.cell_errored = true;
                 }
             }
+            Output::CellErrorMessage(message) => {
+                if let Ok(mut p) = p2.lock() {
+                    p.error_message = Some(message);
+                }
+            }
             other => {
                 if let Output::Stream {
                     name: "stderr",
@@ -305,12 +321,16 @@ impl Engine {
                 .map_err(|e| EngineError::Evcxr(e.to_string()))?;
         }
         // One build for the dependencies and the first cell, which loads rustmp_display in the
-        // runtime: its hooks flush partial lines and report panics.
+        // runtime (its hooks flush partial lines and report panics) and imports the `eprintln!`
+        // that sends a `?` error's message to the kernel rather than to stderr.
         eval.eval_with_state(
-            "use rustmp_display::__runtime::ShowDebug as _; rustmp_display::__runtime::ensure_loaded();",
+            &format!(
+                "{}\nuse rustmp_display::__runtime::ShowDebug as _; rustmp_display::__runtime::ensure_loaded();",
+                relay::QUESTION_MARK_HOOK
+            ),
             state,
         )
-            .map_err(|e| EngineError::Evcxr(e.to_string()))?;
+        .map_err(|e| EngineError::Evcxr(e.to_string()))?;
         let interrupter = Interrupter {
             process: eval.process_handle(),
             interrupted_at: Arc::new(Mutex::new(None)),
@@ -369,8 +389,12 @@ impl Engine {
                 if panics.cell_panicked {
                     return panic_outcome(&panics.reports);
                 }
-                if panics.cell_errored {
-                    return question_mark_outcome(&panics.stderr_tail);
+                if panics.cell_errored || panics.error_message.is_some() {
+                    return question_mark_outcome(
+                        panics.error_message.as_deref(),
+                        &panics.stderr_tail,
+                        interrupted,
+                    );
                 }
                 for report in panics.reports {
                     // A panic in another thread is not the cell's failure: show it as stderr.
@@ -434,8 +458,8 @@ impl Engine {
                 };
                 Outcome::Error {
                     ename: ename.into(),
-                    evalue: evalue.clone(),
-                    traceback: vec![evalue],
+                    traceback: vec![format!("{ename}: {evalue}")],
+                    evalue,
                 }
             }
             Err(other) => {
@@ -492,24 +516,40 @@ fn report_text(report: &Value) -> String {
     )
 }
 
-/// A cell whose code returned an `Err` through `?`: evcxr printed the error (Display) to stderr.
-fn question_mark_outcome(stderr_tail: &str) -> Outcome {
-    let message = stderr_tail
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("the cell returned an error")
-        .trim()
-        .to_string();
-    let ename = if message.starts_with("interrupted by SIGINT") {
-        "Interrupted"
+/// A cell whose code returned an `Err` through `?`: one error output, `Error: <its message>`,
+/// or `Interrupted` if the kernel interrupted the cell or the error is the library's interrupt.
+/// `message` is what the hook sent; without it, the last line of stderr (where evcxr printed it).
+fn question_mark_outcome(message: Option<&str>, stderr_tail: &str, interrupted: bool) -> Outcome {
+    let message = match message {
+        Some(m) => m.trim_end().to_string(),
+        None => stderr_tail
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("the cell returned an error")
+            .trim()
+            .to_string(),
+    };
+    let (ename, evalue) = if let Some(rest) = message.strip_prefix(LIBRARY_INTERRUPTED) {
+        let done = rest.trim_start_matches(|c: char| c == ';' || c.is_whitespace());
+        let evalue = if done.is_empty() {
+            "the cell was interrupted".to_string()
+        } else {
+            format!("the cell was interrupted; {done}")
+        };
+        ("Interrupted", evalue)
+    } else if interrupted {
+        (
+            "Interrupted",
+            format!("the cell was interrupted: {message}"),
+        )
     } else {
-        "Error"
+        ("Error", message)
     };
     Outcome::Error {
         ename: ename.into(),
-        evalue: message.clone(),
-        traceback: vec![format!("the cell returned an error through `?`: {message}")],
+        traceback: vec![format!("{ename}: {evalue}")],
+        evalue,
     }
 }
 
@@ -534,15 +574,83 @@ fn panic_outcome(reports: &[Value]) -> Outcome {
         traceback.push("stack backtrace:".into());
         traceback.extend(lines[start..end].iter().map(|l| l.to_string()));
     }
-    // An `Interrupted` error unwrapped in the cell is reported as what it is.
-    let ename = if message.contains("Interrupted") {
-        "Interrupted"
-    } else {
-        "panic"
-    };
+    // An `Interrupted` error unwrapped in the cell is reported as what it is: first what was
+    // stopped, then where.
+    if message.contains("Interrupted") {
+        traceback.insert(0, format!("Interrupted: {INTERRUPTED}"));
+        return Outcome::Error {
+            ename: "Interrupted".into(),
+            evalue: INTERRUPTED.into(),
+            traceback,
+        };
+    }
     Outcome::Error {
-        ename: ename.into(),
+        ename: "panic".into(),
         evalue: message,
         traceback,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(outcome: Outcome) -> (String, String, Vec<String>) {
+        match outcome {
+            Outcome::Error {
+                ename,
+                evalue,
+                traceback,
+            } => (ename, evalue, traceback),
+            other => panic!("not an error: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_question_mark_error_is_its_whole_message_once() {
+        let (ename, evalue, traceback) = error(question_mark_outcome(
+            Some("first line\nsecond line\n"),
+            "the cell's own stderr\n",
+            false,
+        ));
+        assert_eq!(ename, "Error");
+        assert_eq!(evalue, "first line\nsecond line");
+        assert_eq!(traceback, ["Error: first line\nsecond line"]);
+    }
+
+    #[test]
+    fn the_librarys_interrupt_says_what_was_stopped() {
+        let library =
+            "interrupted by SIGINT; the children created through multiprocessing were terminated";
+        for interrupted in [true, false] {
+            let (ename, evalue, traceback) =
+                error(question_mark_outcome(Some(library), "", interrupted));
+            assert_eq!(ename, "Interrupted");
+            assert_eq!(evalue, INTERRUPTED);
+            assert_eq!(traceback, [format!("Interrupted: {INTERRUPTED}")]);
+        }
+        // Another error after an interrupt is the interrupt's doing.
+        let (ename, evalue, _) = error(question_mark_outcome(Some("broken pipe"), "", true));
+        assert_eq!(ename, "Interrupted");
+        assert_eq!(evalue, "the cell was interrupted: broken pipe");
+    }
+
+    #[test]
+    fn without_the_hook_the_message_is_the_last_line_of_stderr() {
+        let (ename, evalue, _) = error(question_mark_outcome(None, "own line\nboom\n\n", false));
+        assert_eq!((ename.as_str(), evalue.as_str()), ("Error", "boom"));
+    }
+
+    #[test]
+    fn an_unwrapped_interrupt_is_interrupted_and_keeps_where() {
+        let report = json!({
+            "message": "called `Result::unwrap()` on an `Err` value: Interrupted",
+            "location": "src/lib.rs:3:9",
+        });
+        let (ename, evalue, traceback) = error(panic_outcome(&[report]));
+        assert_eq!(ename, "Interrupted");
+        assert_eq!(evalue, INTERRUPTED);
+        assert_eq!(traceback[0], format!("Interrupted: {INTERRUPTED}"));
+        assert_eq!(traceback[1], "panicked at src/lib.rs:3:9:");
     }
 }

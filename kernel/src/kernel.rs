@@ -853,6 +853,7 @@ fn publish_output(shared: &Shared, output: Output, target: &Value) {
         Output::Panic(_)
         | Output::CellPanicked
         | Output::CellErrored
+        | Output::CellErrorMessage(_)
         | Output::Fork(_)
         | Output::Sync(_) => {}
     }

@@ -27,9 +27,18 @@ pub const CAPTURE_ENV: &str = "RUSTMP_CAPTURE";
 pub const RUNTIME_NAME: &str = "rustmp-runtime";
 /// The marker after which the kernel's stream parser treats a record as a cell panic.
 pub const CELL_PANIC_RECORD: &[u8] = b"\x1b]5379;cellpanic;e30=\x07\n";
-/// Told to the kernel when the cell's code returned an error through `?` (evcxr printed it to
-/// stderr and says `EVCXR_ERROR_OCCURRED`).
+/// Told to the kernel when the cell's code returned an error through `?` (evcxr says
+/// `EVCXR_ERROR_OCCURRED` after its handler printed the error; see [`QUESTION_MARK_HOOK`]).
 pub const CELL_ERROR_RECORD: &[u8] = b"\x1b]5379;cellerror;e30=\x07\n";
+/// Imported into the cells' crate at start (evcxr keeps it, as it keeps any item): an
+/// `eprintln!` that shadows std's in the crate's root module, where evcxr puts its `?` handler,
+/// `impl<T: Display> From<T> for EvcxrUserCodeError`, whose `eprintln!("{}", error)` would put
+/// the message on stderr, where the kernel cannot tell it from the cell's own lines. There (and
+/// only there: the name of the function it expands in says so) it sends the message as a
+/// `cellerrormsg` record instead, which the kernel shows once, as the cell's error output. Every
+/// other use is std's `eprintln!`. A cell that defines an item named `eprintln` replaces it: the
+/// kernel then falls back to the last line of stderr (which then also shows the message).
+pub const QUESTION_MARK_HOOK: &str = "use rustmp_display::__eprintln as eprintln;";
 
 /// Where `rustmp_display` stores its flush function (its address is passed in the environment).
 static FLUSH_HOOK: AtomicUsize = AtomicUsize::new(0);

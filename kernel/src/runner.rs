@@ -209,8 +209,12 @@ pub fn run(opts: &Options) -> Result<Summary, RunError> {
                 evalue,
                 traceback,
             } => {
-                eprintln!("{ename}: {evalue}");
-                for line in traceback.iter().filter(|l| **l != evalue) {
+                let headline = format!("{ename}: {evalue}");
+                eprintln!("{headline}");
+                for line in traceback
+                    .iter()
+                    .filter(|l| **l != evalue && **l != headline)
+                {
                     eprintln!("{line}");
                 }
                 outputs.push(json!({
@@ -617,6 +621,7 @@ impl Recorder {
             Output::Panic(_)
             | Output::CellPanicked
             | Output::CellErrored
+            | Output::CellErrorMessage(_)
             | Output::Fork(_)
             | Output::Sync(_) => {}
         }

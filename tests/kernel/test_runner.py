@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 
 import nbformat
@@ -206,12 +207,12 @@ def test_a_notebook_of_another_language_is_refused(tmp_path):
     assert "cannot read" in missing.stderr
 
 
-def blocking_cell(pid_file):
+def blocking_cell(pid_file, join="p.join().unwrap();"):
     """A cell whose child writes its pid to `pid_file`, then the cell waits for it (10 minutes)."""
     return ("use multiprocessing::Process;\n"
             f"let mut p = Process::new(|| {{ std::fs::write({json.dumps(str(pid_file))}, std::process::id().to_string()).unwrap(); "
             "std::thread::sleep(std::time::Duration::from_secs(600)); });\n"
-            "p.start().unwrap();\np.join().unwrap();")
+            f"p.start().unwrap();\n{join}")
 
 
 def wait_for_child(pid_file, runner):
@@ -247,10 +248,11 @@ def test_killing_the_runner_leaves_no_process_behind(tmp_path):
             runner.kill()
 
 
-def test_ctrl_c_interrupts_the_cell_and_writes_what_ran(tmp_path):
+@pytest.mark.parametrize("join", ["p.join().unwrap();", "p.join()?;"])
+def test_ctrl_c_interrupts_the_cell_and_writes_what_ran(tmp_path, join):
     pid_file = tmp_path / "child.pid"
     src = tmp_path / "ctrlc.ipynb"
-    notebook(src, "let kept = 1;", blocking_cell(pid_file), "kept")
+    notebook(src, "let kept = 1;", blocking_cell(pid_file, join), "kept")
     out = tmp_path / "out.ipynb"
     runner = subprocess.Popen([rustmp_binary(), "run", str(src), "--output", str(out)], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, env=no_jupyter_env())
@@ -261,10 +263,49 @@ def test_ctrl_c_interrupts_the_cell_and_writes_what_ran(tmp_path):
         assert runner.returncode == 130, stderr
         assert "interrupted at code cell 2" in stderr
         _, code = outputs(out)
-        assert code[1].outputs[-1]["output_type"] == "error"
-        assert code[1].outputs[-1]["ename"] == "Interrupted"
+        # One error output says what was stopped; nothing about it on stderr.
+        errors = [o for o in code[1].outputs if o["output_type"] == "error"]
+        assert len(errors) == 1 and errors[0]["ename"] == "Interrupted", code[1].outputs
+        assert errors[0]["evalue"] == \
+            "the cell was interrupted; the children created through multiprocessing were terminated"
+        assert text_of(code[1], "stderr") == ""
+        assert stderr.count("the children created through multiprocessing were terminated") == 1, stderr
         assert code[2].execution_count is None
         assert_gone_within_5_s(child)
     finally:
         if runner.poll() is None:
             runner.kill()
+
+
+QUESTION_MARK_CELL = ('eprintln!("a warning before the error");\n'
+                      'Err(std::io::Error::other("boom through the question mark"))?;')
+
+
+def test_an_error_through_question_mark_is_written_once(tmp_path):
+    src = tmp_path / "qm.ipynb"
+    notebook(src, QUESTION_MARK_CELL, "1 + 2")
+    proc = run(src, "--allow-errors", "--output", tmp_path / "out.ipynb")
+    assert proc.returncode == 0, proc.stderr
+    _, code = outputs(tmp_path / "out.ipynb")
+    errors = [o for o in code[0].outputs if o["output_type"] == "error"]
+    assert len(errors) == 1, code[0].outputs
+    assert text_of(code[0], "stderr") == "a warning before the error\n"
+    assert errors[0]["ename"] == "Error" and errors[0]["evalue"] == "boom through the question mark"
+    assert errors[0]["traceback"] == ["Error: boom through the question mark"]
+    # The terminal too: the cell's stderr, then the error, once.
+    assert proc.stderr.count("boom through the question mark") == 1, proc.stderr
+    assert "a warning before the error" in proc.stderr
+    assert code[1].outputs[0]["data"]["text/plain"] == "3"
+
+
+def test_nbconvert_shows_an_error_through_question_mark_once(tmp_path):
+    src = tmp_path / "qm.ipynb"
+    notebook(src, QUESTION_MARK_CELL)
+    jupyter = os.path.join(os.path.dirname(sys.executable), "jupyter")
+    subprocess.run([jupyter, "nbconvert", "--to", "notebook", "--execute", "--allow-errors",
+                    "--output-dir", str(tmp_path / "out"), str(src)],
+                   check=True, timeout=RUN_TIMEOUT, capture_output=True)
+    _, code = outputs(tmp_path / "out" / "qm.ipynb")
+    errors = [o for o in code[0].outputs if o["output_type"] == "error"]
+    assert len(errors) == 1 and errors[0]["evalue"] == "boom through the question mark", code[0].outputs
+    assert text_of(code[0], "stderr") == "a warning before the error\n"

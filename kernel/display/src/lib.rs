@@ -365,6 +365,28 @@ pub mod __runtime {
         }
     }
 
+    /// `eprintln!(fmt, value)` at `site` (the path of a function in the caller): evcxr's `?`
+    /// handler (`From<T> for EvcxrUserCodeError`) sends its message to the kernel as one record,
+    /// which the kernel shows as the cell's error output; anywhere else this is std's `eprintln!`.
+    ///
+    /// ```
+    /// rustmp_display::__runtime::eprintln_at("demo::main::site", format_args!("{}", 1));
+    /// ```
+    pub fn eprintln_at(site: &str, args: std::fmt::Arguments<'_>) {
+        if !site.contains("EvcxrUserCodeError as ") {
+            std::eprintln!("{args}");
+            return;
+        }
+        let record = format!("{{\"message\":{}}}", json_string(&args.to_string()));
+        let line = format!(
+            "{OSC_START}cellerrormsg;{}{OSC_END}\n",
+            base64(record.as_bytes())
+        );
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(line.as_bytes());
+        let _ = err.flush();
+    }
+
     /// Loads this crate in the runtime (the kernel runs it once at start; loading installs the hooks).
     pub fn ensure_loaded() {
         std::hint::black_box(ON_LOAD);
@@ -398,6 +420,32 @@ pub mod __runtime {
     #[used]
     #[unsafe(link_section = ".init_array")]
     static ON_LOAD: extern "C" fn() = on_load;
+}
+
+/// The kernel's `eprintln!` for the cells (hidden; the kernel imports it as `eprintln` at start):
+/// std's `eprintln!`, except in evcxr's `?` handler, whose `eprintln!("{}", error)` would put the
+/// message on stderr; there the message goes to the kernel as the cell's error (see
+/// [`__runtime::eprintln_at`]).
+///
+/// ```
+/// use rustmp_display::__eprintln as eprintln;
+/// let x = 1;
+/// eprintln!("{}", x);
+/// eprintln!("x = {x}");
+/// ```
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __eprintln {
+    ($fmt:literal, $e:ident) => {
+        match ::std::format_args!($fmt, $e) {
+            args => {
+                // Its path names the function this expands in.
+                fn rustmp_site() {}
+                $crate::__runtime::eprintln_at(::std::any::type_name_of_val(&rustmp_site), args)
+            }
+        }
+    };
+    ($($arg:tt)*) => { ::std::eprintln!($($arg)*) };
 }
 
 #[cfg(test)]
