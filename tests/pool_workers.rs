@@ -65,22 +65,34 @@ fn a_dead_worker_is_replaced_at_once() {
     assert_eq!(pool.map(square, 0..4).unwrap(), vec![0, 1, 4, 9]);
 }
 
-#[test]
-fn an_initializer_that_fails_once_does_not_fail_a_map() {
-    let _serial = one_at_a_time();
+/// A pool of 2 whose initializer counts its runs (across the workers) and then calls `then` with
+/// the count; the count is returned with the pool.
+fn pool_with_counted_initializer(then: fn(u32)) -> (Pool, Value<u32>) {
     let runs = Value::new(0u32).unwrap();
     let counter = runs.clone();
     let pool = Pool::builder()
         .processes(2)
         .initializer(move || {
-            let mut n = counter.lock().unwrap();
-            *n += 1;
-            if *n == 1 {
-                panic!("the first initializer fails");
-            }
+            let n = {
+                let mut n = counter.lock().unwrap();
+                *n += 1;
+                *n
+            };
+            then(n)
         })
         .build()
         .unwrap();
+    (pool, runs)
+}
+
+#[test]
+fn an_initializer_that_fails_once_does_not_fail_a_map() {
+    let _serial = one_at_a_time();
+    let (pool, _runs) = pool_with_counted_initializer(|n| {
+        if n == 1 {
+            panic!("the first initializer fails");
+        }
+    });
     std::thread::sleep(Duration::from_millis(500));
     let got = pool.map_chunked(square, 0..20, 1).unwrap();
     assert_eq!(got, (0..20).map(|x| x * x).collect::<Vec<_>>());
@@ -90,16 +102,7 @@ fn an_initializer_that_fails_once_does_not_fail_a_map() {
 #[test]
 fn an_initializer_that_always_fails_fails_the_work_without_a_fork_storm() {
     let _serial = one_at_a_time();
-    let runs = Value::new(0u32).unwrap();
-    let counter = runs.clone();
-    let pool = Pool::builder()
-        .processes(2)
-        .initializer(move || {
-            *counter.lock().unwrap() += 1;
-            panic!("initializer failed");
-        })
-        .build()
-        .unwrap();
+    let (pool, runs) = pool_with_counted_initializer(|_| panic!("initializer failed"));
     match pool.map(square, 0..3) {
         Err(Error::Task(e)) => assert_eq!(e.message, "initializer failed"),
         other => panic!("expected the initializer's panic, got {other:?}"),
@@ -116,16 +119,7 @@ fn an_initializer_that_always_fails_fails_the_work_without_a_fork_storm() {
 #[test]
 fn an_initializer_that_exits_does_not_make_the_pool_fork_forever() {
     let _serial = one_at_a_time();
-    let runs = Value::new(0u32).unwrap();
-    let counter = runs.clone();
-    let pool = Pool::builder()
-        .processes(2)
-        .initializer(move || {
-            *counter.lock().unwrap() += 1;
-            std::process::exit(1);
-        })
-        .build()
-        .unwrap();
+    let (pool, runs) = pool_with_counted_initializer(|_| std::process::exit(1));
     std::thread::sleep(Duration::from_millis(1000));
     let idle = runs.get().unwrap();
     assert!(idle <= 8, "an idle pool forked {idle} workers in 1 s");
