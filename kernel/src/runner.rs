@@ -5,6 +5,11 @@
 //! stream text of one name is merged, `update_display_data` rewrites every output with its
 //! display id, `clear_output(wait)` clears the cell (at its next output when `wait`). Cells tagged
 //! `skip-execution` are skipped; cells tagged `raises-exception` may fail.
+//!
+//! `rustmp_display::input` reads the answer from the terminal when stdin is one (the prompt
+//! shown); otherwise it answers with an empty line and says so in one warning line on stderr.
+//! Either way the cell's stdout stream records the prompt followed by the answer and a newline,
+//! as a notebook saved from a Jupyter frontend shows it (a password's answer is not recorded).
 
 use crate::capture::Output;
 use crate::engine::{self, Engine, Outcome};
@@ -142,7 +147,6 @@ pub fn run(opts: &Options) -> Result<Summary, RunError> {
     let mut count = 0u64;
     let mut executed = 0;
     let mut code_index = 0;
-    let no_input = |_: &str, _: bool| String::new();
     for index in 0..cells {
         let cell = &nb["cells"][index];
         let kind = cell["cell_type"].as_str().unwrap_or("");
@@ -181,7 +185,22 @@ pub fn run(opts: &Options) -> Result<Summary, RunError> {
         }
         let (done_tx, timed_out) = watchdog(&engine, opts.timeout);
         ctrl_c.running.store(true, Ordering::SeqCst);
-        let outcome = engine.execute(&source, json!(index), &no_input);
+        let input = |prompt: &str, password: bool| {
+            let answer = read_answer(code_index, prompt, password);
+            // Recorded as Jupyter shows it: the prompt, then the answer (hidden for a password).
+            let shown = if password { "" } else { answer.as_str() };
+            if let Ok(mut r) = recorder.lock() {
+                r.record(
+                    index,
+                    Output::Stream {
+                        name: "stdout",
+                        text: format!("{prompt}{shown}\n"),
+                    },
+                );
+            }
+            answer
+        };
+        let outcome = engine.execute(&source, json!(index), &input);
         ctrl_c.running.store(false, Ordering::SeqCst);
         drop(done_tx);
         let timed_out = timed_out.load(Ordering::SeqCst);
@@ -278,6 +297,65 @@ pub fn run(opts: &Options) -> Result<Summary, RunError> {
         executed,
         elapsed: started.elapsed(),
     })
+}
+
+/// Answers a cell's `rustmp_display::input`: from the terminal when stdin is one (the prompt
+/// shown, the typed line without its newline; not echoed for a password); otherwise an empty
+/// answer and one warning line on stderr, so a run never waits for input that cannot come.
+fn read_answer(cell: usize, prompt: &str, password: bool) -> String {
+    use std::io::{BufRead, IsTerminal};
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        println!("{prompt}");
+        AT_LINE_START.store(true, Ordering::SeqCst);
+        eprintln!(
+            "rustmp run: cell {cell} asked for input ({prompt:?}); stdin is not a terminal, \
+             answered with an empty line"
+        );
+        return String::new();
+    }
+    print!("{prompt}");
+    let _ = std::io::stdout().flush();
+    let echo = password.then(EchoOff::new);
+    let mut line = String::new();
+    let _ = stdin.lock().read_line(&mut line);
+    if echo.is_some() {
+        println!();
+    }
+    drop(echo);
+    AT_LINE_START.store(true, Ordering::SeqCst);
+    let trimmed = line.strip_suffix('\n').unwrap_or(&line);
+    trimmed.strip_suffix('\r').unwrap_or(trimmed).to_string()
+}
+
+/// Turns the terminal's echo off (for a password) until dropped.
+struct EchoOff(Option<libc::termios>);
+
+impl EchoOff {
+    fn new() -> EchoOff {
+        // SAFETY: termios is plain data; tcgetattr fills it for fd 0 or fails.
+        let mut saved: libc::termios = unsafe { std::mem::zeroed() };
+        // SAFETY: fd 0 is this process's stdin; `saved` is a valid termios to fill.
+        if unsafe { libc::tcgetattr(0, &mut saved) } != 0 {
+            return EchoOff(None);
+        }
+        let mut quiet = saved;
+        quiet.c_lflag &= !libc::ECHO;
+        // SAFETY: setting fd 0's attributes from a valid termios.
+        if unsafe { libc::tcsetattr(0, libc::TCSANOW, &quiet) } != 0 {
+            return EchoOff(None);
+        }
+        EchoOff(Some(saved))
+    }
+}
+
+impl Drop for EchoOff {
+    fn drop(&mut self) {
+        if let Some(saved) = &self.0 {
+            // SAFETY: restoring fd 0's attributes saved by `new`.
+            unsafe { libc::tcsetattr(0, libc::TCSANOW, saved) };
+        }
+    }
 }
 
 /// `dir/NAME.ipynb` → `dir/NAME.nbconvert.ipynb` (nbconvert's name for an executed copy).

@@ -5,6 +5,8 @@ PATH that has no Jupyter on it.
 """
 import json
 import os
+import pty
+import select
 import shutil
 import signal
 import subprocess
@@ -31,9 +33,9 @@ def no_jupyter_env():
     return env
 
 
-def run(*args, timeout=RUN_TIMEOUT):
+def run(*args, timeout=RUN_TIMEOUT, stdin=None):
     return subprocess.run([rustmp_binary(), "run", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, env=no_jupyter_env())
+                          timeout=timeout, env=no_jupyter_env(), stdin=stdin)
 
 
 def notebook(path, *cells, language="rust", minor=5):
@@ -309,3 +311,65 @@ def test_nbconvert_shows_an_error_through_question_mark_once(tmp_path):
     errors = [o for o in code[0].outputs if o["output_type"] == "error"]
     assert len(errors) == 1 and errors[0]["evalue"] == "boom through the question mark", code[0].outputs
     assert text_of(code[0], "stderr") == "a warning before the error\n"
+
+
+INPUT_CELL = 'let name = rustmp_display::input("Your name? ");\nprintln!("hello {name}");'
+
+
+def test_input_without_a_terminal_answers_empty_and_warns_once(tmp_path):
+    src = tmp_path / "ask.ipynb"
+    notebook(src, INPUT_CELL)
+    proc = run(src, "--output", tmp_path / "out.ipynb", stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr
+    _, code = outputs(tmp_path / "out.ipynb")
+    # The notebook records the prompt with the (empty) answer, then what the cell printed.
+    assert text_of(code[0]) == "Your name? \nhello \n", code[0].outputs
+    warnings = [line for line in proc.stderr.splitlines() if "asked for input" in line]
+    assert len(warnings) == 1, proc.stderr
+    assert "Your name? " in warnings[0] and "stdin is not a terminal" in warnings[0], warnings
+
+
+def read_until(fd, needle, deadline, child):
+    """Reads the pty until `needle` shows up; kills the child and fails at the deadline."""
+    seen = b""
+    while needle not in seen:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            child.kill()
+            pytest.fail(f"no {needle!r} within the deadline; the terminal showed {seen.decode(errors='replace')!r}")
+        ready, _, _ = select.select([fd], [], [], min(left, 1.0))
+        if not ready:
+            continue
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EIO: every copy of the slave side is closed
+            chunk = b""
+        if not chunk:
+            child.kill()
+            pytest.fail(f"the terminal closed before {needle!r}: {seen.decode(errors='replace')!r}")
+        seen += chunk
+    return seen
+
+
+def test_input_on_a_terminal_reads_the_answer(tmp_path):
+    src = tmp_path / "ask.ipynb"
+    notebook(src, INPUT_CELL)
+    master, slave = pty.openpty()
+    child = subprocess.Popen([rustmp_binary(), "run", str(src), "--output", str(tmp_path / "out.ipynb")],
+                             stdin=slave, stdout=slave, stderr=slave, env=no_jupyter_env(),
+                             start_new_session=True)
+    os.close(slave)
+    try:
+        deadline = time.monotonic() + RUN_TIMEOUT
+        # The prompt at the start of a line (the progress line quotes the source, prompt included).
+        read_until(master, b"\nYour name? ", deadline, child)
+        os.write(master, b"Ada\n")
+        shown = read_until(master, b"hello Ada", time.monotonic() + 120, child)
+        assert child.wait(timeout=120) == 0, shown.decode(errors="replace")
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        os.close(master)
+    _, code = outputs(tmp_path / "out.ipynb")
+    assert text_of(code[0]) == "Your name? Ada\nhello Ada\n", code[0].outputs
