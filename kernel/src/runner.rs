@@ -8,8 +8,8 @@
 //!
 //! `rustmp_display::input` reads the answer from the terminal when stdin is one (the prompt
 //! shown); otherwise it answers with an empty line and says so in one warning line on stderr.
-//! Either way the cell's stdout stream records the prompt followed by the answer and a newline,
-//! as a notebook saved from a Jupyter frontend shows it (a password's answer is not recorded).
+//! Either way the cell's stdout stream records the prompt followed by the answer and a newline
+//! (a password's answer is not recorded).
 
 use crate::capture::Output;
 use crate::engine::{self, Engine, Outcome};
@@ -187,7 +187,7 @@ pub fn run(opts: &Options) -> Result<Summary, RunError> {
         ctrl_c.running.store(true, Ordering::SeqCst);
         let input = |prompt: &str, password: bool| {
             let answer = read_answer(code_index, prompt, password);
-            // Recorded as Jupyter shows it: the prompt, then the answer (hidden for a password).
+            // Recorded: the prompt, then the answer (hidden for a password).
             let shown = if password { "" } else { answer.as_str() };
             if let Ok(mut r) = recorder.lock() {
                 r.record(
