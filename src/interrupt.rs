@@ -183,6 +183,11 @@ impl Watch {
         RAISED.load(SeqCst) != self.0
     }
 
+    /// Reports an interrupt that [`is_raised`](Self::is_raised) saw: [`Watch::check`]'s error.
+    pub(crate) fn report(&self) -> Error {
+        self.check().err().unwrap_or(Error::Interrupted)
+    }
+
     /// `Err(Interrupted)` once an interrupt has arrived; the first such report terminates the children.
     pub(crate) fn check(&self) -> Result<()> {
         let raised = RAISED.load(SeqCst);

@@ -59,13 +59,19 @@ pub(crate) struct Input<'a> {
     pub(crate) job_id: u64,
     pub(crate) func: usize,
     pub(crate) generation: u64,
-    pub(crate) epoch: u64,
     pub(crate) next_index: usize,
 }
 
 impl Input<'_> {
-    /// Queues chunk `index` of the job `sink`. `Err` if the pool no longer takes it.
-    pub(crate) fn submit(&self, sink: Arc<dyn Sink>, index: usize, payload: Vec<u8>) -> Result<()> {
+    /// Queues chunk `index` of the job `sink`, of the call started at interrupt `epoch`. `Err`
+    /// if the pool no longer takes it.
+    pub(crate) fn submit(
+        &self,
+        sink: Arc<dyn Sink>,
+        index: usize,
+        payload: Vec<u8>,
+        epoch: u64,
+    ) -> Result<()> {
         self.pool.push(
             Chunk {
                 job: sink,
@@ -74,7 +80,7 @@ impl Input<'_> {
                 func: self.func,
                 payload,
                 generation: self.generation,
-                epoch: self.epoch,
+                epoch,
             },
             true,
         )

@@ -45,6 +45,13 @@ pub(crate) struct Chunk {
     pub(crate) epoch: u64,
 }
 
+impl Chunk {
+    /// Its call was given up (the caller interrupted, its iterator dropped): it must not run.
+    fn given_up(&self) -> bool {
+        self.job.cancelled() || interrupt::raised_since(self.epoch)
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Status {
     Run,
@@ -156,12 +163,9 @@ struct InFlight {
     epoch: u64,
 }
 
-/// A large answer being read straight into its own buffer.
+/// A large answer being read straight into its own buffer (`body` filled up to `filled`).
 struct Partial {
-    job_id: u64,
-    index: u64,
-    status: u64,
-    body: Vec<u8>,
+    answer: Answer,
     filled: usize,
 }
 
@@ -385,7 +389,7 @@ impl Manager {
         self.seen_cancels = now;
         let mut kept = VecDeque::with_capacity(self.pending.len());
         for c in self.pending.drain(..) {
-            if c.job.cancelled() || interrupt::raised_since(c.epoch) {
+            if c.given_up() {
                 c.job.deliver(c.index, Err(Error::Interrupted));
             } else {
                 kept.push_back(c);
@@ -461,9 +465,7 @@ impl Manager {
             // The first chunk whose call still wants it.
             let chunk = loop {
                 match self.pending.pop_front() {
-                    Some(c) if c.job.cancelled() || interrupt::raised_since(c.epoch) => {
-                        cancelled.push(c)
-                    }
+                    Some(c) if c.given_up() => cancelled.push(c),
                     other => break other,
                 }
             };
@@ -611,8 +613,9 @@ impl Manager {
         }
         let w = self.workers.remove(i);
         runtime::disown(pid);
-        if !w.ready && self.init_failure_pending(&w) {
-            // Died in its initializer without a report (exit, abort, a signal): a failure too.
+        if self.config.initializer.is_some() && !w.ready && !w.retiring {
+            // Died in its initializer without a report (exit, abort, a signal): a failure too
+            // (a reported failure already marked it retiring).
             self.init_failures += 1;
             self.init_failure = Some(TaskError {
                 message: format!("the initializer exited with code {code}"),
@@ -635,11 +638,6 @@ impl Manager {
             };
             inflight.job.deliver(inflight.index, Err(err));
         }
-    }
-
-    /// A worker that exits before it is ready and did not report its initializer's failure.
-    fn init_failure_pending(&self, w: &Worker) -> bool {
-        self.config.initializer.is_some() && !w.retiring
     }
 
     fn shutdown_idle_workers(&mut self) {
@@ -704,19 +702,14 @@ fn read_answers(w: &mut Worker) -> Vec<Answer> {
     let mut buf = [0u8; STAGING];
     loop {
         if let Some(p) = &mut w.partial {
-            while p.filled < p.body.len() {
-                match sys::recv(w.sock.as_raw_fd(), &mut p.body[p.filled..], true) {
+            while p.filled < p.answer.body.len() {
+                match sys::recv(w.sock.as_raw_fd(), &mut p.answer.body[p.filled..], true) {
                     Ok(Io::Done(n)) => p.filled += n,
                     _ => return into,
                 }
             }
             if let Some(p) = w.partial.take() {
-                into.push(Answer {
-                    job_id: p.job_id,
-                    index: p.index,
-                    status: p.status,
-                    body: p.body,
-                });
+                into.push(p.answer);
             }
         }
         let n = match sys::recv(w.sock.as_raw_fd(), &mut buf, true) {
@@ -743,10 +736,12 @@ fn read_answers(w: &mut Worker) -> Vec<Answer> {
                     let mut body = vec![0u8; len];
                     body[..have].copy_from_slice(&w.inbuf[start..]);
                     w.partial = Some(Partial {
-                        job_id,
-                        index,
-                        status,
-                        body,
+                        answer: Answer {
+                            job_id,
+                            index,
+                            status,
+                            body,
+                        },
                         filled: have,
                     });
                     pos = w.inbuf.len();

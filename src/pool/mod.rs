@@ -402,7 +402,6 @@ impl Pool {
                 job_id,
                 func,
                 generation: sys::loaded_objects_generation(),
-                epoch: interrupt::epoch(),
                 next_index: 0,
             }),
             readahead_items: self.readahead.saturating_mul(chunksize),
@@ -805,8 +804,7 @@ impl Pool {
         while !inner.finished {
             if watch.is_raised() {
                 drop(inner);
-                watch.check()?;
-                inner = self.shared.lock();
+                return Err(watch.report());
             }
             inner = self
                 .shared

@@ -239,9 +239,7 @@ impl<R: DeserializeOwned + Send, V: Send> Outcome<V> for Slot<R, V> {
                 // terminated: the manager must see the cancellation before it hands out more.
                 drop(st);
                 self.cancel();
-                watch.check()?;
-                st = lock(&self.state);
-                continue;
+                return Err(watch.report());
             }
             if st.ready {
                 return Ok(true);
@@ -605,7 +603,7 @@ impl<R: DeserializeOwned + Send + 'static> IMapIterator<'_, R> {
             }
         }
         let sink: Arc<dyn Sink> = self.shared.clone();
-        if let Err(e) = payload.and_then(|p| input.submit(sink, index, p)) {
+        if let Err(e) = payload.and_then(|p| input.submit(sink, index, p, self.epoch)) {
             let stop = super::feed::stops_input(&e);
             self.shared.deliver(index, Err(e));
             if stop {
@@ -664,7 +662,7 @@ impl<R: DeserializeOwned + Send + 'static> IMapIterator<'_, R> {
             // its queued chunks were cancelled, its running ones killed.
             if watch.is_raised() || interrupt::raised_since(self.epoch) {
                 self.stop();
-                return Some(watch.check().and(Err(Error::Interrupted)));
+                return Some(Err(watch.report()));
             }
             let mut st = lock(&self.shared.state);
             let room = st.submitted_items - st.yielded_items < self.readahead_items;
