@@ -91,6 +91,12 @@ fn encode_error<T: ?Sized>(e: &encode::Error) -> Error {
         encode::Error::DepthLimitExceeded => "it is nested more than 1024 levels deep".to_string(),
         encode::Error::Syntax(m) => m.clone(),
     };
+    encode_failed::<T>(&reason)
+}
+
+/// The error for a value of type `T` that could not be encoded, and why.
+#[cold]
+pub(crate) fn encode_failed<T: ?Sized>(reason: &str) -> Error {
     Error::Codec(format!(
         "cannot encode a value of type `{}`: {reason}",
         std::any::type_name::<T>()
@@ -108,9 +114,9 @@ fn decode_error<T>(e: &decode::Error) -> Error {
             "the message ends before the value does".to_string()
         }
         decode::Error::OutOfRange => "a number is out of the range of its type".to_string(),
-        decode::Error::LengthMismatch(n) => {
-            format!("a sequence has {n} elements, not the number the type expects")
-        }
+        decode::Error::LengthMismatch(n) => format!(
+            "a sequence, map or enum has another length than the type expects (it read {n})"
+        ),
         decode::Error::Utf8Error(u) => format!("a string is not valid UTF-8 ({u})"),
         decode::Error::DepthLimitExceeded => "it is nested more than 1024 levels deep".to_string(),
         decode::Error::Uncategorized(m) | decode::Error::Syntax(m) => m.clone(),

@@ -518,10 +518,9 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         self.shared.put_with(len, deadline, |mut dst| {
             codec::encode_to(item, &mut dst)?;
             if !dst.is_empty() {
-                return Err(Error::Codec(format!(
-                    "cannot encode a value of type `{}`: it serialized to a different size twice",
-                    std::any::type_name::<T>()
-                )));
+                return Err(codec::encode_failed::<T>(
+                    "it serialized to a different size twice",
+                ));
             }
             Ok(())
         })

@@ -414,7 +414,8 @@ fn poll_locked(st: &mut State, pid: u32) -> Result<Option<i32>> {
 /// Reaps every child of ours that has exited, into its record (where `exitcode` and `join`
 /// find its code; an entry whose owner is gone is dropped). Only our children, by pid: the
 /// status of a child the program spawned by other means (`std::process::Command`) stays for
-/// its own `wait`. Costs one system call when no child has exited.
+/// its own `wait`. Costs one system call when no child has exited; while a child that is not
+/// ours is waitable, one per running child of ours.
 fn reap_finished(st: &mut State) {
     loop {
         // Which child, if any, could be reaped now, without reaping it.

@@ -2,6 +2,7 @@
 
 mod common;
 
+use common::blob;
 use multiprocessing::{ByteBuf, Error, JoinableQueue, Process, Queue, SimpleQueue};
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -254,14 +255,6 @@ fn values_of_many_types_round_trip() {
     assert_eq!(got, items);
 }
 
-fn tagged(i: u32, len: usize) -> ByteBuf {
-    ByteBuf::from(
-        (0..len)
-            .map(|k| (k as u32).wrapping_mul(2_654_435_761).wrapping_add(i) as u8)
-            .collect::<Vec<u8>>(),
-    )
-}
-
 #[test]
 fn megabyte_stream_with_and_without_a_backlog_stays_intact() {
     // A consumer that keeps up (the ring recycles its warm start), then a backlog far larger
@@ -272,7 +265,7 @@ fn megabyte_stream_with_and_without_a_backlog_stays_intact() {
         let n = 60u32;
         let mut p = Process::new(move || {
             for i in 0..n {
-                tx.put((i, tagged(i, (1 << 20) + i as usize * 8 + 3)))
+                tx.put((i, blob(i, (1 << 20) + i as usize * 8 + 3)))
                     .unwrap();
             }
         });
@@ -285,7 +278,7 @@ fn megabyte_stream_with_and_without_a_backlog_stays_intact() {
             let (j, data) = q.get_timeout(Duration::from_secs(30)).unwrap();
             assert_eq!(j, i);
             assert!(
-                data == tagged(i, (1 << 20) + i as usize * 8 + 3),
+                data == blob(i, (1 << 20) + i as usize * 8 + 3),
                 "message {i} corrupted"
             );
         }
@@ -318,7 +311,7 @@ fn messages_around_a_window_in_size_stay_intact_with_and_without_a_backlog() {
         let mut p = Process::new(move || {
             for _ in 0..3 {
                 for (i, n) in sizes.iter().enumerate() {
-                    tx.put((i, tagged(i as u32, *n))).unwrap();
+                    tx.put((i, blob(i as u32, *n))).unwrap();
                 }
             }
         });
@@ -332,7 +325,7 @@ fn messages_around_a_window_in_size_stay_intact_with_and_without_a_backlog() {
                 let (j, data) = q.get_timeout(Duration::from_secs(30)).unwrap();
                 assert_eq!(j, i);
                 assert!(
-                    data == tagged(i as u32, *n),
+                    data == blob(i as u32, *n),
                     "message {i} of {n} bytes corrupted"
                 );
             }

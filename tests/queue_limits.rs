@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{join_ok, spawn};
+use common::{blob, join_ok, spawn};
 use multiprocessing::{
     Array, ByteBuf, Event, JoinableQueue, Lock, Pipe, Pool, Process, Queue, SharedMemory,
     SimpleQueue, Value,
@@ -85,19 +85,6 @@ fn assert_limited() {
         want * 1024,
         "the address-space limit is in force"
     );
-}
-
-/// Bytes that differ from message to message (a swapped or stale block would show): each 8-byte
-/// word holds the seed and its index.
-fn blob(seed: u32, len: usize) -> ByteBuf {
-    let mut v = Vec::with_capacity(len);
-    let mut word = 0u64;
-    while v.len() + 8 <= len {
-        v.extend_from_slice(&((u64::from(seed) << 32) | word).to_le_bytes());
-        word += 1;
-    }
-    v.resize(len, seed as u8);
-    ByteBuf::from(v)
 }
 
 fn square(x: u64) -> u64 {

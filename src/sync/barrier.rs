@@ -7,10 +7,10 @@
 //!
 //! Every party inside `wait` holds a slot with a [`Presence`] (a robust mutex the kernel marks
 //! when its holder dies) and the generation it waits in: the last party to arrive probes the
-//! others before it releases them, sleeping parties probe every 20 ms (one of them at a time),
-//! and a party found dead breaks its generation.
+//! others before it releases them, sleeping parties probe too (at most one probe starts every
+//! 20 ms), and a party found dead breaks its generation.
 
-use super::liveness::{self, Presence, Probe};
+use super::liveness::{self, Presence};
 use super::spin::spin_until;
 use crate::error::{Error, Result};
 use crate::interrupt::Watch;
@@ -96,7 +96,7 @@ type Action = Arc<dyn Fn() + Send + Sync>;
 ///
 /// A party that dies inside `wait` (killed, or its process exits) breaks the barrier, as a
 /// timeout does: the round it was in is not completed, the parties waiting with it get
-/// [`Error::BrokenBarrier`] within about 20 ms (with or without a timeout), and so do every later
+/// [`Error::BrokenBarrier`] within about 40 ms (with or without a timeout), and so do every later
 /// `wait` and [`broken`](Self::broken) at once; [`dead_party`](Self::dead_party) names it. (The
 /// kernel tells: each party holds a robust mutex while it waits.) Python's barrier instead counts
 /// the dead party as waiting: its round completes without it, and then never drains, so the next
@@ -161,28 +161,6 @@ impl std::fmt::Debug for Barrier {
             self.n_waiting(),
             self.broken()
         )
-    }
-}
-
-/// This process's pid, cached (`getpid` is a system call): forgotten in the child after a `fork`.
-fn my_pid() -> u32 {
-    static PID: AtomicU32 = AtomicU32::new(0);
-    static HANDLER: std::sync::Once = std::sync::Once::new();
-    extern "C" fn forget() {
-        PID.store(0, SeqCst);
-    }
-    HANDLER.call_once(|| {
-        // SAFETY: registers a handler that only touches an atomic; it stays valid for the life
-        // of this code.
-        unsafe { libc::pthread_atfork(None, None, Some(forget)) };
-    });
-    match PID.load(SeqCst) {
-        0 => {
-            let pid = sys::getpid();
-            PID.store(pid, SeqCst);
-            pid
-        }
-        pid => pid,
     }
 }
 
@@ -416,7 +394,7 @@ impl Barrier {
                 // Before the hold: a probe that finds this party dead names it, and breaks no
                 // round until the party has a generation (it counts itself in after `enter`
                 // stored one).
-                slot.pid.store(my_pid(), SeqCst);
+                slot.pid.store(sys::getpid(), SeqCst);
                 slot.generation.store(NO_GENERATION, SeqCst);
                 if let Err(e) = slot.presence.hold() {
                     slot.state.store(FREE, SeqCst);
@@ -442,7 +420,7 @@ impl Barrier {
             if me.is_some_and(|m| std::ptr::eq(m, slot))
                 || slot.state.load(SeqCst) != IN_WAIT
                 || slot.ready.load(SeqCst) == 0
-                || slot.presence.probe() != Probe::Died
+                || !slot.presence.died()
             {
                 continue;
             }

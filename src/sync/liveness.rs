@@ -4,6 +4,7 @@
 //! which the kernel marks the moment its holder dies.
 
 use crate::error::{Error, Result};
+use crate::shm::RawLock;
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
@@ -59,17 +60,6 @@ pub(crate) struct Presence(UnsafeCell<libc::pthread_mutex_t>);
 // SAFETY: the mutex is process-shared and thread-safe; it is only reached through pthread calls.
 unsafe impl Sync for Presence {}
 
-/// What a probe found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Probe {
-    /// A live thread holds it.
-    Held,
-    /// Nobody holds it.
-    Free,
-    /// Its holder died holding it; it is free again now.
-    Died,
-}
-
 impl Presence {
     fn raw(&self) -> *mut libc::pthread_mutex_t {
         self.0.get()
@@ -80,19 +70,9 @@ impl Presence {
     /// # Safety
     /// It must lie in zeroed memory that no other thread uses until this returns.
     pub(crate) unsafe fn init(&self) -> Result<()> {
-        // SAFETY: attr is initialized before use and destroyed after; the mutex is not in use.
-        unsafe {
-            let mut attr: libc::pthread_mutexattr_t = std::mem::zeroed();
-            libc::pthread_mutexattr_init(&mut attr);
-            libc::pthread_mutexattr_setpshared(&mut attr, libc::PTHREAD_PROCESS_SHARED);
-            libc::pthread_mutexattr_setrobust(&mut attr, libc::PTHREAD_MUTEX_ROBUST);
-            let r = libc::pthread_mutex_init(self.raw(), &attr);
-            libc::pthread_mutexattr_destroy(&mut attr);
-            if r != 0 {
-                return Err(Error::os("pthread_mutex_init", r));
-            }
-        }
-        Ok(())
+        // SAFETY: `RawLock` is a `#[repr(C)]` wrapper of a bare `pthread_mutex_t`, so this is the
+        // same memory; the caller guarantees it is zeroed and unused. Same attributes as a lock.
+        unsafe { RawLock::init(self.raw().cast()) }
     }
 
     /// Holds it (waits only for a probe's brief hold). The calling thread must not hold it yet.
@@ -115,22 +95,21 @@ impl Presence {
         unsafe { libc::pthread_mutex_unlock(self.raw()) };
     }
 
-    /// Whether a live thread holds it, nobody does, or its holder died (then it is freed). Not
-    /// for the holder itself.
-    pub(crate) fn probe(&self) -> Probe {
+    /// Whether its holder died holding it (it is then freed). Not for the holder itself.
+    pub(crate) fn died(&self) -> bool {
         // SAFETY: the mutex was initialized by `init`.
         match unsafe { libc::pthread_mutex_trylock(self.raw()) } {
             0 => {
                 self.release();
-                Probe::Free
+                false
             }
             libc::EOWNERDEAD => {
                 // SAFETY: we hold it now; it guards no data.
                 unsafe { libc::pthread_mutex_consistent(self.raw()) };
                 self.release();
-                Probe::Died
+                true
             }
-            _ => Probe::Held,
+            _ => false,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
-use multiprocessing::{Error, Process};
+use multiprocessing::{ByteBuf, Error, Process};
 use std::time::{Duration, Instant};
 
 /// Starts a child running `f`.
@@ -79,4 +79,17 @@ pub fn expect_interrupted<T: std::fmt::Debug>(
         "{what}: returned {delay:?} after SIGINT"
     );
     println!("{what}: returned {delay:?} after SIGINT");
+}
+
+/// Bytes that differ from message to message (a swapped or stale block would show): each 8-byte
+/// word holds the seed and its index.
+pub fn blob(seed: u32, len: usize) -> ByteBuf {
+    let mut v = Vec::with_capacity(len);
+    let mut word = 0u64;
+    while v.len() + 8 <= len {
+        v.extend_from_slice(&((u64::from(seed) << 32) | word).to_le_bytes());
+        word += 1;
+    }
+    v.resize(len, seed as u8);
+    ByteBuf::from(v)
 }
