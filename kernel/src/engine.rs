@@ -531,13 +531,7 @@ fn question_mark_outcome(message: Option<&str>, stderr_tail: &str, interrupted: 
             .to_string(),
     };
     let (ename, evalue) = if let Some(rest) = message.strip_prefix(LIBRARY_INTERRUPTED) {
-        let done = rest.trim_start_matches(|c: char| c == ';' || c.is_whitespace());
-        let evalue = if done.is_empty() {
-            "the cell was interrupted".to_string()
-        } else {
-            format!("the cell was interrupted; {done}")
-        };
-        ("Interrupted", evalue)
+        ("Interrupted", format!("the cell was interrupted{rest}"))
     } else if interrupted {
         (
             "Interrupted",

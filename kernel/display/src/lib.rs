@@ -67,9 +67,12 @@ fn base64(data: &[u8]) -> String {
 
 /// Writes one record to stdout, whole, after what the cell printed before it.
 fn emit(kind: &str, json: &str) {
-    // One write for the whole record.
+    write_record(&mut std::io::stdout().lock(), kind, json);
+}
+
+/// Writes one record (`kind` and its JSON) to `out` in one write, after what `out` buffered.
+fn write_record(out: &mut impl Write, kind: &str, json: &str) {
     let record = format!("{OSC_START}{kind};{}{OSC_END}\n", base64(json.as_bytes()));
-    let mut out = std::io::stdout().lock();
     let _ = out.flush();
     let _ = out.write_all(record.as_bytes());
     let _ = out.flush();
@@ -378,13 +381,7 @@ pub mod __runtime {
             return;
         }
         let record = format!("{{\"message\":{}}}", json_string(&args.to_string()));
-        let line = format!(
-            "{OSC_START}cellerrormsg;{}{OSC_END}\n",
-            base64(record.as_bytes())
-        );
-        let mut err = std::io::stderr().lock();
-        let _ = err.write_all(line.as_bytes());
-        let _ = err.flush();
+        write_record(&mut std::io::stderr().lock(), "cellerrormsg", &record);
     }
 
     /// Loads this crate in the runtime (the kernel runs it once at start; loading installs the hooks).
@@ -408,12 +405,7 @@ pub mod __runtime {
         let slot = unsafe { &*(addr as *const AtomicUsize) };
         slot.store(flush_stdio as *const () as usize, Ordering::SeqCst);
         std::panic::set_hook(Box::new(|info| {
-            let record = panic_record(info);
-            let line = format!("{OSC_START}panic;{}{OSC_END}\n", base64(record.as_bytes()));
-            let mut err = std::io::stderr().lock();
-            let _ = err.flush();
-            let _ = err.write_all(line.as_bytes());
-            let _ = err.flush();
+            write_record(&mut std::io::stderr().lock(), "panic", &panic_record(info));
         }));
     }
 
