@@ -325,8 +325,9 @@ impl Engine {
         // that sends a `?` error's message to the kernel rather than to stderr.
         eval.eval_with_state(
             &format!(
-                "{}\nuse rustmp_display::__runtime::ShowDebug as _; rustmp_display::__runtime::ensure_loaded();",
-                relay::QUESTION_MARK_HOOK
+                "{}\n{} rustmp_display::__runtime::ensure_loaded();",
+                relay::QUESTION_MARK_HOOK,
+                crate::wrapper::SHOW_DEBUG_IMPORT
             ),
             state,
         )

@@ -346,7 +346,9 @@ pub mod __runtime {
     /// Shows a cell's final value with `Debug`, as evcxr's own fallback does, but found by method
     /// resolution in the first compile: without it evcxr compiles every cell ending in a value
     /// twice (once trying `.evcxr_display()`, once with `Debug`). The kernel imports it as `_` at
-    /// start. An inherent `evcxr_display` (a type's own rich display) takes precedence.
+    /// start. An inherent `evcxr_display` (a type's own rich display) takes precedence; when
+    /// another trait's `evcxr_display` applies too (the call is ambiguous), the kernel compiles
+    /// that cell without this trait, so the other trait's display is used.
     ///
     /// ```
     /// use rustmp_display::__runtime::ShowDebug as _;
