@@ -3,6 +3,7 @@
 //! restarts.
 
 use crate::capture::{Capture, Output, Sink};
+use crate::cells::{self, Locator};
 use crate::relay;
 use evcxr::{CommandContext, EvalCallbacks, EvalContext};
 use serde_json::{Value, json};
@@ -77,6 +78,8 @@ struct PanicState {
 pub struct Paths {
     /// Where the embedded crates are written.
     pub crates: PathBuf,
+    /// The cells' crate's source, as evcxr last wrote it (`<build slot>/src/lib.rs`).
+    pub source: PathBuf,
     /// Holds the build slot (evcxr's build directory) for this process.
     _lock: File,
 }
@@ -143,6 +146,7 @@ pub fn prepare() -> Result<Paths, EngineError> {
     }
     Ok(Paths {
         crates,
+        source: build.join("src").join("lib.rs"),
         _lock: lock,
     })
 }
@@ -211,6 +215,7 @@ pub struct Engine {
     panics: Arc<Mutex<PanicState>>,
     sink: Arc<Mutex<Sink>>,
     interrupter: Interrupter,
+    locator: Arc<Mutex<Locator>>,
 }
 
 impl Engine {
@@ -220,6 +225,8 @@ impl Engine {
         let p2 = panics.clone();
         let sink = Arc::new(Mutex::new(sink));
         let capture_sink = sink.clone();
+        let locator = Arc::new(Mutex::new(Locator::new(paths.source.clone())));
+        let stream_locator = locator.clone();
         let capture = Capture::start(Box::new(move |output, target| match output {
             Output::CellPanicked => {
                 if let Ok(mut p) = p2.lock() {
@@ -241,7 +248,15 @@ impl Engine {
                     p.error_message = Some(message);
                 }
             }
-            other => {
+            mut other => {
+                // A location in the cells' crate (a child's panic report, say) is shown as the
+                // cell's.
+                if let Output::Stream { text, .. } = &mut other
+                    && text.contains(cells::FILE)
+                    && let Ok(mut l) = stream_locator.lock()
+                {
+                    *text = l.locations(text);
+                }
                 if let Output::Stream {
                     name: "stderr",
                     text,
@@ -343,6 +358,7 @@ impl Engine {
             panics,
             sink,
             interrupter,
+            locator,
         })
     }
 
@@ -356,9 +372,24 @@ impl Engine {
     pub fn execute(
         &mut self,
         code: &str,
+        label: cells::Label,
         target: Value,
         input: &dyn Fn(&str, bool) -> String,
     ) -> Outcome {
+        if let Ok(mut l) = self.locator.lock() {
+            l.start(cells::Cell::new(label, code));
+        }
+        let outcome = self.run(code, target, input);
+        if let Ok(mut l) = self.locator.lock() {
+            // A cell that did not compile defined nothing.
+            let compiled =
+                !matches!(&outcome, Outcome::Error { ename, .. } if ename == "CompilationError");
+            l.finish(compiled);
+        }
+        outcome
+    }
+
+    fn run(&mut self, code: &str, target: Value, input: &dyn Fn(&str, bool) -> String) -> Outcome {
         self.capture.set_target(target.clone());
         if let Ok(mut p) = self.panics.lock() {
             *p = PanicState::default();
@@ -388,16 +419,18 @@ impl Engine {
                     }
                 }
                 if panics.cell_panicked {
-                    return panic_outcome(&panics.reports);
+                    let reports = self.located(panics.reports);
+                    return panic_outcome(&reports);
                 }
                 if panics.cell_errored || panics.error_message.is_some() {
+                    let message = panics.error_message.map(|m| self.locations(&m));
                     return question_mark_outcome(
-                        panics.error_message.as_deref(),
-                        &panics.stderr_tail,
+                        message.as_deref(),
+                        &self.locations(&panics.stderr_tail),
                         interrupted,
                     );
                 }
-                for report in panics.reports {
+                for report in self.located(panics.reports) {
                     // A panic in another thread is not the cell's failure: show it as stderr.
                     if let Ok(mut s) = self.sink.lock() {
                         s(
@@ -430,9 +463,15 @@ impl Engine {
             Err(evcxr::Error::CompilationErrors(errors)) => {
                 let mut traceback = Vec::new();
                 let mut first = None;
+                let map = self.locator.lock().ok().map(|mut l| l.current_map());
                 for e in &errors {
                     first.get_or_insert_with(|| e.message());
-                    traceback.push(e.rendered());
+                    let rendered = e.rendered();
+                    let rendered = match &map {
+                        Some(map) => map.rendered(&rendered),
+                        None => rendered,
+                    };
+                    traceback.push(cells::colour(&rendered));
                 }
                 Outcome::Error {
                     ename: "CompilationError".into(),
@@ -472,6 +511,34 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// `text` with its locations in the cells' crate shown as the cells'.
+    fn locations(&self, text: &str) -> String {
+        match self.locator.lock() {
+            Ok(mut l) if text.contains(cells::FILE) => l.locations(text),
+            _ => text.to_string(),
+        }
+    }
+
+    /// Panic reports with their locations (and those in their messages and backtraces) shown
+    /// as the cells'.
+    fn located(&self, reports: Vec<Value>) -> Vec<Value> {
+        reports
+            .into_iter()
+            .map(|mut report| {
+                let context = field(&report, "backtrace");
+                for key in ["location", "message", "backtrace"] {
+                    let text = field(&report, key);
+                    if text.contains(cells::FILE)
+                        && let Ok(mut l) = self.locator.lock()
+                    {
+                        report[key] = Value::String(l.locations_with(&text, &context));
+                    }
+                }
+                report
+            })
+            .collect()
     }
 
     /// Completions at a byte offset: (matches, start, end).

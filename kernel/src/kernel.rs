@@ -722,7 +722,14 @@ impl Executor {
             self.cell_seq += 1;
             self.shared.running.store(self.cell_seq, Ordering::SeqCst);
             let outcome = match self.engine() {
-                Ok(engine) => engine.execute(&code, target, &input),
+                Ok(engine) => {
+                    let label = if store_history {
+                        crate::cells::Label::Count(count)
+                    } else {
+                        crate::cells::Label::Uncounted
+                    };
+                    engine.execute(&code, label, target, &input)
+                }
                 Err(e) => Outcome::Error {
                     ename: "KernelError".into(),
                     evalue: format!("the Rust engine could not start: {e}"),

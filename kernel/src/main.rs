@@ -6,6 +6,7 @@
 //!   notebook headless.
 
 mod capture;
+mod cells;
 mod connection;
 mod embedded;
 mod engine;

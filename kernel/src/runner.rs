@@ -200,7 +200,12 @@ pub fn run(opts: &Options) -> Result<Summary, RunError> {
             }
             answer
         };
-        let outcome = engine.execute(&source, json!(index), &input);
+        let outcome = engine.execute(
+            &source,
+            crate::cells::Label::Count(count),
+            json!(index),
+            &input,
+        );
         ctrl_c.running.store(false, Ordering::SeqCst);
         drop(done_tx);
         let timed_out = timed_out.load(Ordering::SeqCst);
