@@ -208,6 +208,10 @@ impl Interrupter {
     }
 }
 
+/// What [`Engine::prime`] asks completions for: it names the library and a std collection, so
+/// that their crates are analysed.
+const PRIME_SNIPPET: &str = "let mut seen = std::collections::HashMap::<u64, String>::new();\nlet p = multiprocessing::Process::new(|| ());\np.";
+
 /// The evaluation engine.
 pub struct Engine {
     ctx: CommandContext,
@@ -338,20 +342,30 @@ impl Engine {
         // One build for the dependencies and the first cell, which loads rustmp_display in the
         // runtime (its hooks flush partial lines and report panics) and imports the `eprintln!`
         // that sends a `?` error's message to the kernel rather than to stderr.
-        eval.eval_with_state(
-            &format!(
-                "{}\n{} rustmp_display::__runtime::ensure_loaded();",
-                relay::QUESTION_MARK_HOOK,
-                crate::wrapper::SHOW_DEBUG_IMPORT
-            ),
-            state,
-        )
-        .map_err(|e| EngineError::Evcxr(e.to_string()))?;
+        let first = format!(
+            "{}\n{} rustmp_display::__runtime::ensure_loaded();",
+            relay::QUESTION_MARK_HOOK,
+            crate::wrapper::SHOW_DEBUG_IMPORT
+        );
+        // Offline first: cargo then does not look at the registry's index (about 0.1 s), which
+        // it needs only when the embedded crates' dependencies are not fetched yet.
+        let mut offline = state.clone();
+        offline.set_offline_mode(true);
+        let online = eval.eval_with_state(&first, offline).is_err();
+        if online {
+            eval.eval_with_state(&first, state)
+                .map_err(|e| EngineError::Evcxr(e.to_string()))?;
+        }
         let interrupter = Interrupter {
             process: eval.process_handle(),
             interrupted_at: Arc::new(Mutex::new(None)),
         };
-        let ctx = CommandContext::with_eval_context(eval);
+        let mut ctx = CommandContext::with_eval_context(eval);
+        if !online {
+            // The cells' `:dep`s may need the registry.
+            ctx.execute(":offline 0")
+                .map_err(|e| EngineError::Evcxr(e.to_string()))?;
+        }
         Ok(Engine {
             ctx,
             capture,
@@ -539,6 +553,15 @@ impl Engine {
                 report
             })
             .collect()
+    }
+
+    /// Makes rust-analyzer do its first analysis (the standard library and the embedded crates)
+    /// now, while the kernel is idle, instead of in the user's first cell: evcxr asks it for the
+    /// types of a cell's variables, and the first time costs most of a second cell's time.
+    /// A completion on a snippet that uses the library does it, and leaves no state behind.
+    pub fn prime(&mut self) {
+        let snippet = PRIME_SNIPPET;
+        let _ = self.ctx.completions(snippet, snippet.len());
     }
 
     /// Completions at a byte offset: (matches, start, end).

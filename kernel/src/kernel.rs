@@ -63,6 +63,9 @@ struct Shared {
     /// The last CPU sample for `usage_request`.
     usage: Mutex<crate::usage::Usage>,
     shutting_down: AtomicBool,
+    /// A request waits for the engine: it does not prime rust-analyzer then (see
+    /// `Engine::prime`).
+    engine_wanted: AtomicBool,
 }
 
 impl Shared {
@@ -190,6 +193,7 @@ async fn serve(
         interrupter: Mutex::new(None),
         usage: Mutex::new(crate::usage::Usage::default()),
         shutting_down: AtomicBool::new(false),
+        engine_wanted: AtomicBool::new(false),
     });
 
     // Heartbeat: echo.
@@ -481,6 +485,16 @@ impl Executor {
             {
                 *i = Some(e.interrupter());
             }
+            let started = started.map(|mut e| {
+                if !shared.engine_wanted.load(Ordering::SeqCst) {
+                    let t0 = std::time::Instant::now();
+                    e.prime();
+                    if std::env::var_os("RUSTMP_TIMING").is_some() {
+                        eprintln!("rustmp timing: rust-analyzer primed in {:?}", t0.elapsed());
+                    }
+                }
+                e
+            });
             // Keep the build slot locked as long as the engine lives.
             let _ = tx.send(started.map(|e| (e, paths)));
         });
@@ -488,6 +502,7 @@ impl Executor {
 
     fn engine(&mut self) -> Result<&mut Engine, String> {
         if self.engine.is_none() {
+            self.shared.engine_wanted.store(true, Ordering::SeqCst);
             let started = match self.engine_rx.take() {
                 Some(rx) => rx
                     .recv()
