@@ -44,6 +44,7 @@ struct Segment {
 pub struct Cell {
     label: Label,
     segments: Vec<Segment>,
+    lines: Vec<String>,
 }
 
 impl Cell {
@@ -78,7 +79,12 @@ impl Cell {
                 }
             }
         }
-        Cell { label, segments }
+        let lines = code.lines().map(String::from).collect();
+        Cell {
+            label,
+            segments,
+            lines,
+        }
     }
 }
 
@@ -117,6 +123,8 @@ struct LineOrigin {
 #[derive(Debug, Default)]
 pub struct SourceMap {
     lines: HashMap<usize, LineOrigin>,
+    /// The whole cell line of a crate line that starts inside it (a second statement on a line).
+    whole: HashMap<usize, String>,
 }
 
 /// How rustc and panics name the cells' crate's source.
@@ -237,6 +245,7 @@ impl SourceMap {
             .collect();
         let line_of = |byte: usize| starts.partition_point(|&s| s <= byte);
         let mut lines = HashMap::new();
+        let mut whole = HashMap::new();
         let mut claimed = vec![false; starts.len() + 1];
         for cell in cells.iter().rev() {
             for segment in &cell.segments {
@@ -245,6 +254,11 @@ impl SourceMap {
                     continue;
                 };
                 let count = segment.text.matches('\n').count() + 1;
+                if segment.column > 0
+                    && let Some(text) = cell.lines.get(segment.line - 1)
+                {
+                    whole.insert(first, text.clone());
+                }
                 for k in 0..count {
                     claimed[first + k] = true;
                     lines.insert(
@@ -258,7 +272,7 @@ impl SourceMap {
                 }
             }
         }
-        SourceMap { lines }
+        SourceMap { lines, whole }
     }
 
     /// Where line `line`, column `column` of the crate is in the cells, if it is a cell's.
@@ -305,6 +319,9 @@ impl SourceMap {
         // Whether the snippet lines being read are from the crate (rustc says so in a header;
         // a new message or a suggestion is about the crate unless it says otherwise).
         let mut in_crate = true;
+        // How far the markers under the last snippet line move: that line is shown whole, as
+        // in the cell, and it started further right there.
+        let mut shift = 0;
         for line in rendered.lines() {
             let trimmed = line.trim_start();
             if let Some(path) = trimmed
@@ -316,14 +333,33 @@ impl SourceMap {
                 continue;
             }
             if let Some((width, number, tail)) = gutter_number(line) {
+                shift = 0;
                 if in_crate {
                     let shown = self.line(number).map_or(String::new(), |n| n.to_string());
-                    out.push(format!("{shown:>width$}{tail}"));
+                    match self.whole.get(&number) {
+                        Some(whole) => {
+                            shift = self.lines.get(&number).map_or(0, |o| o.shift);
+                            out.push(format!("{shown:>width$} | {whole}"));
+                        }
+                        None => out.push(format!("{shown:>width$}{tail}")),
+                    }
                 } else {
                     out.push(line.to_string());
                 }
                 continue;
             }
+            if let Some(bar) = line.find('|')
+                && line[..bar].trim().is_empty()
+            {
+                if shift > 0 && line.len() > bar + 1 {
+                    let (gutter, marks) = line.split_at(bar + 1);
+                    out.push(format!("{gutter}{}{marks}", " ".repeat(shift)));
+                } else {
+                    out.push(line.to_string());
+                }
+                continue;
+            }
+            shift = 0;
             if !line.starts_with(' ') && !line.is_empty() {
                 in_crate = true;
             }
@@ -524,6 +560,24 @@ y
         assert_eq!(
             map.locations("thread 'main' panicked at src/lib.rs:3:17:\nthree; src/lib.rs:12:1 and src/lib.rs:x"),
             "thread 'main' panicked at cell [1], line 3, column 17:\nthree; src/lib.rs:12:1 and src/lib.rs:x"
+        );
+    }
+
+    #[test]
+    fn a_second_statement_on_a_line_is_shown_whole_with_its_markers_moved() {
+        let cell = Cell::new(Label::Count(5), "let q = 1; let w: u32 = \"x\";");
+        let source = "fn a() {}\nlet q = 1;\nlet w: u32 = \"x\";\n";
+        let map = SourceMap::new(source, &[&cell]);
+        let rendered = "error[E0308]: mismatched types\n --> src/lib.rs:3:14\n  |\n3 | let w: u32 = \"x\";\n  |        ---   ^^^ expected `u32`, found `&str`\n";
+        let shown = map.rendered(rendered);
+        assert!(shown.contains("--> cell [5], line 1, column 25"), "{shown}");
+        assert!(
+            shown.contains("\n1 | let q = 1; let w: u32 = \"x\";\n"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("\n  |                   ---   ^^^ expected"),
+            "{shown}"
         );
     }
 
