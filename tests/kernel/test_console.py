@@ -5,6 +5,7 @@ cell whose child prints a line, gets Ctrl-C on a cell blocked on a child (the co
 as an interrupt), and exits on Ctrl-D. What is checked is what the terminal shows, with the
 terminal's escape sequences taken out.
 """
+import contextlib
 import os
 import re
 import signal
@@ -75,7 +76,8 @@ def console(tmp_path):
         child.kill(signal.SIGKILL)
     child.close(force=True)
     for pid in processes_naming(str(runtime)):
-        os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def test_console_forks_interrupts_with_ctrl_c_and_exits_leaving_no_kernel(console):

@@ -9,6 +9,7 @@ items) and the notebook model behind it (the outputs JupyterLab would save).
 
 Nothing here is skipped: without Chromium, JupyterLab or Playwright the tests fail.
 """
+import contextlib
 import json
 import os
 import re
@@ -168,6 +169,16 @@ class Lab:
             env=env, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         self.playwright = None
         self.browser = None
+        try:
+            self.open()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.stop()
+            self.kill_leftovers()
+            raise
+
+    def open(self):
+        """Chromium on the notebook's page, once the server answers; the kernel started and idle."""
         self.wait_for_server()
         self.playwright = sync_playwright().start()
         self.browser = self.playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
@@ -275,6 +286,15 @@ class Lab:
                     self.server.wait()
         self.log.close()
 
+    def kill_leftovers(self):
+        """Kills what a failed test left: the kernel and its children, found by the runtime dir."""
+        for pid in processes_naming(str(self.runtime)):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if self.server.poll() is None:
+            os.killpg(self.server.pid, signal.SIGKILL)
+            self.server.wait()
+
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
@@ -283,8 +303,7 @@ def lab(tmp_path_factory):
     try:
         lab.stop()
     finally:
-        for pid in processes_naming(str(lab.runtime)):
-            os.kill(pid, signal.SIGKILL)
+        lab.kill_leftovers()
 
 
 def stream(outputs, name):
