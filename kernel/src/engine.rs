@@ -127,7 +127,9 @@ pub fn prepare() -> Result<Paths, EngineError> {
     let config = base.join("evcxr-config");
     std::fs::create_dir_all(&config).map_err(io("create evcxr's config directory"))?;
     let toml = format!(
-        "[evcxr]\nallow_static_linking = false\nopt_level = \"{}\"\ntmpdir = {:?}\n",
+        // Offline while the engine starts (evcxr's own first build and the kernel's): cargo then
+        // does not read the registry's index. `Engine::start` turns it off afterwards.
+        "[evcxr]\nallow_static_linking = false\noffline_mode = true\nopt_level = \"{}\"\ntmpdir = {:?}\n",
         std::env::var("RUSTMP_OPT_LEVEL").unwrap_or_else(|_| "0".into()),
         build.display().to_string()
     );
@@ -312,8 +314,15 @@ impl Engine {
                 Ok(())
             });
         }
+        let spawned = Instant::now();
         let (eval, outputs) = EvalContext::with_subprocess_command(cmd)
             .map_err(|e| EngineError::Evcxr(e.to_string()))?;
+        if std::env::var_os("RUSTMP_TIMING").is_some() {
+            eprintln!(
+                "rustmp timing: evcxr and its runtime up {:?}",
+                spawned.elapsed()
+            );
+        }
         // evcxr's own channels: user output bypasses them; whatever comes is the runtime's own
         // messages. They must be drained or evcxr blocks.
         for (rx, _name) in [(outputs.stdout, "stdout"), (outputs.stderr, "stderr")] {
@@ -347,25 +356,36 @@ impl Engine {
             relay::QUESTION_MARK_HOOK,
             crate::wrapper::SHOW_DEBUG_IMPORT
         );
-        // Offline first: cargo then does not look at the registry's index (about 0.1 s), which
-        // it needs only when the embedded crates' dependencies are not fetched yet.
-        let mut offline = state.clone();
-        offline.set_offline_mode(true);
-        let online = eval.eval_with_state(&first, offline).is_err();
+        // Offline first (evcxr.toml says so): cargo then does not look at the registry's index
+        // (about 0.1 s), which it needs only when the embedded crates' dependencies are not
+        // fetched yet.
+        let mut online_state = state.clone();
+        online_state.set_offline_mode(false);
+        let t0 = Instant::now();
+        let mut built = eval.eval_with_state(&first, state);
+        let online = built.is_err();
         if online {
-            eval.eval_with_state(&first, state)
-                .map_err(|e| EngineError::Evcxr(e.to_string()))?;
+            built = eval.eval_with_state(&first, online_state);
+        }
+        let built = built.map_err(|e| EngineError::Evcxr(e.to_string()))?;
+        if std::env::var_os("RUSTMP_TIMING").is_some() {
+            eprintln!(
+                "rustmp timing: first build {:?} ({})",
+                t0.elapsed(),
+                if online { "online" } else { "offline" }
+            );
+            for ph in &built.phases {
+                eprintln!("rustmp timing:   {:<26} {:?}", ph.name, ph.duration);
+            }
         }
         let interrupter = Interrupter {
             process: eval.process_handle(),
             interrupted_at: Arc::new(Mutex::new(None)),
         };
         let mut ctx = CommandContext::with_eval_context(eval);
-        if !online {
-            // The cells' `:dep`s may need the registry.
-            ctx.execute(":offline 0")
-                .map_err(|e| EngineError::Evcxr(e.to_string()))?;
-        }
+        // The cells' `:dep`s may need the registry.
+        ctx.execute(":offline 0")
+            .map_err(|e| EngineError::Evcxr(e.to_string()))?;
         Ok(Engine {
             ctx,
             capture,
