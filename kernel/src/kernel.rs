@@ -535,11 +535,13 @@ impl Executor {
             self.shared
                 .publish("status", &parent, json!({"execution_state": "busy"}));
             let aborted = self.handle(&m);
-            self.shared
-                .publish("status", &parent, json!({"execution_state": "idle"}));
+            // Before this request's idle (as ipykernel does): a request sent after a client saw
+            // the failed cell end is not aborted, only those already queued.
             if aborted {
                 self.abort_queued(&rx);
             }
+            self.shared
+                .publish("status", &parent, json!({"execution_state": "idle"}));
         }
     }
 
