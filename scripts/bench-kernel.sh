@@ -14,7 +14,8 @@
 #                             if absent (default: target/evcxr_jupyter)
 #   RUSTMP_TEST_VENV          the venv with the Jupyter clients and ipykernel (default:
 #                             target/test-venv)
-#   RUSTMP_CACHE_DIR          rustmp's cache (default: target/bench-rustmp-cache, warmed by the
+#   RUSTMP_CACHE_DIR          rustmp's cache (default: ~/.cache/rustmp-bench, outside the cargo
+#                             workspace, whose build slots cargo would take for its members; warmed by the
 #                             bench's warm-up kernel; kept apart from other kernels' build slots)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,6 +60,6 @@ PY
 mkdir -p "$jupyter_tmp/evcxr-config"
 
 JUPYTER_PATH="$jupyter_tmp/share/jupyter" JUPYTER_RUNTIME_DIR="$jupyter_tmp/runtime" \
-  RUSTMP_CACHE_DIR="${RUSTMP_CACHE_DIR:-$target/bench-rustmp-cache}" \
+  RUSTMP_CACHE_DIR="${RUSTMP_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/rustmp-bench}" \
   BENCH_EVCXR_CONFIG_DIR="$jupyter_tmp/evcxr-config" BENCH_REPO_ROOT="$root" \
   RUNS="${RUNS:-3}" "$venv/bin/python" benches/kernel_bench.py
