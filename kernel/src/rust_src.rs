@@ -132,14 +132,26 @@ fn empty_test_dirs(dir: &Path) -> io::Result<()> {
 
 /// Empties every `.rs` file under `dir` (files are kept, so every `mod` still resolves).
 fn empty_tree(dir: &Path) -> io::Result<()> {
+    empty(dir, true, &[])
+}
+
+/// Empties the `.rs` files of `dir` but `mod.rs` and `macros.rs`, not below it.
+fn empty_files(dir: &Path) -> io::Result<()> {
+    empty(dir, false, &["mod.rs", "macros.rs"])
+}
+
+fn empty(dir: &Path, below: bool, keep: &[&str]) -> io::Result<()> {
     if !dir.is_dir() {
         return Ok(());
     }
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         if path.is_dir() {
-            empty_tree(&path)?;
-        } else if path.extension().is_some_and(|e| e == "rs") {
+            if below {
+                empty(&path, below, keep)?;
+            }
+        } else if path.extension().is_some_and(|e| e == "rs") && !keep.contains(&name) {
             std::fs::write(&path, NOTE)?;
         }
     }
@@ -155,20 +167,6 @@ fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
             copy_tree(&entry.path(), &target)?;
         } else {
             std::fs::copy(entry.path(), &target)?;
-        }
-    }
-    Ok(())
-}
-
-fn empty_files(dir: &Path) -> io::Result<()> {
-    if !dir.is_dir() {
-        return Ok(());
-    }
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if path.extension().is_some_and(|e| e == "rs") && name != "mod.rs" && name != "macros.rs" {
-            std::fs::write(&path, NOTE)?;
         }
     }
     Ok(())
