@@ -216,7 +216,11 @@ fn a_consumer_killed_while_waiting_does_not_block_the_others() {
         let _ = rx.get();
     });
     victim.start().unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    let waiting = format!("/proc/{}", victim.pid().unwrap());
+    assert!(
+        common::wait_for(Duration::from_secs(10), || common::in_futex_wait(&waiting)),
+        "the consumer blocks in get"
+    );
     victim.kill().unwrap();
     victim.join().unwrap();
     q.put(42).unwrap();

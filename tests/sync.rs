@@ -666,11 +666,17 @@ fn a_lock_holder_killed_does_not_block_the_next_acquirer() {
     held.wait_timeout(LONG).unwrap();
     let waiter_lock = lock.clone();
     // A waiter already blocked when the holder dies is woken by the kernel.
+    let (tx, rx) = std::sync::mpsc::channel();
     let waiter = std::thread::spawn(move || {
+        tx.send(common::this_thread()).unwrap();
         let g = waiter_lock.lock_timeout(LONG).unwrap().expect("acquired");
         g.owner_died()
     });
-    std::thread::sleep(Duration::from_millis(100));
+    let waiting = rx.recv().unwrap();
+    assert!(
+        wait_for(LONG, || common::in_futex_wait(&waiting)),
+        "the waiter blocks on the lock"
+    );
     holder.kill().unwrap(); // not reaped yet: the lock is recovered at the holder's death
     assert!(
         waiter.join().unwrap(),

@@ -49,6 +49,22 @@ pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     cond()
 }
 
+/// The `/proc` directory of the calling thread (`/proc/PID/task/TID`).
+pub fn this_thread() -> String {
+    let link = std::fs::read_link("/proc/thread-self").expect("/proc/thread-self");
+    format!("/proc/{}", link.display())
+}
+
+/// True while the thread or process whose `/proc` directory is `proc` waits in a futex (where a
+/// lock, a queue or an event waits): a readiness check for tests that kill one party while
+/// another waits.
+pub fn in_futex_wait(proc: &str) -> bool {
+    std::fs::read_to_string(format!("{proc}/syscall"))
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .is_some_and(|n| n == libc::SYS_futex.to_string())
+}
+
 /// Sends SIGINT to this process after `delay`, from another thread.
 pub fn sigint_after(delay: Duration) -> std::thread::JoinHandle<Instant> {
     std::thread::spawn(move || {
