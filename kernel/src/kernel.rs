@@ -436,6 +436,16 @@ struct HistoryEntry {
     output: Option<String>,
 }
 
+/// The path of a `?path` help request (letters, digits, `_` and `::`), if the cell is one.
+fn help_subject(code: &str) -> Option<&str> {
+    let subject = code.trim().strip_prefix('?')?.trim();
+    let path = !subject.is_empty()
+        && subject
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == ':');
+    path.then_some(subject)
+}
+
 struct Executor {
     shared: Arc<Shared>,
     paths: Option<engine::Paths>,
@@ -700,6 +710,38 @@ impl Executor {
         json!({"status": "ok", "history": items})
     }
 
+    /// `?path` (IPython's help syntax, spelled before the path: `x?` is Rust's `?` operator):
+    /// the documentation of `path` in the frontend's pager (an execute reply's `page` payload),
+    /// or a line saying there is none.
+    fn page_help(&mut self, m: &Message, subject: &str, count: u64, silent: bool) {
+        let found = self
+            .engine()
+            .ok()
+            .and_then(|e| e.inspect(subject, subject.len()));
+        let payload = match found {
+            Some((plain, html)) => json!([{
+                "source": "page",
+                "data": {"text/plain": plain, "text/html": html},
+                "start": 0
+            }]),
+            None => {
+                if !silent {
+                    self.shared.publish(
+                        "stream",
+                        &m.header_value(),
+                        json!({"name": "stdout", "text": format!("no documentation found for `{subject}`\n")}),
+                    );
+                }
+                json!([])
+            }
+        };
+        let _ = self.shared.shell_out.send(self.shared.reply(
+            m,
+            "execute_reply",
+            json!({"status": "ok", "execution_count": count, "payload": payload, "user_expressions": {}}),
+        ));
+    }
+
     fn execute(&mut self, m: &Message) -> bool {
         let code = str_field(&m.content, "code", "").to_string();
         let silent = bool_field(&m.content, "silent", false);
@@ -722,6 +764,10 @@ impl Executor {
                 &parent,
                 json!({"code": code, "execution_count": count}),
             );
+        }
+        if let Some(subject) = help_subject(&code) {
+            self.page_help(m, subject, count, silent);
+            return false;
         }
         let outcome = if code.trim().is_empty() {
             Outcome::Ok { result: None }
@@ -929,4 +975,19 @@ fn glob(pattern: &str, text: &str) -> bool {
     let p: Vec<char> = pattern.chars().collect();
     let t: Vec<char> = text.chars().collect();
     go(&p, &t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::help_subject;
+
+    #[test]
+    fn only_a_question_mark_before_a_path_asks_for_help() {
+        assert_eq!(help_subject("?std::vec::Vec"), Some("std::vec::Vec"));
+        assert_eq!(help_subject("  ? HashMap \n"), Some("HashMap"));
+        // Rust's `?` operator, and code that is not a path, are cells.
+        assert_eq!(help_subject("result?"), None);
+        assert_eq!(help_subject("?"), None);
+        assert_eq!(help_subject("?x + 1"), None);
+    }
 }

@@ -27,6 +27,7 @@ class RustmpKernelTests(jkt.KernelTests):
     supported_history_operations = ("tail", "range", "search")
     code_history_pattern = "6 *"
     code_inspect_sample = "std::vec::Vec"
+    code_page_something = "?std::vec::Vec"
     code_clear_output = "rustmp_display::clear_output(false);"
 
     @classmethod

@@ -247,3 +247,22 @@ usage_hog.start().unwrap();""")
     assert during["kernel_memory"] > first["kernel_memory"] + (150 << 20), (first, during)
     assert during["kernel_cpu"] > 20, during
     execute(kc, "usage_hog.join().unwrap();")
+
+
+def test_question_mark_before_a_path_pages_its_documentation(kernel):
+    """IPython's `?obj` (spelled before the path: `x?` is Rust's `?` operator): the docs go to the
+    pager as a `page` payload; without docs, one line says so; `x?` stays Rust."""
+    _, kc = kernel
+    reply, outputs, _ = execute(kc, "?std::vec::Vec")
+    c = reply["content"]
+    assert c["status"] == "ok", c
+    pages = [p for p in c["payload"] if p["source"] == "page"]
+    assert len(pages) == 1 and "Vec" in pages[0]["data"]["text/plain"], c["payload"]
+    assert not [m for m in outputs if m["msg_type"] in ("execute_result", "error")]
+    reply, outputs, _ = execute(kc, "?no_such_thing_here")
+    assert reply["content"]["payload"] == []
+    assert stream_text(outputs) == "no documentation found for `no_such_thing_here`\n"
+    reply, _, _ = execute(kc, 'let parsed: Result<u8, std::num::ParseIntError> = "7".parse();')
+    reply, outputs, _ = execute(kc, "parsed?")
+    assert reply["content"]["status"] == "ok" and reply["content"]["payload"] == []
+    assert [m["content"]["data"]["text/plain"] for m in outputs if m["msg_type"] == "execute_result"] == ["7"]
