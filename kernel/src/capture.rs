@@ -93,8 +93,9 @@ impl Capture {
     /// Starts the capture thread; `sink` receives every output.
     pub fn start(sink: Sink) -> std::io::Result<Capture> {
         let mut pair = [0; 2];
-        // SAFETY: creating a socket pair and an eventfd we own.
-        let (mine, theirs, wake) = unsafe {
+        // SAFETY: creating a socket pair; its two descriptors are ours, owned at once (so that
+        // a failure below closes them).
+        let (mine, theirs) = unsafe {
             if libc::socketpair(
                 libc::AF_UNIX,
                 libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
@@ -104,15 +105,15 @@ impl Capture {
             {
                 return Err(std::io::Error::last_os_error());
             }
+            (OwnedFd::from_raw_fd(pair[0]), OwnedFd::from_raw_fd(pair[1]))
+        };
+        // SAFETY: creating an eventfd, ours once it is valid.
+        let wake = unsafe {
             let wake = libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK);
             if wake < 0 {
                 return Err(std::io::Error::last_os_error());
             }
-            (
-                OwnedFd::from_raw_fd(pair[0]),
-                OwnedFd::from_raw_fd(pair[1]),
-                OwnedFd::from_raw_fd(wake),
-            )
+            OwnedFd::from_raw_fd(wake)
         };
         let flags = unsafe { libc::fcntl(mine.as_raw_fd(), libc::F_GETFL) };
         unsafe { libc::fcntl(mine.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) };
@@ -676,6 +677,25 @@ fn base64_decode(s: &str) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_failed_eventfd_leaves_no_socket_open() {
+        use crate::fd_test::{in_child, is_open, limit_to, lowest_free};
+        // Room for the socket pair only: the eventfd after it fails.
+        let code = in_child(|| {
+            let room = lowest_free(2);
+            limit_to(room[1] + 1);
+            match Capture::start(Box::new(|_, _| {})) {
+                Ok(_) => 2,
+                Err(_) if room.iter().any(|&fd| is_open(fd)) => 1,
+                Err(_) => 0,
+            }
+        });
+        assert_eq!(
+            code, 0,
+            "1: the socket pair leaked; 2: the eventfd did not fail"
+        );
+    }
+
     use super::*;
     use serde_json::json;
 

@@ -10,6 +10,8 @@ mod cells;
 mod connection;
 mod embedded;
 mod engine;
+#[cfg(test)]
+mod fd_test;
 mod install;
 mod is_complete;
 mod kernel;

@@ -16,7 +16,7 @@
 //!    hook `rustmp_display` registers, so a partial line is not left behind.
 
 use std::io::{Read, Write};
-use std::os::fd::{FromRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The fd number at which the runtime finds the kernel's output-registration socket.
@@ -58,32 +58,35 @@ pub fn install() {
             libc::SIGINT,
             ignore_sigint as *const () as libc::sighandler_t,
         );
+        // Every descriptor is owned as soon as it exists, so that a failure on the way closes
+        // what was made before it.
         let ctrl = libc::fcntl(1, libc::F_DUPFD_CLOEXEC, 10);
         if ctrl < 0 {
             return;
         }
+        let ctrl = OwnedFd::from_raw_fd(ctrl);
         // The runtime's own pipes: registered with the kernel exactly as the library does it.
-        let mut user = [0; 2];
-        let mut err = [0; 2];
-        let mut relay = [0; 2];
-        if libc::pipe2(user.as_mut_ptr(), libc::O_CLOEXEC) != 0
-            || libc::pipe2(err.as_mut_ptr(), libc::O_CLOEXEC) != 0
-            || libc::pipe2(relay.as_mut_ptr(), libc::O_CLOEXEC) != 0
-        {
+        let pipe = || {
+            let mut ends = [0; 2];
+            (libc::pipe2(ends.as_mut_ptr(), libc::O_CLOEXEC) == 0)
+                .then(|| (OwnedFd::from_raw_fd(ends[0]), OwnedFd::from_raw_fd(ends[1])))
+        };
+        let (Some((user_r, user_w)), Some((err_r, err_w)), Some((relay_r, relay_w))) =
+            (pipe(), pipe(), pipe())
+        else {
+            return;
+        };
+        if !send_fds(OUTPUT_SOCKET_FD, [user_r.as_raw_fd(), err_r.as_raw_fd()]) {
             return;
         }
-        if !send_fds(OUTPUT_SOCKET_FD, [user[0], err[0]]) {
-            return;
-        }
-        libc::close(user[0]);
-        libc::close(err[0]);
-        libc::dup2(relay[1], 1);
-        libc::close(relay[1]);
-        libc::dup2(err[1], 2);
-        libc::close(err[1]);
-        let relay_in = std::fs::File::from_raw_fd(relay[0]);
-        let user_out = std::fs::File::from_raw_fd(user[1]);
-        let ctrl_out = std::fs::File::from_raw_fd(ctrl);
+        drop((user_r, err_r));
+        libc::dup2(relay_w.as_raw_fd(), 1);
+        drop(relay_w);
+        libc::dup2(err_w.as_raw_fd(), 2);
+        drop(err_w);
+        let relay_in = std::fs::File::from(relay_r);
+        let user_out = std::fs::File::from(user_w);
+        let ctrl_out = std::fs::File::from(ctrl);
         std::env::set_var(
             "MULTIPROCESSING_OUTPUT_SOCKET",
             OUTPUT_SOCKET_FD.to_string(),
@@ -295,6 +298,34 @@ fn partial_suffix(hay: &[u8], needle: &[u8]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_pipe_at_start_leaves_nothing_open() {
+        use crate::fd_test::{in_child, is_open, limit_to, lowest_free};
+        // Room for the control descriptor (10 or above) and the first pipe only: the second
+        // pipe fails.
+        let code = in_child(|| {
+            // SAFETY: the forked child has one thread.
+            unsafe { std::env::set_var(CAPTURE_ENV, "1") };
+            let ctrl = (10..).find(|&fd| !is_open(fd)).unwrap_or(10);
+            let room: Vec<RawFd> = lowest_free(2);
+            // Every other free number below the control descriptor is taken.
+            for fd in (0..ctrl).filter(|fd| !room.contains(fd) && !is_open(*fd)) {
+                // SAFETY: duplicating stdin onto a free number.
+                unsafe { libc::dup2(0, fd) };
+            }
+            limit_to(ctrl + 1);
+            install();
+            let open: Vec<RawFd> = room
+                .iter()
+                .copied()
+                .chain([ctrl])
+                .filter(|&fd| is_open(fd))
+                .collect();
+            i32::from(!open.is_empty())
+        });
+        assert_eq!(code, 0, "a pipe or the control descriptor leaked");
+    }
 
     fn user(s: &str) -> Piece {
         Piece::User(s.as_bytes().to_vec())
