@@ -37,6 +37,8 @@ struct Segment {
     line: usize,
     /// The column of its first character in that line (0-based, in characters).
     column: usize,
+    /// An item (evcxr writes items above the function that runs the statements).
+    item: bool,
 }
 
 /// A cell's code, split as evcxr splits it.
@@ -51,6 +53,20 @@ impl Cell {
     /// Splits `code` into its top-level statements and items.
     pub fn new(label: Label, code: &str) -> Cell {
         const PRELUDE: &str = "fn f(){";
+        // evcxr takes the `:command` and `!shell` lines at the top off before it splits: blank
+        // them (same lengths, so every offset stays).
+        let mut rust = String::with_capacity(code.len());
+        let mut top = true;
+        for line in code.split_inclusive('\n') {
+            let t = line.trim_start();
+            top &= t.is_empty() || t.starts_with(':') || t.starts_with('!') || t.starts_with("//");
+            if top && (t.starts_with(':') || t.starts_with('!')) {
+                rust.extend(line.chars().map(|c| if c == '\n' { '\n' } else { ' ' }));
+            } else {
+                rust.push_str(line);
+            }
+        }
+        let code = rust.as_str();
         let parsed = SourceFile::parse(&format!("{PRELUDE}{code}\n}}"), Edition::Edition2024);
         let mut segments = Vec::new();
         let body = parsed
@@ -67,15 +83,29 @@ impl Cell {
                 let end = usize::from(range.end())
                     .saturating_sub(PRELUDE.len())
                     .min(code.len());
-                let Some(text) = code.get(start..end) else {
+                let Some(mut text) = code.get(start..end) else {
                     continue;
                 };
+                let mut start = start;
+                // rust-analyzer gives an item the comments above it; evcxr writes it without.
+                while text.trim_start().starts_with("//") {
+                    let Some(next) = text.find('\n') else { break };
+                    start += next + 1;
+                    text = &text[next + 1..];
+                }
+                let lead = text.len() - text.trim_start().len();
+                start += lead;
+                let text = text.trim();
                 let before = &code[..start];
                 let line = before.matches('\n').count() + 1;
                 let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count());
-                let text = text.trim_end().to_string();
                 if !text.is_empty() {
-                    segments.push(Segment { text, line, column });
+                    segments.push(Segment {
+                        text: text.to_string(),
+                        line,
+                        column,
+                        item: ast::Item::can_cast(node.kind()),
+                    });
                 }
             }
         }
@@ -141,7 +171,9 @@ pub struct Locator {
     /// The cells that compiled, oldest first.
     cells: Vec<Cell>,
     current: Option<Cell>,
-    current_map: Option<Arc<SourceMap>>,
+    /// The current cell's map and the source it was made from (evcxr may rewrite the source
+    /// while the cell compiles, and output can ask for a map before that).
+    current_map: Option<(String, Arc<SourceMap>)>,
     /// Earlier compiles by their number (evcxr's `run_user_code_N`): the source and how many
     /// cells it had.
     earlier: BTreeMap<u64, (Arc<str>, usize)>,
@@ -190,13 +222,15 @@ impl Locator {
 
     /// The map of the compile the current cell runs (or last ran).
     pub fn current_map(&mut self) -> Arc<SourceMap> {
-        if let Some(map) = &self.current_map {
+        let text = std::fs::read_to_string(&self.source).unwrap_or_default();
+        if let Some((made_from, map)) = &self.current_map
+            && *made_from == text
+        {
             return map.clone();
         }
-        let text = std::fs::read_to_string(&self.source).unwrap_or_default();
         let cells: Vec<&Cell> = self.cells.iter().chain(self.current.as_ref()).collect();
         let map = Arc::new(SourceMap::new(&text, &cells));
-        self.current_map = Some(map.clone());
+        self.current_map = Some((text, map.clone()));
         map
     }
 
@@ -247,14 +281,23 @@ impl SourceMap {
         let mut lines = HashMap::new();
         let mut whole = HashMap::new();
         let mut claimed = vec![false; starts.len() + 1];
-        for cell in cells.iter().rev() {
+        // Items are above the function that runs the current cell's statements, which are in it.
+        let run = source.find("fn run_user_code_").unwrap_or(source.len());
+        for (age, cell) in cells.iter().rev().enumerate() {
             for segment in &cell.segments {
-                let Some(first) = find_unclaimed(source, &segment.text, &starts, &claimed, line_of)
+                let range = match (segment.item, age) {
+                    (true, _) => 0..run,
+                    (false, 0) => run..source.len(),
+                    // An earlier cell's statements ran in its own compile, not in this one.
+                    (false, _) => continue,
+                };
+                let Some((first, crate_column)) =
+                    find_unclaimed(source, range, &segment.text, &starts, &claimed, line_of)
                 else {
                     continue;
                 };
                 let count = segment.text.matches('\n').count() + 1;
-                if segment.column > 0
+                if segment.column > crate_column
                     && let Some(text) = cell.lines.get(segment.line - 1)
                 {
                     whole.insert(first, text.clone());
@@ -266,7 +309,11 @@ impl SourceMap {
                         LineOrigin {
                             label: cell.label,
                             line: segment.line + k,
-                            shift: if k == 0 { segment.column } else { 0 },
+                            shift: if k == 0 {
+                                segment.column.saturating_sub(crate_column)
+                            } else {
+                                0
+                            },
                         },
                     );
                 }
@@ -296,6 +343,17 @@ impl SourceMap {
         while let Some(at) = rest.find(FILE) {
             out.push_str(&rest[..at]);
             let after = &rest[at + FILE.len()..];
+            // Not another crate's `…/src/lib.rs` (`./src/lib.rs` is a backtrace's spelling).
+            let before = rest[..at].strip_suffix("./").unwrap_or(&rest[..at]);
+            let own = before
+                .chars()
+                .last()
+                .is_none_or(|c| !(c.is_alphanumeric() || "/._-".contains(c)));
+            if !own {
+                out.push_str(FILE);
+                rest = after;
+                continue;
+            }
             match parse_line_column(after).and_then(|(l, c, used)| Some((self.place(l, c)?, used)))
             {
                 Some((place, used)) => {
@@ -336,12 +394,15 @@ impl SourceMap {
                 shift = 0;
                 if in_crate {
                     let shown = self.line(number).map_or(String::new(), |n| n.to_string());
-                    match self.whole.get(&number) {
-                        Some(whole) => {
+                    match (self.whole.get(&number), tail.get(..3), tail.get(3..)) {
+                        // The cell's line starts before the statement: what precedes it there
+                        // is put back before rustc's code (or its suggestion).
+                        (Some(whole), Some(mark), Some(code)) => {
                             shift = self.lines.get(&number).map_or(0, |o| o.shift);
-                            out.push(format!("{shown:>width$} | {whole}"));
+                            let prefix: String = whole.chars().take(shift).collect();
+                            out.push(format!("{shown:>width$}{mark}{prefix}{code}"));
                         }
-                        None => out.push(format!("{shown:>width$}{tail}")),
+                        _ => out.push(format!("{shown:>width$}{tail}")),
                     }
                 } else {
                     out.push(line.to_string());
@@ -442,28 +503,28 @@ pub fn colour(rendered: &str) -> String {
     out.join("\n")
 }
 
-/// The first line (0-based index into `starts`' lines, i.e. 1-based line number) of an
-/// occurrence of `text` in `source` that starts a line and whose lines no other segment has.
+/// The first occurrence of `text` within `range` of `source` that starts a line (but for
+/// indentation), ends one (but for a comment) and whose lines no other segment has: its line
+/// number (1-based) and the column (in characters) where it starts.
 fn find_unclaimed(
     source: &str,
+    range: std::ops::Range<usize>,
     text: &str,
     starts: &[usize],
     claimed: &[bool],
     line_of: impl Fn(usize) -> usize,
-) -> Option<usize> {
+) -> Option<(usize, usize)> {
     let count = text.matches('\n').count() + 1;
-    source.match_indices(text).find_map(|(at, _)| {
+    let base = range.start;
+    source.get(range)?.match_indices(text).find_map(|(at, _)| {
+        let at = base + at;
         let line = line_of(at);
-        let starts_line = starts
-            .get(line - 1)
-            .is_some_and(|&s| source[s..at].trim().is_empty());
+        let indent = starts.get(line - 1).and_then(|&s| source.get(s..at))?;
         let end = at + text.len();
-        let ends_line = source[end..]
-            .split('\n')
-            .next()
-            .is_some_and(|rest| rest.trim().is_empty());
+        let rest = source[end..].split('\n').next().unwrap_or("").trim_start();
+        let ends_line = rest.is_empty() || rest.starts_with("//") || rest.starts_with("/*");
         let free = (line..line + count).all(|l| !claimed.get(l).copied().unwrap_or(true));
-        (starts_line && ends_line && free).then_some(line)
+        (indent.trim().is_empty() && ends_line && free).then(|| (line, indent.chars().count()))
     })
 }
 
@@ -491,7 +552,8 @@ fn gutter_number(line: &str) -> Option<(usize, usize, &str)> {
     }
     let end = digits_start + digits;
     let tail = &line[end..];
-    if !(tail.starts_with(" |") || tail == " |") {
+    // ` |` a line of code; ` -`, ` +`, ` ~` a line of a suggestion's diff.
+    if ![" |", " -", " +", " ~"].iter().any(|m| tail.starts_with(m)) {
         return None;
     }
     Some((end, line[digits_start..end].parse().ok()?, tail))
@@ -512,7 +574,7 @@ use multiprocessing::*;
 pub extern \"C\" fn run_user_code_4() {
 match std::panic::catch_unwind(
   std::panic::AssertUnwindSafe(||{
-let z = 1;
+  let z = 1; 
 let y = helper(3);
 (
 y
@@ -536,13 +598,70 @@ y
         let map = SourceMap::new(SOURCE, &[&one, &four]);
         let at = |line, column| map.place(line, column).map(|p| p.to_string());
         assert_eq!(at(3, 17).as_deref(), Some("cell [1], line 3, column 17"));
-        // Two statements on one line of the cell: the second's columns are shifted.
-        assert_eq!(at(10, 5).as_deref(), Some("cell [4], line 1, column 7"));
+        // Two statements on one line of the cell (evcxr keeps the first one's indentation):
+        // the second's columns are shifted.
+        assert_eq!(at(10, 5).as_deref(), Some("cell [4], line 1, column 5"));
         assert_eq!(at(11, 9).as_deref(), Some("cell [4], line 1, column 22"));
         assert_eq!(at(13, 1).as_deref(), Some("cell [4], line 2, column 1"));
         // evcxr's own lines are nobody's.
         assert_eq!(at(12, 1), None);
         assert_eq!(at(7, 1), None);
+    }
+
+    #[test]
+    fn comments_and_commands_are_where_evcxr_puts_them() {
+        // What evcxr wrote for these two cells (comments above an item dropped, a trailing one
+        // kept, the `:dep` line gone).
+        let one = Cell::new(
+            Label::Count(1),
+            ":dep base64 = \"0.10\"\n// helper\nfn helper(x: u32) -> u32 { // doubles\n    x * 2\n}",
+        );
+        let two = Cell::new(Label::Count(2), "let y = helper(1); // two\ny");
+        let source = "#![allow(unused)]\nfn helper(x: u32) -> u32 { // doubles\n    x * 2\n}\nfn run_user_code_2() {\nlet y = helper(1); // two\n(\ny\n).evcxr_display();\n}\n";
+        let map = SourceMap::new(source, &[&one, &two]);
+        let at = |line, column| map.place(line, column).map(|p| p.to_string());
+        assert_eq!(at(3, 5).as_deref(), Some("cell [1], line 4, column 5"));
+        assert_eq!(at(6, 9).as_deref(), Some("cell [2], line 1, column 9"));
+        assert_eq!(at(8, 1).as_deref(), Some("cell [2], line 2, column 1"));
+    }
+
+    #[test]
+    fn an_earlier_cells_statement_claims_nothing() {
+        // `v` was cell 1's last expression; in this compile an item's body has a line `v`.
+        let one = Cell::new(Label::Count(1), "let v = 1;\nv");
+        let two = Cell::new(Label::Count(2), "fn f(v: u8) -> u8 {\n    v\n}");
+        let source = "fn f(v: u8) -> u8 {\n    v\n}\nfn run_user_code_3() {\n}\n";
+        let map = SourceMap::new(source, &[&one, &two]);
+        assert_eq!(map.place(2, 5).map(|p| p.label), Some(Label::Count(2)));
+    }
+
+    #[test]
+    fn another_crates_lib_rs_is_left_alone() {
+        let (one, four) = cells();
+        let map = SourceMap::new(SOURCE, &[&one, &four]);
+        let text = "::: /cache/rustmp_display/src/lib.rs:3:17 and at ./src/lib.rs:3:17";
+        assert_eq!(
+            map.locations(text),
+            "::: /cache/rustmp_display/src/lib.rs:3:17 and at ./cell [1], line 3, column 17"
+        );
+    }
+
+    #[test]
+    fn a_suggestions_diff_lines_are_renumbered_and_keep_their_code() {
+        let cell = Cell::new(Label::Count(5), "let q = 1; let w: String = \"x\";");
+        let source = "fn run_user_code_5() {\nlet q = 1; \nlet w: String = \"x\";\n}\n";
+        let map = SourceMap::new(source, &[&cell]);
+        let rendered = "help: try\n  |\n3 - let w: String = \"x\";\n3 + let w: String = \"x\".to_string();\n  |                    ++++++++++++\n";
+        let shown = map.rendered(rendered);
+        assert!(
+            shown.contains("\n1 - let q = 1; let w: String = \"x\";\n"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("\n1 + let q = 1; let w: String = \"x\".to_string();\n"),
+            "{shown}"
+        );
+        assert!(!shown.contains("3 -"), "{shown}");
     }
 
     #[test]
@@ -566,7 +685,7 @@ y
     #[test]
     fn a_second_statement_on_a_line_is_shown_whole_with_its_markers_moved() {
         let cell = Cell::new(Label::Count(5), "let q = 1; let w: u32 = \"x\";");
-        let source = "fn a() {}\nlet q = 1;\nlet w: u32 = \"x\";\n";
+        let source = "fn run_user_code_5() {\nlet q = 1;\nlet w: u32 = \"x\";\n";
         let map = SourceMap::new(source, &[&cell]);
         let rendered = "error[E0308]: mismatched types\n --> src/lib.rs:3:14\n  |\n3 | let w: u32 = \"x\";\n  |        ---   ^^^ expected `u32`, found `&str`\n";
         let shown = map.rendered(rendered);
@@ -587,7 +706,8 @@ y
             Label::Count(3),
             "let mut s = String::new();\ns.push_str(format!(\"foo {}\", 42));",
         );
-        let mut source = "fn a() {}\n".repeat(104);
+        let mut source = "fn a() {}\n".repeat(103);
+        source.push_str("fn run_user_code_3() {\n");
         source.push_str("let mut s = String::new();\ns.push_str(format!(\"foo {}\", 42));\n");
         let map = SourceMap::new(&source, &[&cell]);
         let rendered = "error[E0308]: mismatched types\n   --> src/lib.rs:106:12\n    |\n106 | s.push_str(format!(\"foo {}\", 42));\n    |            ^^^^ expected `&str`, found `String`\n    |\nnote: method defined here\n   --> /rustlib/src/rust/library/alloc/src/string.rs:1102:12\n    |\n1102 |     pub fn push_str(&mut self, string: &str) {\n";

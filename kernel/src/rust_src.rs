@@ -29,8 +29,20 @@ const EMPTIED_TREES: [&str; 4] = [
     "alloctests",
 ];
 
-/// The architectures whose intrinsics stay (in part: see [`EMPTIED`]).
+/// The architectures whose intrinsics stay (in part: see [`EMPTIED`]); on another host its own
+/// stay whole, with the code its family shares.
 const KEPT_ARCHES: [&str; 2] = ["x86", "x86_64"];
+
+/// Whether the intrinsics directory `name` stays.
+fn kept_arch(name: &str) -> bool {
+    let host = std::env::consts::ARCH;
+    KEPT_ARCHES.contains(&name)
+        || name == host
+        || (name == "arm_shared" && (host == "aarch64" || host == "arm"))
+        || name
+            .strip_suffix("_shared")
+            .is_some_and(|family| host.starts_with(family))
+}
 
 /// Changes when what is emptied changes, so that an older copy is not used.
 const TRIM_VERSION: u32 = 2;
@@ -107,7 +119,7 @@ fn trim(library: &Path) -> io::Result<()> {
         for entry in std::fs::read_dir(&arches)? {
             let path = entry?.path();
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            if path.is_dir() && !KEPT_ARCHES.contains(&name) {
+            if path.is_dir() && !kept_arch(name) {
                 empty_tree(&path)?;
             }
         }

@@ -33,7 +33,7 @@ pub fn fix_and_reexec() {
     if std::env::var_os("EVCXR_RUSTC_WRAPPER").is_none() || std::env::var_os(MARK).is_some() {
         return;
     }
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     let core_rmeta = core_rmeta();
     let cells_source = cells_crate_source(&args);
     if core_rmeta.is_none() && cells_source.is_none() {
@@ -72,11 +72,13 @@ fn core_rmeta() -> Option<PathBuf> {
 }
 
 /// The source file of the cells' crate (evcxr names it `ctx`), if this is its compile.
-fn cells_crate_source(args: &[String]) -> Option<PathBuf> {
+fn cells_crate_source(args: &[std::ffi::OsString]) -> Option<PathBuf> {
     let named = args
         .windows(2)
         .any(|w| w[0] == "--crate-name" && w[1] == "ctx");
-    let source = args.iter().find(|a| a.ends_with("lib.rs"))?;
+    let source = args
+        .iter()
+        .find(|a| Path::new(a).file_name().is_some_and(|n| n == "lib.rs"))?;
     named.then(|| PathBuf::from(source))
 }
 
@@ -91,9 +93,13 @@ fn compile_cells(
     let first = command().output()?;
     let code = first.status.code().unwrap_or(1);
     if code != 0 && is_display_ambiguity(&String::from_utf8_lossy(&first.stderr)) {
-        let text = std::fs::read_to_string(source)?;
-        if let Some(blanked) = blank_show_debug(&text) {
-            std::fs::write(source, blanked)?;
+        let blanked = std::fs::read_to_string(source)
+            .ok()
+            .and_then(|text| blank_show_debug(&text));
+        // If the source cannot be rewritten, the first compile's diagnostics stand.
+        if let Some(blanked) = blanked
+            && std::fs::write(source, blanked).is_ok()
+        {
             log_compile(source, "compile again without ShowDebug");
             return command().status().map(|s| s.code().unwrap_or(1));
         }
@@ -167,9 +173,9 @@ mod tests {
 
     #[test]
     fn the_cells_crate_is_recognised_by_its_name() {
-        let args = |name: &str| -> Vec<String> {
+        let args = |name: &str| -> Vec<std::ffi::OsString> {
             ["--crate-name", name, "--edition=2024", "src/lib.rs"]
-                .map(String::from)
+                .map(std::ffi::OsString::from)
                 .to_vec()
         };
         assert_eq!(

@@ -27,11 +27,13 @@ def tour():
     km.start_kernel(env=dict(os.environ, RUSTMP_WRAPPER_LOG=log.name))
     kc = km.client()
     kc.start_channels()
-    kc.wait_for_ready(timeout=120)
-    yield kc, log.name
-    kc.stop_channels()
-    km.shutdown_kernel(now=True)
-    os.unlink(log.name)
+    try:
+        kc.wait_for_ready(timeout=120)
+        yield kc, log.name
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+        os.unlink(log.name)
 
 
 def run(kc, code, timeout=WARMUP_TIMEOUT):
@@ -74,13 +76,14 @@ def test_the_tour(tour):
     assert result(run(kc, "let values = (1..13).map(fib).collect::<Vec<i32>>();\nvalues")[1]) == {
         "text/plain": "[2, 2, 4, 6, 10, 16, 26, 42, 68, 110, 178, 288]"}
 
-    # Spawning a separate thread and communicating with it between cells.
+    # Spawning a separate thread and communicating with it between cells (the tour's thread
+    # counts to 300 in 30 s; this one counts on, so that a slow compile cannot outlast it).
     reply, _ = run(kc, """use std::sync::{Mutex, Arc};
 let counter = Arc::new(Mutex::new(0i32));
 std::thread::spawn({
     let counter = Arc::clone(&counter);
     move || {
-        for i in 1..300 {
+        loop {
             *counter.lock().unwrap() += 1;
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
