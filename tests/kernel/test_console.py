@@ -16,7 +16,7 @@ import pexpect
 import pytest
 
 from conftest import WARMUP_TIMEOUT
-from test_lab import pid_alive, processes_naming
+from test_lab import pid_alive, process_tree, processes_naming
 
 CELL_TIMEOUT = 120
 INTERRUPTED = "Interrupted: the cell was interrupted; the children created through multiprocessing were terminated"
@@ -114,6 +114,8 @@ def test_console_forks_interrupts_with_ctrl_c_and_exits_leaving_no_kernel(consol
     assert re.search(r"Out\[3\]: Some\(0\)", shown), shown
 
     # Ctrl-D, confirm: the console exits 0, shuts its kernel down, leaves no process behind.
+    tree = process_tree(processes_naming(str(runtime)))
+    assert len(tree) > 1, "the kernel and its runtime run"
     term.child.send("\x04")
     term.expect(r"Do you really want to exit \(\[y\]/n\)\?", 30)
     term.type("y")
@@ -125,6 +127,6 @@ def test_console_forks_interrupts_with_ctrl_c_and_exits_leaving_no_kernel(consol
     term.child.close()
     assert term.child.exitstatus == 0, (term.child.exitstatus, term.child.signalstatus)
     deadline = time.monotonic() + 10
-    while processes_naming(str(runtime)) and time.monotonic() < deadline:
+    while any(pid_alive(p) for p in tree) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert processes_naming(str(runtime)) == []
+    assert [p for p in tree if pid_alive(p)] == [], "a process of the kernel's tree survived"

@@ -126,6 +126,27 @@ def processes_naming(text):
     return pids
 
 
+def process_tree(pids):
+    """The processes `pids` and all their descendants (the kernel, its runtime, their children)."""
+    seen, todo = set(), list(pids)
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{pid}/task/{task}/children") as f:
+                    todo.extend(int(c) for c in f.read().split())
+            except OSError:
+                pass
+    return seen
+
+
 def pid_alive(pid):
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -403,9 +424,12 @@ def test_restart_from_the_kernel_menu_then_cells_run_again(lab):
 
 
 def test_stopping_the_lab_leaves_no_kernel_process(lab):
-    assert processes_naming(str(lab.runtime)), "the kernel runs with a connection file in the lab's runtime dir"
+    kernels = processes_naming(str(lab.runtime))
+    assert kernels, "the kernel runs with a connection file in the lab's runtime dir"
+    tree = process_tree(kernels)
+    assert len(tree) > len(kernels), "the kernel's runtime is its child"
     lab.stop()
     deadline = time.monotonic() + 10
-    while processes_naming(str(lab.runtime)) and time.monotonic() < deadline:
+    while any(pid_alive(p) for p in tree) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert processes_naming(str(lab.runtime)) == []
+    assert [p for p in tree if pid_alive(p)] == [], "a process of the kernel's tree survived"
