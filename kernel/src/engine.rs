@@ -210,6 +210,14 @@ impl Interrupter {
     }
 }
 
+/// With `RUSTMP_TIMING` in the environment, prints `rustmp timing: <what>` on stderr: where a
+/// kernel's time goes (the benchmark and a test read these lines).
+pub fn timing(what: impl FnOnce() -> String) {
+    if std::env::var_os("RUSTMP_TIMING").is_some() {
+        eprintln!("rustmp timing: {}", what());
+    }
+}
+
 /// What [`Engine::prime`] asks completions for: it names the library and a std collection, so
 /// that their crates are analysed.
 const PRIME_SNIPPET: &str = "let mut seen = std::collections::HashMap::<u64, String>::new();\nlet p = multiprocessing::Process::new(|| ());\np.";
@@ -317,12 +325,7 @@ impl Engine {
         let spawned = Instant::now();
         let (eval, outputs) = EvalContext::with_subprocess_command(cmd)
             .map_err(|e| EngineError::Evcxr(e.to_string()))?;
-        if std::env::var_os("RUSTMP_TIMING").is_some() {
-            eprintln!(
-                "rustmp timing: evcxr and its runtime up {:?}",
-                spawned.elapsed()
-            );
-        }
+        timing(|| format!("evcxr and its runtime up {:?}", spawned.elapsed()));
         // evcxr's own channels: user output bypasses them; whatever comes is the runtime's own
         // messages. They must be drained or evcxr blocks.
         for (rx, _name) in [(outputs.stdout, "stdout"), (outputs.stderr, "stderr")] {
@@ -368,15 +371,12 @@ impl Engine {
             built = eval.eval_with_state(&first, online_state);
         }
         let built = built.map_err(|e| EngineError::Evcxr(e.to_string()))?;
-        if std::env::var_os("RUSTMP_TIMING").is_some() {
-            eprintln!(
-                "rustmp timing: first build {:?} ({})",
-                t0.elapsed(),
-                if online { "online" } else { "offline" }
-            );
-            for ph in &built.phases {
-                eprintln!("rustmp timing:   {:<26} {:?}", ph.name, ph.duration);
-            }
+        timing(|| {
+            let how = if online { "online" } else { "offline" };
+            format!("first build {:?} ({how})", t0.elapsed())
+        });
+        for ph in &built.phases {
+            timing(|| format!("  {:<26} {:?}", ph.name, ph.duration));
         }
         let interrupter = Interrupter {
             process: eval.process_handle(),
@@ -447,10 +447,8 @@ impl Engine {
             .unwrap_or_default();
         match result {
             Ok(outputs) => {
-                if std::env::var_os("RUSTMP_TIMING").is_some() {
-                    for ph in &outputs.phases {
-                        eprintln!("rustmp timing: {:<28} {:?}", ph.name, ph.duration);
-                    }
+                for ph in &outputs.phases {
+                    timing(|| format!("{:<28} {:?}", ph.name, ph.duration));
                 }
                 if panics.cell_panicked {
                     let reports = self.located(panics.reports);

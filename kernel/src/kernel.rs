@@ -487,9 +487,7 @@ impl Executor {
                 Box::new(move |o: Output, target: &Value| publish_output(&sink_shared, o, target));
             let t0 = std::time::Instant::now();
             let started = Engine::start(&paths, sink).map_err(|e| e.to_string());
-            if std::env::var_os("RUSTMP_TIMING").is_some() {
-                eprintln!("rustmp timing: engine start {:?}", t0.elapsed());
-            }
+            engine::timing(|| format!("engine start {:?}", t0.elapsed()));
             if let Ok(e) = &started
                 && let Ok(mut i) = shared.interrupter.lock()
             {
@@ -499,9 +497,7 @@ impl Executor {
                 if !shared.engine_wanted.load(Ordering::SeqCst) {
                     let t0 = std::time::Instant::now();
                     e.prime();
-                    if std::env::var_os("RUSTMP_TIMING").is_some() {
-                        eprintln!("rustmp timing: rust-analyzer primed in {:?}", t0.elapsed());
-                    }
+                    engine::timing(|| format!("rust-analyzer primed in {:?}", t0.elapsed()));
                 }
                 e
             });
