@@ -47,6 +47,15 @@ def execute(kc, code, timeout=120, linger=0.0, **kwargs):
     return reply, outputs, late
 
 
+def pid_alive(pid):
+    """True while `pid` runs (not gone, not a zombie)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
 def stream_text(outputs, name="stdout"):
     return "".join(m["content"]["text"] for m in outputs if m["msg_type"] == "stream" and m["content"]["name"] == name)
 

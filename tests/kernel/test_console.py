@@ -15,8 +15,8 @@ import time
 import pexpect
 import pytest
 
-from conftest import WARMUP_TIMEOUT
-from test_lab import pid_alive, process_tree, processes_naming
+from conftest import WARMUP_TIMEOUT, pid_alive
+from test_lab import process_tree, processes_naming
 
 CELL_TIMEOUT = 120
 INTERRUPTED = "Interrupted: the cell was interrupted; the children created through multiprocessing were terminated"

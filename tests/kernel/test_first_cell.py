@@ -6,7 +6,7 @@ import os
 import tempfile
 import time
 
-from jupyter_client.manager import KernelManager
+from jupyter_client.manager import start_new_kernel
 
 from conftest import KERNEL, WARMUP_TIMEOUT, execute
 
@@ -14,17 +14,9 @@ PRIMED = "rust-analyzer primed"
 
 
 def fresh(log):
-    km = KernelManager(kernel_name=KERNEL)
-    km.start_kernel(env=dict(os.environ, RUSTMP_TIMING="1"), stderr=log)
-    kc = km.client()
-    kc.start_channels()
-    try:
-        kc.wait_for_ready(timeout=120)
-    except Exception:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
-        raise
-    return km, kc
+    # jupyter_client's start_new_kernel stops a kernel that does not become ready.
+    return start_new_kernel(kernel_name=KERNEL, startup_timeout=120,
+                            env=dict(os.environ, RUSTMP_TIMING="1"), stderr=log)
 
 
 def complete(kc, code):

@@ -6,22 +6,13 @@ import os
 import threading
 import time
 
-from conftest import collect, execute, stream_text
+from conftest import collect, execute, pid_alive, stream_text
 
 
 def interrupt_after(km, delay):
     t = threading.Timer(delay, km.interrupt_kernel)
     t.start()
     return t
-
-
-def pid_alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-        return state not in ("Z", "X")
-    except FileNotFoundError:
-        return False
 
 
 def test_interrupt_a_blocked_join_keeps_variables_and_kills_children(kernel):

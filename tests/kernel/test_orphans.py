@@ -3,7 +3,7 @@ import os
 import signal
 import time
 
-from conftest import execute, start_kernel, stream_text
+from conftest import execute, pid_alive, start_kernel, stream_text
 
 TREE_CELL = r"""
 let mut sleeper = Process::new(|| std::thread::sleep(std::time::Duration::from_secs(600)));
@@ -16,29 +16,21 @@ println!("{} {} {}", std::process::id(), sleeper.pid().unwrap(), pids.iter().map
 """
 
 
-def alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except FileNotFoundError:
-        return False
-
-
 def tree(kc):
     reply, outputs, _ = execute(kc, TREE_CELL)
     assert reply["content"]["status"] == "ok", reply["content"]
     pids = [int(p) for p in stream_text(outputs).split()]
-    assert len(pids) >= 3 and all(alive(p) for p in pids)
+    assert len(pids) >= 3 and all(pid_alive(p) for p in pids)
     return pids
 
 
 def all_gone(pids, limit=5.0):
     deadline = time.time() + limit
     while time.time() < deadline:
-        if not any(alive(p) for p in pids):
+        if not any(pid_alive(p) for p in pids):
             return True
         time.sleep(0.05)
-    return [p for p in pids if alive(p)]
+    return [p for p in pids if pid_alive(p)]
 
 
 def test_shutdown_leaves_nothing():

@@ -10,7 +10,7 @@ import struct
 import tempfile
 
 import pytest
-from jupyter_client.manager import KernelManager
+from jupyter_client.manager import start_new_kernel
 
 from conftest import KERNEL, WARMUP_TIMEOUT, execute, stream_text
 
@@ -23,16 +23,13 @@ def tour():
     """A fresh kernel whose rustc wrapper logs each compile of the cells' crate."""
     log = tempfile.NamedTemporaryFile(prefix="rustmp-compiles-", delete=False)
     log.close()
-    km = KernelManager(kernel_name=KERNEL)
-    km.start_kernel(env=dict(os.environ, RUSTMP_WRAPPER_LOG=log.name))
-    kc = km.client()
-    kc.start_channels()
     try:
-        kc.wait_for_ready(timeout=120)
+        km, kc = start_new_kernel(kernel_name=KERNEL, startup_timeout=120,
+                                  env=dict(os.environ, RUSTMP_WRAPPER_LOG=log.name))
         yield kc, log.name
-    finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+    finally:
         os.unlink(log.name)
 
 
