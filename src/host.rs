@@ -17,10 +17,20 @@
 //!   `ESC ] 5379;sync:<pid>,<pid>…;e30= BEL \n` when it learns that those processes are done with
 //!   something (a child joined, a pool result received): what they wrote before comes before
 //!   what this process writes next.
+//!
+//!   The records' format is [`record`]'s; the descriptor passing is [`send_fds`] and
+//!   [`recv_fds`], which a host uses for its side.
 //! - [`SIGINT_ENV`]: `MULTIPROCESSING_SIGINT=interrupt` turns [`crate::interrupt::enable`] on as
 //!   soon as the library is loaded (a shared library's constructor), for hosts that cannot call it.
 
-use std::os::fd::RawFd;
+pub mod record;
+
+mod fds;
+
+pub use fds::{MAX_FDS, recv_fds, send_fds};
+
+use std::io::Write;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::OnceLock;
 
 /// Environment variable naming the output-registration socket (see the module docs).
@@ -38,25 +48,27 @@ pub const OUTPUT_SOCKET_ENV: &str = "MULTIPROCESSING_OUTPUT_SOCKET";
 pub const SIGINT_ENV: &str = "MULTIPROCESSING_SIGINT";
 
 /// The registration socket, read once per process tree from the environment.
-pub(crate) fn output_socket() -> Option<RawFd> {
-    static SOCKET: OnceLock<Option<RawFd>> = OnceLock::new();
-    *SOCKET.get_or_init(|| {
-        let fd: RawFd = std::env::var(OUTPUT_SOCKET_ENV).ok()?.trim().parse().ok()?;
-        // SAFETY: F_GETFD only inspects the fd.
-        (unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0).then_some(fd)
-    })
+pub(crate) fn output_socket() -> Option<BorrowedFd<'static>> {
+    static SOCKET: OnceLock<Option<OwnedFd>> = OnceLock::new();
+    SOCKET
+        .get_or_init(|| {
+            let fd = std::env::var(OUTPUT_SOCKET_ENV).ok()?.trim().parse().ok()?;
+            crate::sys::process::adopt_inherited_fd(fd)
+        })
+        .as_ref()
+        .map(AsFd::as_fd)
 }
 
 /// The ordering record written after forking `pid` (see the module docs).
 pub(crate) fn fork_record(pid: u32) -> Vec<u8> {
-    format!("\x1b]5379;fork:{pid};e30=\x07\n").into_bytes()
+    record::fork(pid)
 }
 
-/// Under a host: the `sync` record for this process's pool workers (a pool result arrived).
-/// Outside a host it costs one check.
-pub(crate) fn sync_pool_workers() {
+/// Under a host: the `sync` record for `pids()` (called only then, so that outside a host this
+/// costs one check). Called when a child was joined or a pool result arrived.
+pub(crate) fn sync_fence_with(pids: impl FnOnce() -> Vec<u32>) {
     if output_socket().is_some() {
-        sync_fence(&crate::runtime::pool_worker_pids());
+        sync_fence(&pids());
     }
 }
 
@@ -67,57 +79,26 @@ pub(crate) fn sync_fence(pids: &[u32]) {
     if output_socket().is_none() || pids.is_empty() {
         return;
     }
-    use std::io::Write;
-    let list: Vec<String> = pids.iter().map(u32::to_string).collect();
-    let record = format!("\x1b]5379;sync:{};e30=\x07\n", list.join(","));
     let mut out = std::io::stdout().lock();
-    let _ = out.write_all(record.as_bytes());
+    let _ = out.write_all(&record::sync(pids));
     let _ = out.flush();
 }
 
-/// In a new child: give it its own output pipes and hand their read ends to the host.
-pub(crate) fn register_output(socket: RawFd, name: &str) {
-    let mut out = [0; 2];
-    let mut err = [0; 2];
-    // SAFETY: plain syscalls on fds we create; the control message is built in a correctly
-    // sized and aligned buffer.
-    unsafe {
-        if libc::pipe2(out.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
-            return;
-        }
-        if libc::pipe2(err.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
-            libc::close(out[0]);
-            libc::close(out[1]);
-            return;
-        }
-        let mut payload = (libc::getpid() as u32).to_le_bytes().to_vec();
-        payload.extend_from_slice(name.as_bytes());
-        let mut iov = libc::iovec {
-            iov_base: payload.as_mut_ptr().cast(),
-            iov_len: payload.len(),
-        };
-        let fds = [out[0], err[0]];
-        let space = libc::CMSG_SPACE(std::mem::size_of_val(&fds) as u32) as usize;
-        let mut control = vec![0u64; space.div_ceil(8)];
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = space as _;
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        (*cmsg).cmsg_level = libc::SOL_SOCKET;
-        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-        (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of_val(&fds) as u32) as _;
-        std::ptr::copy_nonoverlapping(fds.as_ptr(), libc::CMSG_DATA(cmsg).cast::<RawFd>(), 2);
-        let sent = libc::sendmsg(socket, &msg, libc::MSG_NOSIGNAL) >= 0;
-        libc::close(out[0]);
-        libc::close(err[0]);
-        if sent {
-            libc::dup2(out[1], 1);
-            libc::dup2(err[1], 2);
-        }
-        libc::close(out[1]);
-        libc::close(err[1]);
+/// In a new child: give it its own output pipes and hand their read ends to the host. If
+/// anything fails, the child keeps the descriptors it inherited (and nothing leaks).
+pub(crate) fn register_output(socket: BorrowedFd<'_>, name: &str) {
+    use nix::fcntl::OFlag;
+    let Ok((out_r, out_w)) = nix::unistd::pipe2(OFlag::O_CLOEXEC) else {
+        return;
+    };
+    let Ok((err_r, err_w)) = nix::unistd::pipe2(OFlag::O_CLOEXEC) else {
+        return;
+    };
+    let mut payload = std::process::id().to_le_bytes().to_vec();
+    payload.extend_from_slice(name.as_bytes());
+    if send_fds(socket, &payload, &[out_r.as_fd(), err_r.as_fd()]).is_ok() {
+        let _ = nix::unistd::dup2_stdout(&out_w);
+        let _ = nix::unistd::dup2_stderr(&err_w);
     }
 }
 

@@ -331,7 +331,11 @@ fn child_frames(bt: &str) -> String {
     out
 }
 
-fn after_fork_in_child(parent_pid: u32, name: &str, output_socket: Option<i32>) {
+fn after_fork_in_child(
+    parent_pid: u32,
+    name: &str,
+    output_socket: Option<std::os::fd::BorrowedFd<'_>>,
+) {
     crate::interrupt::reset_in_child();
     if let Some(socket) = output_socket {
         crate::host::register_output(socket, name);

@@ -1,5 +1,7 @@
 //! Thin wrappers over the system calls the library needs (fork, pidfd, futex, poll, sockets).
 
+pub(crate) mod process;
+
 use crate::error::{Error, Result};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::AtomicU32;

@@ -341,7 +341,7 @@ impl<V> AsyncResult<V> {
     /// ```
     pub fn get(&self) -> Result<V> {
         self.slot.wait_ready(Deadline::never(), &Watch::new())?;
-        crate::host::sync_pool_workers();
+        crate::host::sync_fence_with(crate::runtime::pool_worker_pids);
         self.slot.take()
     }
 
@@ -372,7 +372,7 @@ impl<V> AsyncResult<V> {
         {
             return Err(Error::Timeout);
         }
-        crate::host::sync_pool_workers();
+        crate::host::sync_fence_with(crate::runtime::pool_worker_pids);
         self.slot.take()
     }
 
@@ -677,7 +677,7 @@ impl<R: DeserializeOwned + Send + 'static> IMapIterator<'_, R> {
             if let Some((item, weight)) = st.ready.pop_front() {
                 st.yielded_items += weight;
                 drop(st);
-                crate::host::sync_pool_workers();
+                crate::host::sync_fence_with(crate::runtime::pool_worker_pids);
                 return Some(item);
             }
             if self.input.is_none() && st.delivered >= st.submitted {

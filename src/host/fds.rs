@@ -1,0 +1,99 @@
+//! Passing file descriptors over an `AF_UNIX` socket (`SCM_RIGHTS`), the way a child hands its
+//! output pipes to the host (see [`crate::host`]), written once with `nix`.
+
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, UnixAddr, recvmsg, sendmsg};
+
+/// The most descriptors [`recv_fds`] takes from one message; a message carrying more loses the
+/// rest (the kernel closes them).
+///
+/// ```
+/// assert_eq!(multiprocessing::host::MAX_FDS, 16);
+/// ```
+pub const MAX_FDS: usize = 16;
+
+/// Sends `payload` with `fds` attached (`SCM_RIGHTS`) as one message on the connected `socket`,
+/// retrying when a signal interrupts the call. The receiver gets its own copies of the
+/// descriptors; the caller's stay open. `MSG_NOSIGNAL`: a closed peer is an `EPIPE` error, not a
+/// `SIGPIPE`.
+///
+/// ```
+/// use multiprocessing::host::{recv_fds, send_fds};
+/// use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+/// use std::io::{Read, Write};
+/// use std::os::fd::AsFd;
+///
+/// let (a, b) = socketpair(AddressFamily::Unix, SockType::Datagram, None, SockFlag::SOCK_CLOEXEC)?;
+/// let (read, write) = nix::unistd::pipe()?;
+/// send_fds(a.as_fd(), b"hello", &[read.as_fd()])?;
+/// drop(read);
+///
+/// let mut buf = [0u8; 16];
+/// let (n, fds) = recv_fds(b.as_fd(), &mut buf)?;
+/// assert_eq!(&buf[..n], b"hello");
+/// std::fs::File::from(write).write_all(b"through the pipe")?;
+/// let mut text = String::new();
+/// std::fs::File::from(fds.into_iter().next().unwrap()).read_to_string(&mut text)?;
+/// assert_eq!(text, "through the pipe");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn send_fds(
+    socket: BorrowedFd<'_>,
+    payload: &[u8],
+    fds: &[BorrowedFd<'_>],
+) -> std::io::Result<()> {
+    let raw: Vec<RawFd> = fds.iter().map(AsRawFd::as_raw_fd).collect();
+    let cmsgs = [ControlMessage::ScmRights(&raw)];
+    let iov = [IoSlice::new(payload)];
+    loop {
+        match sendmsg::<UnixAddr>(
+            socket.as_raw_fd(),
+            &iov,
+            &cmsgs,
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        ) {
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+            Ok(_) => return Ok(()),
+        }
+    }
+}
+
+/// Receives one message from `socket` into `buf` with the descriptors attached to it (at most
+/// [`MAX_FDS`]), owned and close-on-exec (`MSG_CMSG_CLOEXEC`), retrying when a signal
+/// interrupts the call. Returns the payload's length (a longer datagram is cut to `buf`) and the
+/// descriptors in the order they were sent. It blocks unless the socket is non-blocking; then
+/// "nothing pending" is an error of kind [`std::io::ErrorKind::WouldBlock`].
+///
+/// See [`send_fds`] for an example.
+pub fn recv_fds(socket: BorrowedFd<'_>, buf: &mut [u8]) -> std::io::Result<(usize, Vec<OwnedFd>)> {
+    let mut control = nix::cmsg_space!([RawFd; MAX_FDS]);
+    let mut iov = [IoSliceMut::new(buf)];
+    let msg = loop {
+        match recvmsg::<()>(
+            socket.as_raw_fd(),
+            &mut iov,
+            Some(&mut control),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+            Ok(msg) => break msg,
+        }
+    };
+    let mut fds = Vec::new();
+    for cmsg in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(received) = cmsg {
+            for fd in received {
+                // SAFETY: the kernel installed `fd` in this process for this message; nothing
+                // else knows it, so it is ours to own (and close).
+                fds.push(unsafe { OwnedFd::from_raw_fd(fd) });
+            }
+        }
+    }
+    Ok((msg.bytes, fds))
+}
