@@ -7,6 +7,8 @@
 //! sequence of integers (one to two bytes each). A value that cannot be encoded or decoded gives
 //! [`Error::Codec`] naming its type and the reason.
 
+#![deny(unsafe_code)]
+
 use crate::error::{Error, Result};
 use rmp_serde::{decode, encode};
 use serde::{Serialize, de::DeserializeOwned};

@@ -40,9 +40,8 @@ mod pool;
 mod process;
 mod queue;
 mod runtime;
-mod shared;
+mod sharedctypes;
 mod shared_memory;
-mod shm;
 mod sync;
 mod sys;
 
@@ -55,7 +54,7 @@ pub use process::{
 pub use queue::{JoinableQueue, Queue, SimpleQueue};
 /// A byte buffer that serializes as one block (fast), for raw data in queues and pipes.
 pub use serde_bytes::ByteBuf;
-pub use shared::{Array, ArrayGuard, Shareable, Value, ValueGuard};
+pub use sharedctypes::{Array, ArrayGuard, Shareable, Value, ValueGuard};
 pub use shared_memory::SharedMemory;
 pub use sync::{
     Barrier, BoundedSemaphore, Condition, Event, Lock, LockGuard, Lockable, RLock, Semaphore,

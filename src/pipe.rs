@@ -1,18 +1,22 @@
 //! [`Pipe`] and [`Connection`]: two connected ends that send serde values (or raw bytes).
 
+#![deny(unsafe_code)]
+
 use crate::codec;
 use crate::error::{Error, Result};
 use crate::interrupt::Watch;
-use crate::sys::{self, Deadline, Io};
+use crate::sys::{self, Deadline, Io, Spin};
+use nix::poll::PollFlags;
 use serde::{Serialize, de::DeserializeOwned};
 use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::time::{Duration, Instant};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::time::Duration;
 
 /// How long `recv` keeps trying without sleeping before it blocks (a reply from a process running on
 /// another core usually arrives within that time, and sleeping would add a wake-up to each message).
-const SPIN: Duration = Duration::from_micros(60);
+/// Every probe is a `read`; it never yields (the read is a system call already).
+const SPIN: Spin = Spin::new(Duration::from_micros(60)).yield_every(0);
 
 /// Creates connected pairs of [`Connection`]s: Python's `multiprocessing.Pipe`.
 ///
@@ -121,7 +125,7 @@ impl<T> Connection<T> {
         }
     }
 
-    fn raw(&self, fd: &Option<OwnedFd>) -> Result<i32> {
+    fn raw<'a>(&self, fd: &'a Option<OwnedFd>) -> Result<BorrowedFd<'a>> {
         if self.broken.get() {
             return Err(Error::Broken(
                 "connection is unusable: a receive was interrupted in the middle of a message"
@@ -129,7 +133,7 @@ impl<T> Connection<T> {
             ));
         }
         fd.as_ref()
-            .map(|f| f.as_raw_fd())
+            .map(|f| f.as_fd())
             .ok_or(Error::Closed("connection"))
     }
 
@@ -250,18 +254,12 @@ impl<T> Connection<T> {
         let fd = self.raw(&self.rfd)?;
         let deadline = Deadline::from_timeout(timeout);
         let watch = Watch::new();
-        loop {
-            if sys::poll_one(fd, libc::POLLIN, Duration::ZERO)? != 0 {
-                return Ok(true);
-            }
-            watch.check()?;
-            let Some(slice) = deadline.slice() else {
-                return Ok(false);
-            };
-            if sys::poll_one(fd, libc::POLLIN, slice)? != 0 {
-                return Ok(true);
-            }
+        let ready = |wait| Ok(!sys::poll_fd(fd, PollFlags::POLLIN, wait)?.is_empty());
+        if ready(Duration::ZERO)? {
+            return Ok(true);
         }
+        let ready = deadline.wait(|| watch.check(), |slice| Ok(ready(slice)?.then_some(())))?;
+        Ok(ready.is_some())
     }
 }
 
@@ -291,34 +289,43 @@ impl<T: Serialize + DeserializeOwned> Connection<T> {
     }
 }
 
-fn write_all(fd: i32, mut buf: &[u8], watch: &Watch, sigpipe_ignored: bool) -> Result<()> {
+fn write_all(
+    fd: BorrowedFd<'_>,
+    mut buf: &[u8],
+    watch: &Watch,
+    sigpipe_ignored: bool,
+) -> Result<()> {
     while !buf.is_empty() {
         match sys::write_nb(fd, buf, sigpipe_ignored)? {
             Io::Done(n) => buf = &buf[n..],
             Io::Closed => return Err(Error::Eof),
             Io::WouldBlock => {
                 watch.check()?;
-                sys::poll_one(fd, libc::POLLOUT, sys::SLICE)?;
+                sys::poll_fd(fd, PollFlags::POLLOUT, sys::SLICE)?;
             }
         }
     }
     Ok(())
 }
 
-/// Reads exactly `buf.len()` bytes. `Ok(false)` on end of file before the first byte.
-fn read_exact(fd: i32, buf: &mut [u8], watch: &Watch, spin: bool) -> Result<bool> {
+/// Reads exactly `buf.len()` bytes. `Ok(false)` on end of file before the first byte. With
+/// `spin`, the first read spins (see [`SPIN`]) while there is nothing to read yet.
+fn read_exact(fd: BorrowedFd<'_>, buf: &mut [u8], watch: &Watch, spin: bool) -> Result<bool> {
     let mut got = 0;
-    let mut spin_until = if spin {
-        Some(Instant::now() + SPIN)
-    } else {
-        None
-    };
+    let mut spin = spin;
     while got < buf.len() {
-        match sys::read_nb(fd, &mut buf[got..])? {
-            Io::Done(n) => {
-                got += n;
-                spin_until = None;
-            }
+        let io = if std::mem::take(&mut spin) {
+            let mut io = Ok(Io::WouldBlock);
+            SPIN.until(|| {
+                io = sys::read_nb(fd, &mut buf[got..]);
+                !matches!(io, Ok(Io::WouldBlock))
+            });
+            io?
+        } else {
+            sys::read_nb(fd, &mut buf[got..])?
+        };
+        match io {
+            Io::Done(n) => got += n,
             Io::Closed => {
                 if got == 0 {
                     return Ok(false);
@@ -326,15 +333,8 @@ fn read_exact(fd: i32, buf: &mut [u8], watch: &Watch, spin: bool) -> Result<bool
                 return Err(Error::Eof);
             }
             Io::WouldBlock => {
-                if let Some(t) = spin_until {
-                    if Instant::now() < t {
-                        std::hint::spin_loop();
-                        continue;
-                    }
-                    spin_until = None;
-                }
                 watch.check()?;
-                sys::poll_one(fd, libc::POLLIN, sys::SLICE)?;
+                sys::poll_fd(fd, PollFlags::POLLIN, sys::SLICE)?;
             }
         }
     }

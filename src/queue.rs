@@ -26,7 +26,9 @@
 use crate::codec;
 use crate::error::{Error, Result};
 use crate::interrupt::Watch;
-use crate::shm::{Mapping, MemFile, RawLock, Signal};
+use crate::sync::{Signal, lock_robust};
+use crate::sys::RobustMutex;
+use crate::sys::mapping::{Mapping, MemFile};
 
 use crate::sys::Deadline;
 use serde::{Serialize, de::DeserializeOwned};
@@ -70,8 +72,8 @@ struct Padded<T>(T);
 
 #[repr(C)]
 struct Ctl {
-    write_lock: RawLock,
-    read_lock: RawLock,
+    write_lock: RobustMutex,
+    read_lock: RobustMutex,
     maxsize: u64,
     joinable: bool,
     /// Producers' side: end of published data, and messages put (written under the write lock).
@@ -153,8 +155,8 @@ impl Shared {
         let ctl = first.ptr() as *mut Ctl;
         // SAFETY: the file is fresh, zeroed and big enough for Ctl; nobody else sees it yet.
         unsafe {
-            RawLock::init(std::ptr::addr_of_mut!((*ctl).write_lock))?;
-            RawLock::init(std::ptr::addr_of_mut!((*ctl).read_lock))?;
+            RobustMutex::init(std::ptr::addr_of_mut!((*ctl).write_lock), false)?;
+            RobustMutex::init(std::ptr::addr_of_mut!((*ctl).read_lock), false)?;
             (*ctl).maxsize = maxsize as u64;
             (*ctl).joinable = joinable;
             (*ctl).wrap.0.0 = AtomicU64::new(NO_WRAP);
@@ -262,7 +264,7 @@ impl Shared {
         }
         let ctl = self.ctl();
         let watch = Watch::new();
-        let Some(_locked) = ctl.write_lock.guard(deadline, &watch)? else {
+        let Some(_locked) = lock_robust(&ctl.write_lock, deadline, &watch)? else {
             return Err(Error::Full);
         };
         let tail = ctl.tail.0.load(Relaxed);
@@ -333,7 +335,7 @@ impl Shared {
         self.check_open()?;
         let ctl = self.ctl();
         let watch = Watch::new();
-        let Some(_locked) = ctl.read_lock.guard(deadline, &watch)? else {
+        let Some(_locked) = lock_robust(&ctl.read_lock, deadline, &watch)? else {
             return Err(Error::Empty);
         };
         let slot = &self.get_window;

@@ -1,28 +1,28 @@
 //! [`SharedMemory`]: named POSIX shared memory (Python's `multiprocessing.shared_memory`).
+//!
+//! Not to be confused with `sharedctypes` ([`Value`](crate::Value) and [`Array`](crate::Array),
+//! Python's `multiprocessing.sharedctypes`) nor with `sys::mapping` (the library's own anonymous
+//! memfd mappings, which also maps these segments). The only `unsafe` here is the public
+//! `buf`/`buf_mut`, whose promise the caller makes.
+
+#![deny(unsafe_code)]
 
 use crate::error::{Error, Result};
+use crate::sys::{self, mapping::Mapping};
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sys::mman::{shm_open, shm_unlink};
+use nix::sys::stat::Mode;
 use std::ffi::CString;
 use std::sync::Arc;
 
 /// Attempts at a fresh generated name before giving up.
 const NAME_ATTEMPTS: usize = 100;
 
-struct Mapping {
+/// A segment mapped in this process, and its name.
+struct Segment {
     name: String,
-    ptr: *mut u8,
-    size: usize,
-}
-
-// SAFETY: a plain shared mapping; access goes through raw copies or the unsafe slices.
-unsafe impl Send for Mapping {}
-// SAFETY: as above.
-unsafe impl Sync for Mapping {}
-
-impl Drop for Mapping {
-    fn drop(&mut self) {
-        // SAFETY: our own mapping of `size` bytes.
-        unsafe { libc::munmap(self.ptr.cast(), self.size) };
-    }
+    map: Mapping,
 }
 
 /// A block of named shared memory: Python's `multiprocessing.shared_memory.SharedMemory`.
@@ -58,7 +58,7 @@ impl Drop for Mapping {
 /// ```
 #[derive(Clone)]
 pub struct SharedMemory {
-    map: Arc<Mapping>,
+    map: Arc<Segment>,
 }
 
 impl std::fmt::Debug for SharedMemory {
@@ -80,51 +80,27 @@ fn names(name: &str) -> Result<(String, CString)> {
     Ok((bare.to_string(), c))
 }
 
-fn open_error(name: &str, call: &'static str) -> Error {
-    let e = std::io::Error::last_os_error();
-    match e.raw_os_error() {
-        Some(libc::EEXIST) => Error::Exists { name: name.into() },
-        Some(libc::ENOENT) => Error::NotFound { name: name.into() },
-        _ => Error::Os { call, source: e },
+fn open_error(name: &str, call: &'static str, e: Errno) -> Error {
+    match e {
+        Errno::EEXIST => Error::Exists { name: name.into() },
+        Errno::ENOENT => Error::NotFound { name: name.into() },
+        e => sys::nix_error(call, e),
     }
 }
 
 /// A name Python would generate: `psm_` and 8 random hex digits.
 fn random_name() -> Result<String> {
     let mut bytes = [0u8; 4];
-    // SAFETY: a valid buffer of 4 bytes.
-    let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
-    if n != bytes.len() as isize {
-        return Err(Error::last_os("getrandom"));
-    }
+    sys::fill_random(&mut bytes)?;
     Ok(format!("psm_{:08x}", u32::from_be_bytes(bytes)))
 }
 
-/// Maps `size` bytes of the open segment `fd` (closes `fd`).
-fn map(fd: libc::c_int, name: String, size: usize) -> Result<SharedMemory> {
-    // SAFETY: mapping an fd we own; it is closed right after (the mapping keeps the segment).
-    let ptr = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            size,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED,
-            fd,
-            0,
-        )
-    };
-    let err = (ptr == libc::MAP_FAILED).then(|| Error::last_os("mmap"));
-    // SAFETY: our fd.
-    unsafe { libc::close(fd) };
-    if let Some(e) = err {
-        return Err(e);
-    }
+/// Maps `size` bytes of the open segment `fd` (the descriptor is closed when this returns: the
+/// mapping keeps the segment).
+fn map(fd: std::os::fd::OwnedFd, name: String, size: usize) -> Result<SharedMemory> {
+    let map = Mapping::of_file(&fd, size)?;
     Ok(SharedMemory {
-        map: Arc::new(Mapping {
-            name,
-            ptr: ptr.cast(),
-            size,
-        }),
+        map: Arc::new(Segment { name, map }),
     })
 }
 
@@ -169,30 +145,20 @@ impl SharedMemory {
         let (bare, cname) = names(name)?;
         let len = libc::off_t::try_from(size)
             .map_err(|_| Error::InvalidArgument(format!("size {size} is too large")))?;
-        // SAFETY: a valid C string; O_EXCL makes this the creator.
-        let fd = unsafe {
-            libc::shm_open(
-                cname.as_ptr(),
-                libc::O_CREAT | libc::O_EXCL | libc::O_RDWR | libc::O_CLOEXEC,
-                0o600,
-            )
-        };
-        if fd < 0 {
-            return Err(open_error(&bare, "shm_open"));
-        }
-        // SAFETY: our fd.
-        let sized = unsafe { libc::ftruncate(fd, len) } == 0;
-        let result = if sized {
-            map(fd, bare, size)
-        } else {
-            let e = Error::last_os("ftruncate");
-            // SAFETY: our fd.
-            unsafe { libc::close(fd) };
-            Err(e)
+        // O_EXCL makes this the creator.
+        let fd = shm_open(
+            cname.as_c_str(),
+            OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_RDWR | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(0o600),
+        )
+        .map_err(|e| open_error(&bare, "shm_open", e))?;
+        let result = match nix::unistd::ftruncate(&fd, len) {
+            Ok(()) => map(fd, bare, size),
+            Err(e) => Err(sys::nix_error("ftruncate", e)),
         };
         if result.is_err() {
-            // SAFETY: removing the segment we just created.
-            unsafe { libc::shm_unlink(cname.as_ptr()) };
+            // Removes the segment we just created (nothing else can know it yet).
+            let _ = shm_unlink(cname.as_c_str());
         }
         result
     }
@@ -211,24 +177,15 @@ impl SharedMemory {
     /// ```
     pub fn attach(name: &str) -> Result<SharedMemory> {
         let (bare, cname) = names(name)?;
-        // SAFETY: a valid C string.
-        let fd = unsafe { libc::shm_open(cname.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC, 0) };
-        if fd < 0 {
-            return Err(open_error(&bare, "shm_open"));
-        }
-        // SAFETY: a zeroed stat is a valid out buffer.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: our fd, a valid out pointer.
-        if unsafe { libc::fstat(fd, &mut st) } != 0 {
-            let e = Error::last_os("fstat");
-            // SAFETY: our fd.
-            unsafe { libc::close(fd) };
-            return Err(e);
-        }
+        let fd = shm_open(
+            cname.as_c_str(),
+            OFlag::O_RDWR | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| open_error(&bare, "shm_open", e))?;
+        let st = nix::sys::stat::fstat(&fd).map_err(|e| sys::nix_error("fstat", e))?;
         let size = usize::try_from(st.st_size).unwrap_or(0);
         if size == 0 {
-            // SAFETY: our fd.
-            unsafe { libc::close(fd) };
             return Err(Error::InvalidArgument(format!(
                 "shared memory {bare:?} is empty"
             )));
@@ -255,7 +212,7 @@ impl SharedMemory {
     /// shm.unlink().unwrap();
     /// ```
     pub fn size(&self) -> usize {
-        self.map.size
+        self.map.map.len()
     }
 
     fn check(&self, offset: usize, len: usize) -> Result<()> {
@@ -282,8 +239,7 @@ impl SharedMemory {
     /// ```
     pub fn read(&self, offset: usize, dst: &mut [u8]) -> Result<()> {
         self.check(offset, dst.len())?;
-        // SAFETY: the range is inside the mapping (checked); raw copies, no reference to it.
-        unsafe { std::ptr::copy(self.map.ptr.add(offset), dst.as_mut_ptr(), dst.len()) };
+        self.map.map.copy_out(offset, dst);
         Ok(())
     }
 
@@ -297,8 +253,7 @@ impl SharedMemory {
     /// ```
     pub fn write(&self, offset: usize, src: &[u8]) -> Result<()> {
         self.check(offset, src.len())?;
-        // SAFETY: as in `read`.
-        unsafe { std::ptr::copy(src.as_ptr(), self.map.ptr.add(offset), src.len()) };
+        self.map.map.copy_in(offset, src);
         Ok(())
     }
 
@@ -311,8 +266,7 @@ impl SharedMemory {
     /// ```
     pub fn to_vec(&self) -> Vec<u8> {
         let mut v = vec![0; self.size()];
-        // SAFETY: the whole mapping into a buffer of its size.
-        unsafe { std::ptr::copy(self.map.ptr, v.as_mut_ptr(), v.len()) };
+        self.map.map.copy_out(0, &mut v);
         v
     }
 
@@ -324,7 +278,7 @@ impl SharedMemory {
     /// shm.unlink().unwrap();
     /// ```
     pub fn as_ptr(&self) -> *mut u8 {
-        self.map.ptr
+        self.map.map.ptr()
     }
 
     /// The memory as a byte slice (Python's `shm.buf`).
@@ -343,10 +297,10 @@ impl SharedMemory {
     /// assert_eq!(unsafe { shm.buf() }, b"abcd");
     /// shm.unlink().unwrap();
     /// ```
+    #[allow(unsafe_code)] // the public `unsafe fn`: the caller's promise is the one `bytes` needs
     pub unsafe fn buf(&self) -> &[u8] {
-        // SAFETY: the mapping holds `size` bytes and lives as long as `self`; stability is the
-        // caller's promise.
-        unsafe { std::slice::from_raw_parts(self.map.ptr, self.map.size) }
+        // SAFETY: stability while the slice lives is the caller's promise, as `bytes` requires.
+        unsafe { self.map.map.bytes() }
     }
 
     /// The memory as a mutable byte slice (Python's `shm.buf[...] = ...`).
@@ -364,9 +318,11 @@ impl SharedMemory {
     /// assert_eq!(&shm.to_vec()[..2], b"hi");
     /// shm.unlink().unwrap();
     /// ```
+    #[allow(unsafe_code)] // as for `buf`
     pub unsafe fn buf_mut(&mut self) -> &mut [u8] {
-        // SAFETY: as in `buf`; exclusivity is the caller's promise.
-        unsafe { std::slice::from_raw_parts_mut(self.map.ptr, self.map.size) }
+        // SAFETY: exclusivity while the slice lives is the caller's promise, as `bytes_mut`
+        // requires.
+        unsafe { self.map.map.bytes_mut() }
     }
 
     /// Unmaps the segment from this process once no clone of this handle remains (dropping does
@@ -394,10 +350,6 @@ impl SharedMemory {
     /// ```
     pub fn unlink(&self) -> Result<()> {
         let (bare, cname) = names(self.name())?;
-        // SAFETY: a valid C string.
-        if unsafe { libc::shm_unlink(cname.as_ptr()) } != 0 {
-            return Err(open_error(&bare, "shm_unlink"));
-        }
-        Ok(())
+        shm_unlink(cname.as_c_str()).map_err(|e| open_error(&bare, "shm_unlink", e))
     }
 }

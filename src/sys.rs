@@ -1,63 +1,63 @@
-//! Thin wrappers over the system calls the library needs (fork, pidfd, futex, poll, sockets).
+//! The system layer: every system call of the library's lower modules goes through here, through
+//! `nix` where it has the call (descriptors as `OwnedFd`, errors as `Errno`), and through the few
+//! hand-written calls nix lacks, each `unsafe` block with its `// SAFETY:` reason: the futex
+//! ([`futex`]), the robust process-shared mutex ([`robust_mutex`]), the pointer code of shared
+//! mappings ([`mapping`]), pidfd, the loader queries and the signal mask around a pipe write.
+//! Also here: the one [`Deadline`] and the one [`Spin`] of every blocking wait.
+//!
+//! Submodules: [`deadline`], [`spin`], [`futex`], [`robust_mutex`], [`mapping`], and `process`
+//! (the process calls of the runtime).
+
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 pub(crate) mod process;
 
-use crate::error::{Error, Result};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::AtomicU32;
-use std::time::{Duration, Instant};
+mod deadline;
+mod futex;
+pub(crate) mod mapping;
+mod robust_mutex;
+mod spin;
 
-/// The longest single sleep of any blocking call: interrupts and deadlines are checked at least this often.
-pub(crate) const SLICE: Duration = Duration::from_millis(20);
+pub(crate) use deadline::{Deadline, SLICE};
+pub(crate) use futex::{futex_wait, futex_wake};
+pub(crate) use robust_mutex::{Acquired, RobustMutex};
+pub(crate) use spin::Spin;
+
+use crate::error::{Error, Result};
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::socket::MsgFlags;
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::time::Duration;
+
+/// The library's error for a failed nix call.
+pub(crate) fn nix_error(call: &'static str, e: Errno) -> Error {
+    Error::os(call, e as i32)
+}
 
 /// This process's pid.
 pub(crate) fn getpid() -> u32 {
-    // SAFETY: getpid has no preconditions.
-    unsafe { libc::getpid() as u32 }
+    nix::unistd::getpid().as_raw() as u32
+}
+
+/// The calling thread's kernel thread id.
+pub(crate) fn gettid() -> u32 {
+    nix::unistd::gettid().as_raw() as u32
+}
+
+/// Registers `handler` to run in the child after every `fork` (`pthread_atfork`, which nix
+/// lacks). The handler runs in a child that has one thread: it should only touch atomics.
+pub(crate) fn at_fork_in_child(handler: extern "C" fn()) {
+    // SAFETY: registers a plain function of this code (no data pointer); it stays valid for the
+    // life of the code (glibc unregisters the handlers of a library when it is unloaded).
+    unsafe { libc::pthread_atfork(None, None, Some(handler)) };
 }
 
 /// True on the process's main thread (the only thread whose exit does not fire `PR_SET_PDEATHSIG`
 /// in children before the process itself exits).
 pub(crate) fn on_main_thread() -> bool {
-    // SAFETY: gettid has no preconditions.
-    unsafe { libc::gettid() as u32 == getpid() }
-}
-
-/// An optional deadline, cut into slices no longer than [`SLICE`].
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Deadline(Option<Instant>);
-
-impl Deadline {
-    pub(crate) fn never() -> Self {
-        Deadline(None)
-    }
-    pub(crate) fn after(d: Duration) -> Self {
-        Deadline(Instant::now().checked_add(d))
-    }
-    pub(crate) fn from_timeout(t: Option<Duration>) -> Self {
-        match t {
-            Some(d) => Deadline::after(d),
-            None => Deadline::never(),
-        }
-    }
-    /// True for a deadline that never passes.
-    pub(crate) fn is_never(&self) -> bool {
-        self.0.is_none()
-    }
-    /// The next sleep: `None` once the deadline has passed.
-    pub(crate) fn slice(&self) -> Option<Duration> {
-        match self.0 {
-            None => Some(SLICE),
-            Some(t) => {
-                let left = t.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    None
-                } else {
-                    Some(left.min(SLICE))
-                }
-            }
-        }
-    }
+    gettid() == getpid()
 }
 
 /// Converts a `-1` return into the last OS error.
@@ -69,155 +69,91 @@ pub(crate) fn cvt(ret: libc::c_int, call: &'static str) -> Result<libc::c_int> {
     }
 }
 
-fn timespec(d: Duration) -> libc::timespec {
-    libc::timespec {
-        tv_sec: d.as_secs() as libc::time_t,
-        tv_nsec: d.subsec_nanos() as libc::c_long,
+/// Polls one fd for `events`, at most `timeout`. Returns the revents (empty on timeout or EINTR).
+pub(crate) fn poll_fd(
+    fd: BorrowedFd<'_>,
+    events: PollFlags,
+    timeout: Duration,
+) -> Result<PollFlags> {
+    let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+    let timeout = PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX);
+    let mut fds = [PollFd::new(fd, events)];
+    match nix::poll::poll(&mut fds, timeout) {
+        Ok(0) | Err(Errno::EINTR) => Ok(PollFlags::empty()),
+        Ok(_) => Ok(fds[0].revents().unwrap_or(PollFlags::empty())),
+        Err(e) => Err(nix_error("poll", e)),
     }
 }
 
-/// Waits on a futex word in shared memory while it equals `expected`, at most `timeout`.
-pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: Duration) {
-    let ts = timespec(timeout);
-    // SAFETY: the word is a valid, aligned u32 for the duration of the call; FUTEX_WAIT (not
-    // PRIVATE) because the word lives in memory shared between processes.
-    unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word.as_ptr(),
-            libc::FUTEX_WAIT,
-            expected,
-            &ts as *const libc::timespec,
-        );
-    }
-}
-
-/// Wakes up to `n` waiters of a shared futex word.
-pub(crate) fn futex_wake(word: &AtomicU32, n: i32) {
-    // SAFETY: as for futex_wait.
-    unsafe {
-        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, n);
-    }
-}
-
-/// Polls one fd for `events`, at most `timeout`. Returns the revents (0 on timeout).
+/// [`poll_fd`] for callers that hold a raw descriptor (and `libc::POLL*` events). Returns the
+/// revents (0 on timeout).
 pub(crate) fn poll_one(
     fd: RawFd,
     events: libc::c_short,
     timeout: Duration,
 ) -> Result<libc::c_short> {
-    let mut p = libc::pollfd {
-        fd,
-        events,
-        revents: 0,
-    };
-    let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
-    // SAFETY: one valid pollfd.
-    let r = unsafe { libc::poll(&mut p, 1, ms) };
-    if r < 0 {
-        let e = std::io::Error::last_os_error();
-        if e.raw_os_error() == Some(libc::EINTR) {
-            return Ok(0);
-        }
-        return Err(Error::Os {
-            call: "poll",
-            source: e,
-        });
-    }
-    Ok(if r == 0 { 0 } else { p.revents })
+    // SAFETY: every caller passes a descriptor it holds open (owned by it, or by a struct it
+    // borrows) for the whole call; the borrow ends with it.
+    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+    Ok(poll_fd(fd, PollFlags::from_bits_truncate(events), timeout)?.bits())
 }
 
 /// Opens a pidfd for a child (readable once it has exited), if the kernel has them.
 pub(crate) fn pidfd_open(pid: u32) -> Option<OwnedFd> {
-    // SAFETY: plain syscall; the returned fd is owned by us.
+    // SAFETY: pidfd_open takes two integers and returns a new descriptor or -1 (nix has no
+    // wrapper).
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
     if fd < 0 {
         None
     } else {
-        // SAFETY: a fresh fd from the kernel.
+        // SAFETY: a fresh fd from the kernel, which nothing else owns.
         Some(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
-    }
-}
-
-/// Converts a wait status into Python's exit code convention (`-N` for signal `N`).
-pub(crate) fn exitcode_from_status(status: libc::c_int) -> i32 {
-    if libc::WIFSIGNALED(status) {
-        -libc::WTERMSIG(status)
-    } else {
-        libc::WEXITSTATUS(status)
     }
 }
 
 /// Reaps `pid` if it has exited (never blocks). `Ok(None)` while it runs.
 pub(crate) fn try_waitpid(pid: u32) -> Result<Option<i32>> {
-    let mut status = 0;
+    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+    let pid = nix::unistd::Pid::from_raw(pid as libc::pid_t);
     loop {
-        // SAFETY: status is a valid out pointer.
-        let r = unsafe { libc::waitpid(pid as libc::pid_t, &mut status, libc::WNOHANG) };
-        if r == 0 {
-            return Ok(None);
-        }
-        if r > 0 {
-            return Ok(Some(exitcode_from_status(status)));
-        }
-        let e = std::io::Error::last_os_error();
-        if e.raw_os_error() == Some(libc::EINTR) {
-            continue;
-        }
-        return Err(Error::Os {
-            call: "waitpid",
-            source: e,
-        });
+        return match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(_, code)) => Ok(Some(code)),
+            Ok(WaitStatus::Signaled(_, sig, _)) => Ok(Some(-(sig as i32))),
+            Ok(_) => Ok(None),
+            Err(Errno::EINTR) => continue,
+            Err(e) => Err(nix_error("waitpid", e)),
+        };
     }
 }
 
 /// Sends a signal; `ESRCH` (already gone) is not an error.
 pub(crate) fn send_signal(pid: u32, sig: libc::c_int) -> Result<()> {
-    // SAFETY: plain syscall.
-    let r = unsafe { libc::kill(pid as libc::pid_t, sig) };
-    if r == -1 {
-        let e = std::io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::ESRCH) {
-            return Err(Error::Os {
-                call: "kill",
-                source: e,
-            });
-        }
+    let sig = Signal::try_from(sig).map_err(|e| nix_error("kill", e))?;
+    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as libc::pid_t), sig) {
+        Ok(()) | Err(Errno::ESRCH) => Ok(()),
+        Err(e) => Err(nix_error("kill", e)),
     }
-    Ok(())
 }
 
 /// A connected pair of Unix stream sockets, close-on-exec.
 pub(crate) fn socketpair() -> Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: fds is a valid array of two ints.
-    cvt(
-        unsafe {
-            libc::socketpair(
-                libc::AF_UNIX,
-                libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
-                0,
-                fds.as_mut_ptr(),
-            )
-        },
-        "socketpair",
-    )?;
-    // SAFETY: both fds are fresh and ours.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType};
+    nix::sys::socket::socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|e| nix_error("socketpair", e))
 }
 
 /// Sets or clears `O_NONBLOCK`.
 pub(crate) fn set_nonblocking(fd: &OwnedFd, on: bool) -> Result<()> {
-    let fd = fd.as_raw_fd();
-    // SAFETY: fcntl on an fd we own.
-    let flags = cvt(unsafe { libc::fcntl(fd, libc::F_GETFL) }, "fcntl")?;
-    let flags = if on {
-        flags | libc::O_NONBLOCK
-    } else {
-        flags & !libc::O_NONBLOCK
-    };
-    // SAFETY: as above.
-    cvt(unsafe { libc::fcntl(fd, libc::F_SETFL, flags) }, "fcntl")?;
+    use nix::fcntl::{FcntlArg, OFlag, fcntl};
+    let flags = fcntl(fd, FcntlArg::F_GETFL).map_err(|e| nix_error("fcntl", e))?;
+    let mut flags = OFlag::from_bits_retain(flags);
+    flags.set(OFlag::O_NONBLOCK, on);
+    fcntl(fd, FcntlArg::F_SETFL(flags)).map_err(|e| nix_error("fcntl", e))?;
     Ok(())
 }
 
@@ -231,30 +167,26 @@ pub(crate) enum Io {
     Closed,
 }
 
-/// What a transfer's return value means: `Some(outcome)`, or `None` to retry (EINTR).
-fn classify(r: isize, empty: bool, call: &'static str) -> Result<Option<Io>> {
-    if r > 0 || (r == 0 && empty) {
-        return Ok(Some(Io::Done(r as usize)));
-    }
-    if r == 0 {
-        return Ok(Some(Io::Closed));
-    }
-    let e = std::io::Error::last_os_error();
-    match e.raw_os_error() {
-        Some(libc::EINTR) => Ok(None),
-        Some(libc::EAGAIN) => Ok(Some(Io::WouldBlock)),
-        Some(libc::EPIPE) | Some(libc::ECONNRESET) => Ok(Some(Io::Closed)),
-        _ => Err(Error::Os { call, source: e }),
+/// What a transfer's outcome means: `Some(outcome)`, or `None` to retry (EINTR). `empty`: the
+/// buffer was empty (then 0 bytes is not the end of the stream).
+fn classify(r: nix::Result<usize>, empty: bool, call: &'static str) -> Result<Option<Io>> {
+    match r {
+        Ok(0) if !empty => Ok(Some(Io::Closed)),
+        Ok(n) => Ok(Some(Io::Done(n))),
+        Err(Errno::EINTR) => Ok(None),
+        Err(Errno::EAGAIN) => Ok(Some(Io::WouldBlock)),
+        Err(Errno::EPIPE) | Err(Errno::ECONNRESET) => Ok(Some(Io::Closed)),
+        Err(e) => Err(nix_error(call, e)),
     }
 }
 
 /// `send` without SIGPIPE; `dontwait` makes it non-blocking for this call.
 pub(crate) fn send(fd: RawFd, buf: &[u8], dontwait: bool) -> Result<Io> {
-    let flags = libc::MSG_NOSIGNAL | if dontwait { libc::MSG_DONTWAIT } else { 0 };
+    let mut flags = MsgFlags::MSG_NOSIGNAL;
+    flags.set(MsgFlags::MSG_DONTWAIT, dontwait);
     loop {
-        // SAFETY: buf is valid for its length.
-        let r = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), flags) };
-        if let Some(io) = classify(r, true, "send")? {
+        // A write of 0 bytes is not a close: `empty` is true for sends.
+        if let Some(io) = classify(nix::sys::socket::send(fd, buf, flags), true, "send")? {
             return Ok(io);
         }
     }
@@ -262,11 +194,14 @@ pub(crate) fn send(fd: RawFd, buf: &[u8], dontwait: bool) -> Result<Io> {
 
 /// `recv`; `dontwait` makes it non-blocking for this call.
 pub(crate) fn recv(fd: RawFd, buf: &mut [u8], dontwait: bool) -> Result<Io> {
-    let flags = if dontwait { libc::MSG_DONTWAIT } else { 0 };
+    let flags = if dontwait {
+        MsgFlags::MSG_DONTWAIT
+    } else {
+        MsgFlags::empty()
+    };
+    let empty = buf.is_empty();
     loop {
-        // SAFETY: buf is valid for writes of its length.
-        let r = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), flags) };
-        if let Some(io) = classify(r, buf.is_empty(), "recv")? {
+        if let Some(io) = classify(nix::sys::socket::recv(fd, buf, flags), empty, "recv")? {
             return Ok(io);
         }
     }
@@ -321,7 +256,8 @@ pub(crate) fn loaded_objects_generation() -> u64 {
         1
     }
     let mut adds: u64 = 0;
-    // SAFETY: the callback only writes through the pointer we pass.
+    // SAFETY: the callback only writes through the pointer we pass, to a u64 that outlives the
+    // call (nix has no dl_iterate_phdr).
     unsafe {
         libc::dl_iterate_phdr(Some(cb), (&mut adds as *mut u64).cast());
     }
@@ -330,26 +266,22 @@ pub(crate) fn loaded_objects_generation() -> u64 {
 
 /// True if `addr` lies inside a shared object (or the executable) loaded in this process.
 pub(crate) fn address_is_loaded(addr: usize) -> bool {
+    // SAFETY: `Dl_info` is plain pointers and integers, for which all-zero is valid.
     let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
-    // SAFETY: dladdr only reads the address value and fills info.
+    // SAFETY: dladdr only reads the address value and fills info (nix has no dladdr).
     unsafe { libc::dladdr(addr as *const libc::c_void, &mut info) != 0 }
 }
 
 /// A pipe `(read end, write end)`, non-blocking and close-on-exec.
 pub(crate) fn pipe() -> Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: fds is a valid array of two ints.
-    cvt(
-        unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) },
-        "pipe2",
-    )?;
-    // SAFETY: both fds are fresh and ours.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    use nix::fcntl::OFlag;
+    nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).map_err(|e| nix_error("pipe2", e))
 }
 
 /// True if SIGPIPE is ignored in this process (then a write to a closed pipe just fails with EPIPE).
 pub(crate) fn sigpipe_ignored() -> bool {
-    // SAFETY: querying the current action only.
+    // SAFETY: querying the current action only (a null new action): nix's `sigaction` always
+    // sets one. A zeroed `sigaction` is a valid out buffer.
     unsafe {
         let mut old: libc::sigaction = std::mem::zeroed();
         libc::sigaction(libc::SIGPIPE, std::ptr::null(), &mut old) == 0
@@ -357,12 +289,21 @@ pub(crate) fn sigpipe_ignored() -> bool {
     }
 }
 
+/// Fills `buf` with random bytes from the kernel (`getrandom`, which nix lacks).
+pub(crate) fn fill_random(buf: &mut [u8]) -> Result<()> {
+    // SAFETY: `buf` is valid for writes of its length.
+    let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
+    if n != buf.len() as isize {
+        return Err(Error::last_os("getrandom"));
+    }
+    Ok(())
+}
+
 /// A non-blocking `read`.
-pub(crate) fn read_nb(fd: RawFd, buf: &mut [u8]) -> Result<Io> {
+pub(crate) fn read_nb(fd: impl AsFd, buf: &mut [u8]) -> Result<Io> {
+    let empty = buf.is_empty();
     loop {
-        // SAFETY: buf is valid for writes of its length.
-        let r = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-        if let Some(io) = classify(r, buf.is_empty(), "read")? {
+        if let Some(io) = classify(nix::unistd::read(&fd, buf), empty, "read")? {
             return Ok(io);
         }
     }
@@ -370,35 +311,31 @@ pub(crate) fn read_nb(fd: RawFd, buf: &mut [u8]) -> Result<Io> {
 
 /// A non-blocking `write`. If SIGPIPE is not ignored, it is blocked around the write (and a
 /// SIGPIPE it raised is consumed), so a closed peer gives `Io::Closed`, never a dead process.
-pub(crate) fn write_nb(fd: RawFd, buf: &[u8], sigpipe_ignored: bool) -> Result<Io> {
+pub(crate) fn write_nb(fd: impl AsFd, buf: &[u8], sigpipe_ignored: bool) -> Result<Io> {
     if sigpipe_ignored {
         return write_raw(fd, buf);
     }
-    // SAFETY: signal-mask manipulation of the calling thread with valid sets.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        let mut old: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGPIPE);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
-        let r = write_raw(fd, buf);
-        if matches!(r, Ok(Io::Closed)) && libc::sigismember(&old, libc::SIGPIPE) == 0 {
-            let zero = libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            };
-            libc::sigtimedwait(&set, std::ptr::null_mut(), &zero);
-        }
-        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
-        r
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGPIPE);
+    let mut old = SigSet::empty();
+    let _ = nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old));
+    let r = write_raw(fd, buf);
+    if matches!(r, Ok(Io::Closed)) && !old.contains(Signal::SIGPIPE) {
+        let zero = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: a valid signal set and timeout, a null info pointer (allowed); it only takes a
+        // pending SIGPIPE off this thread (nix has no sigtimedwait).
+        unsafe { libc::sigtimedwait(set.as_ref(), std::ptr::null_mut(), &zero) };
     }
+    let _ = nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+    r
 }
 
-fn write_raw(fd: RawFd, buf: &[u8]) -> Result<Io> {
+fn write_raw(fd: impl AsFd, buf: &[u8]) -> Result<Io> {
     loop {
-        // SAFETY: buf is valid for its length.
-        let r = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
-        if let Some(io) = classify(r, true, "write")? {
+        if let Some(io) = classify(nix::unistd::write(&fd, buf), true, "write")? {
             return Ok(io);
         }
     }

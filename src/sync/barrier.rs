@@ -10,11 +10,12 @@
 //! others before it releases them, sleeping parties probe too (at most one probe starts every
 //! 20 ms), and a party found dead breaks its generation.
 
+use super::SPIN;
+use super::Signal;
 use super::liveness::{self, Presence};
-use super::spin::spin_until;
 use crate::error::{Error, Result};
 use crate::interrupt::Watch;
-use crate::shm::{Shm, Signal};
+use crate::sys::mapping::Shm;
 use crate::sys::{self, Deadline};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::Arc;
@@ -444,7 +445,7 @@ impl Barrier {
         deadline: Deadline,
         watch: &Watch,
     ) -> Result<bool> {
-        if spin_until(&mut ready) {
+        if SPIN.until(&mut ready) {
             return Ok(true);
         }
         loop {

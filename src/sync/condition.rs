@@ -6,13 +6,13 @@
 //! in which case it counts as woken: no notification is lost and none wakes two waiters.
 
 use super::RLock;
+use super::SPIN;
 use super::liveness;
 use super::mutex::{LockGuard, Lockable, MutexCore};
-use super::spin::spin_until;
 use super::tid::tid;
 use crate::error::{Error, Result};
 use crate::interrupt::Watch;
-use crate::shm::Shm;
+use crate::sys::mapping::Shm;
 use crate::sys::{self, Deadline};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 use std::time::Duration;
@@ -219,7 +219,7 @@ impl<L: Lockable> Condition<L> {
 
     /// Sleeps until the slot is marked, the deadline passes or an interrupt arrives.
     fn sleep(slot: &Slot, deadline: Deadline, watch: &Watch) -> Result<()> {
-        spin_until(|| slot.state.load(Relaxed) != WAITING);
+        SPIN.until(|| slot.state.load(Relaxed) != WAITING);
         // From now on a notifier must wake us through the kernel.
         if slot
             .state

@@ -1,10 +1,11 @@
 //! [`Event`]: a flag in shared memory that processes wait for.
 
-use super::spin::spin_until;
+use super::SPIN;
+use super::Signal;
 use crate::error::Result;
 use crate::interrupt::Watch;
-use crate::shm::{Shm, Signal};
 use crate::sys::Deadline;
+use crate::sys::mapping::Shm;
 use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 use std::time::Duration;
 
@@ -113,7 +114,7 @@ impl Event {
             let w = word.load(SeqCst);
             w & 1 == 1 || w >> 1 != start >> 1
         };
-        if spin_until(ready) {
+        if SPIN.until(ready) {
             return Ok(true);
         }
         self.state

@@ -3,9 +3,8 @@
 //! `/proc` ([`beat`], [`dead`]); or a waiter holds a [`Presence`] (a robust mutex) while it waits,
 //! which the kernel marks the moment its holder dies.
 
-use crate::error::{Error, Result};
-use crate::shm::RawLock;
-use std::cell::UnsafeCell;
+use crate::error::Result;
+use crate::sys::{Acquired, RobustMutex};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// A heartbeat older than this (sleepers refresh theirs at least every 20 ms) makes a waiter a
@@ -14,13 +13,10 @@ const STALE_MS: u64 = 100;
 
 /// Milliseconds on the monotonic clock, which every process of the machine shares.
 pub(crate) fn now_ms() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: valid out pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
+    use nix::time::{ClockId, clock_gettime};
+    clock_gettime(ClockId::CLOCK_MONOTONIC).map_or(0, |t| {
+        t.tv_sec() as u64 * 1000 + t.tv_nsec() as u64 / 1_000_000
+    })
 }
 
 /// Records that the waiter is alive now.
@@ -55,59 +51,37 @@ pub(crate) fn dead(heartbeat: &AtomicU64, tid: u32) -> bool {
 /// `trylock` sees the mark. A probe costs one compare-and-swap; no `/proc`, no heartbeat, no
 /// mistaking a recycled thread id for the dead thread.
 #[repr(C)]
-pub(crate) struct Presence(UnsafeCell<libc::pthread_mutex_t>);
-
-// SAFETY: the mutex is process-shared and thread-safe; it is only reached through pthread calls.
-unsafe impl Sync for Presence {}
+pub(crate) struct Presence(RobustMutex);
 
 impl Presence {
-    fn raw(&self) -> *mut libc::pthread_mutex_t {
-        self.0.get()
-    }
-
     /// Initializes it in place.
     ///
     /// # Safety
     /// It must lie in zeroed memory that no other thread uses until this returns.
     pub(crate) unsafe fn init(&self) -> Result<()> {
-        // SAFETY: `RawLock` is a `#[repr(C)]` wrapper of a bare `pthread_mutex_t`, so this is the
-        // same memory; the caller guarantees it is zeroed and unused. Same attributes as a lock.
-        unsafe { RawLock::init(self.raw().cast()) }
+        // SAFETY: the caller guarantees the memory is zeroed and unused; the same attributes as
+        // a queue's lock. `init` writes only inside the mutex's `UnsafeCell`, which a pointer
+        // derived from `&self` may do.
+        unsafe { RobustMutex::init((&raw const self.0).cast_mut(), false) }
     }
 
     /// Holds it (waits only for a probe's brief hold). The calling thread must not hold it yet.
+    /// A previous holder that died is fine: it guards no data.
     pub(crate) fn hold(&self) -> Result<()> {
-        // SAFETY: the mutex was initialized by `init`.
-        match unsafe { libc::pthread_mutex_lock(self.raw()) } {
-            0 => Ok(()),
-            libc::EOWNERDEAD => {
-                // SAFETY: we hold it; it guards no data, so it is consistent as it is.
-                unsafe { libc::pthread_mutex_consistent(self.raw()) };
-                Ok(())
-            }
-            e => Err(Error::os("pthread_mutex_lock", e)),
-        }
+        self.0.lock().map(drop)
     }
 
     /// Lets it go (the calling thread holds it).
     pub(crate) fn release(&self) {
-        // SAFETY: called by the holder.
-        unsafe { libc::pthread_mutex_unlock(self.raw()) };
+        let _ = self.0.unlock();
     }
 
     /// Whether its holder died holding it (it is then freed). Not for the holder itself.
     pub(crate) fn died(&self) -> bool {
-        // SAFETY: the mutex was initialized by `init`.
-        match unsafe { libc::pthread_mutex_trylock(self.raw()) } {
-            0 => {
+        match self.0.try_lock() {
+            Ok(Acquired::Got { died }) => {
                 self.release();
-                false
-            }
-            libc::EOWNERDEAD => {
-                // SAFETY: we hold it now; it guards no data.
-                unsafe { libc::pthread_mutex_consistent(self.raw()) };
-                self.release();
-                true
+                died
             }
             _ => false,
         }

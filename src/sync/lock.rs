@@ -2,7 +2,7 @@
 
 use super::mutex::MutexCore;
 use crate::error::Result;
-use crate::shm::Shm;
+use crate::sys::mapping::Shm;
 
 /// A lock shared by processes: Python's `multiprocessing.Lock`.
 ///

@@ -136,8 +136,20 @@ mod lock;
 pub(crate) mod mutex;
 mod rlock;
 mod semaphore;
-mod spin;
+mod signal;
 mod tid;
+
+pub(crate) use mutex::guard as lock_robust;
+pub(crate) use signal::Signal;
+
+/// The spin every blocking wait of this module does before it sleeps in the kernel: long enough
+/// to catch a hand-over from a process running on another core (a round trip costs well under a
+/// microsecond then, against several for a futex sleep and wake-up), short enough to cost little
+/// when the wait is long. It yields the CPU every 64 probes: the process it waits for may be
+/// waiting for this very CPU (more runnable processes than cores), and then spinning alone would
+/// only delay it.
+pub(crate) const SPIN: crate::sys::Spin =
+    crate::sys::Spin::new(std::time::Duration::from_micros(20));
 
 pub use barrier::Barrier;
 pub use condition::Condition;

@@ -2,25 +2,70 @@
 //! [`Condition`](crate::Condition), [`Value`](crate::Value) and [`Array`](crate::Array), and the
 //! guard they all return.
 //!
-//! It is a glibc robust, error-checking, process-shared pthread mutex: when its holder dies (the
-//! thread exits, or the process is killed), the kernel marks it and wakes one waiter, which takes
-//! it over. Next to it live the holder's thread id and the recursion depth, which the holder alone
-//! writes.
+//! It is the system layer's [`RobustMutex`], error-checking: when its holder dies (the thread
+//! exits, or the process is killed), the kernel marks it and wakes one waiter, which takes it
+//! over. Next to it live the holder's thread id and the recursion depth, which the holder alone
+//! writes. Here too: [`lock_until`], the one way the library waits for a robust mutex, and the
+//! plain [`RobustGuard`] of the queues' locks.
 
-use super::spin::spin_until;
+use super::SPIN;
 use super::tid::tid;
 use crate::error::{Error, Result};
 use crate::interrupt::Watch;
-use crate::sys::Deadline;
-use std::cell::UnsafeCell;
+use crate::sys::{Acquired, Deadline, RobustMutex};
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::time::Duration;
+
+/// Locks `m`, waiting in slices until `deadline` ([`Acquired::Busy`] once it passed) or an
+/// interrupt.
+pub(crate) fn lock_until(m: &RobustMutex, deadline: Deadline, watch: &Watch) -> Result<Acquired> {
+    let got = deadline.wait(
+        || watch.check(),
+        |slice| {
+            Ok(match m.lock_for(slice)? {
+                Acquired::Busy => None,
+                got => Some(got),
+            })
+        },
+    )?;
+    Ok(got.unwrap_or(Acquired::Busy))
+}
+
+/// Locks a plain (not error-checking) robust mutex of the library's own shared structures (the
+/// queues' locks), waiting until `deadline` (`Ok(None)` once it passed) or an interrupt. A holder
+/// that died is taken over silently: the data such a lock guards stays consistent at every
+/// instant. The guard unlocks when dropped (also on panic).
+pub(crate) fn guard<'a>(
+    m: &'a RobustMutex,
+    deadline: Deadline,
+    watch: &Watch,
+) -> Result<Option<RobustGuard<'a>>> {
+    let got = match m.try_lock()? {
+        Acquired::Busy => lock_until(m, deadline, watch)?,
+        got => got,
+    };
+    match got {
+        Acquired::Got { .. } => Ok(Some(RobustGuard(m))),
+        Acquired::Busy => Ok(None),
+        // Only a thread that locks a lock it holds; the queues never do.
+        Acquired::Mine => Err(Error::os("pthread_mutex_lock", libc::EDEADLK)),
+    }
+}
+
+/// Holds a robust mutex locked by [`guard`] until dropped.
+pub(crate) struct RobustGuard<'a>(&'a RobustMutex);
+
+impl Drop for RobustGuard<'_> {
+    fn drop(&mut self) {
+        // Cannot fail: the guard's thread holds the (non-error-checking) mutex.
+        let _ = self.0.unlock();
+    }
+}
 
 #[repr(C)]
 /// The shared state of a lock (public only so that the sealed [`Lockable`] can name it).
 pub struct MutexCore {
-    mutex: UnsafeCell<libc::pthread_mutex_t>,
+    mutex: RobustMutex,
     /// Written by the holder only, in one store: its thread id (bits 0-31, 0 when free), the
     /// recursion depth (bits 32-62; always 1 for a non-recursive lock) and whether the holding
     /// was taken over from a holder that died (bit 63).
@@ -40,20 +85,6 @@ fn depth_of(own: u64) -> u32 {
     ((own & !DIED) >> 32) as u32
 }
 
-// SAFETY: the pthread mutex is process-shared and thread-safe; the other fields are atomics.
-unsafe impl Sync for MutexCore {}
-// SAFETY: as above.
-unsafe impl Send for MutexCore {}
-
-/// The outcome of one pthread lock call.
-enum Raw {
-    /// Locked; `true` if taken over from a dead holder.
-    Got(bool),
-    /// The calling thread holds it already (error-checking mutex).
-    Mine,
-    TimedOut,
-}
-
 #[cold]
 fn unlock_error(e: libc::c_int) -> Error {
     if e == libc::EPERM {
@@ -63,47 +94,19 @@ fn unlock_error(e: libc::c_int) -> Error {
     }
 }
 
-/// An absolute `CLOCK_REALTIME` time `d` from now (what `pthread_mutex_timedlock` takes).
-fn realtime_after(d: Duration) -> libc::timespec {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: valid out pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut now) };
-    let nsec = now.tv_nsec + d.subsec_nanos() as libc::c_long;
-    libc::timespec {
-        tv_sec: now.tv_sec + d.as_secs() as libc::time_t + nsec / 1_000_000_000,
-        tv_nsec: nsec % 1_000_000_000,
-    }
-}
-
 impl MutexCore {
     /// Initializes the mutex in place.
     ///
     /// # Safety
     /// `this` must point to zeroed shared memory that no other process uses yet.
     pub(crate) unsafe fn init(this: *mut MutexCore, recursive: bool) -> Result<()> {
-        // SAFETY: attr is initialized before use and destroyed after; `this` is valid (caller).
+        // SAFETY: `this` is valid and unused by anyone else (the caller's promise); the other
+        // fields are atomics, valid when zeroed, and written through raw pointers.
         unsafe {
-            let mut attr: libc::pthread_mutexattr_t = std::mem::zeroed();
-            libc::pthread_mutexattr_init(&mut attr);
-            libc::pthread_mutexattr_setpshared(&mut attr, libc::PTHREAD_PROCESS_SHARED);
-            libc::pthread_mutexattr_setrobust(&mut attr, libc::PTHREAD_MUTEX_ROBUST);
-            libc::pthread_mutexattr_settype(&mut attr, libc::PTHREAD_MUTEX_ERRORCHECK);
-            let r = libc::pthread_mutex_init(UnsafeCell::raw_get(&raw const (*this).mutex), &attr);
-            libc::pthread_mutexattr_destroy(&mut attr);
-            if r != 0 {
-                return Err(Error::os("pthread_mutex_init", r));
-            }
+            RobustMutex::init(&raw mut (*this).mutex, true)?;
             (*this).recursive = AtomicBool::new(recursive);
         }
         Ok(())
-    }
-
-    #[inline]
-    fn raw(&self) -> *mut libc::pthread_mutex_t {
-        self.mutex.get()
     }
 
     #[inline]
@@ -111,59 +114,30 @@ impl MutexCore {
         self.recursive.load(Relaxed)
     }
 
-    fn classify(&self, r: libc::c_int, call: &'static str) -> Result<Option<Raw>> {
-        match r {
-            0 => Ok(Some(Raw::Got(false))),
-            libc::EOWNERDEAD => {
-                // SAFETY: we hold the mutex now; make it usable again.
-                unsafe { libc::pthread_mutex_consistent(self.raw()) };
-                Ok(Some(Raw::Got(true)))
-            }
-            libc::EDEADLK => Ok(Some(Raw::Mine)),
-            libc::EBUSY | libc::ETIMEDOUT => Ok(None),
-            e => Err(Error::os(call, e)),
-        }
-    }
-
-    fn trylock(&self) -> Result<Option<Raw>> {
-        // SAFETY: the mutex was initialized by `init`.
-        self.classify(
-            unsafe { libc::pthread_mutex_trylock(self.raw()) },
-            "pthread_mutex_trylock",
-        )
-    }
-
     /// Locks the pthread mutex: spins briefly, then sleeps in slices until `deadline`.
-    fn lock_raw(&self, deadline: Deadline, watch: &Watch) -> Result<Raw> {
-        if let Some(raw) = self.trylock()? {
-            return Ok(raw);
+    fn lock_raw(&self, deadline: Deadline, watch: &Watch) -> Result<Acquired> {
+        match self.mutex.try_lock()? {
+            Acquired::Busy => {}
+            got => return Ok(got),
         }
         if deadline.slice().is_none() {
-            return Ok(Raw::TimedOut);
+            return Ok(Acquired::Busy);
         }
         let mut spun = None;
-        spin_until(|| {
+        SPIN.until(|| {
             if holder_of(self.own.load(Relaxed)) != 0 {
                 return false;
             }
-            spun = self.trylock().transpose();
+            spun = match self.mutex.try_lock() {
+                Ok(Acquired::Busy) => None,
+                got => Some(got),
+            };
             spun.is_some()
         });
-        if let Some(raw) = spun {
-            return raw;
+        if let Some(got) = spun {
+            return got;
         }
-        loop {
-            watch.check()?;
-            let Some(slice) = deadline.slice() else {
-                return Ok(Raw::TimedOut);
-            };
-            let abs = realtime_after(slice);
-            // SAFETY: initialized mutex, valid timespec.
-            let r = unsafe { libc::pthread_mutex_timedlock(self.raw(), &abs) };
-            if let Some(raw) = self.classify(r, "pthread_mutex_timedlock")? {
-                return Ok(raw);
-            }
-        }
+        lock_until(&self.mutex, deadline, watch)
     }
 
     #[inline]
@@ -179,8 +153,8 @@ impl MutexCore {
         if holder_of(own) == me && self.recursive() {
             // Ours, says the record; the pthread mutex confirms (a thread id can be reused after
             // its owner died).
-            match self.trylock()? {
-                Some(Raw::Mine) => {
+            match self.mutex.try_lock()? {
+                Acquired::Mine => {
                     let depth = depth_of(own).checked_add(1).filter(|&d| d < 1 << 31);
                     let depth = depth.ok_or_else(|| {
                         Error::InvalidArgument("RLock acquired too many times".into())
@@ -188,46 +162,46 @@ impl MutexCore {
                     self.own.store(pack(me, depth, own & DIED != 0), Relaxed);
                     return Ok(true);
                 }
-                Some(raw) => return self.finish(me, raw, deadline, &Watch::new()),
-                None => {}
+                Acquired::Busy => {}
+                got => return self.finish(me, got, deadline, &Watch::new()),
             }
         }
-        // SAFETY: the mutex was initialized by `init`.
-        let r = unsafe { libc::pthread_mutex_trylock(self.raw()) };
-        if r == 0 {
-            self.took(me, 1, false);
-            return Ok(true);
+        match self.mutex.try_lock()? {
+            Acquired::Got { died: false } => {
+                self.took(me, 1, false);
+                Ok(true)
+            }
+            first => self.acquire_slow(me, first, deadline),
         }
-        self.acquire_slow(me, r, deadline)
     }
 
-    /// The rest of an acquire whose first `pthread_mutex_trylock` returned `r`.
+    /// The rest of an acquire whose first `trylock` gave `first`.
     #[cold]
-    fn acquire_slow(&self, me: u32, r: libc::c_int, deadline: Deadline) -> Result<bool> {
+    fn acquire_slow(&self, me: u32, first: Acquired, deadline: Deadline) -> Result<bool> {
         let watch = Watch::new();
-        let raw = match self.classify(r, "pthread_mutex_trylock")? {
-            Some(raw) => raw,
-            None => self.lock_raw(deadline, &watch)?,
+        let got = match first {
+            Acquired::Busy => self.lock_raw(deadline, &watch)?,
+            got => got,
         };
-        self.finish(me, raw, deadline, &watch)
+        self.finish(me, got, deadline, &watch)
     }
 
-    /// Completes an acquire after the pthread call's outcome `raw`.
-    fn finish(&self, me: u32, raw: Raw, deadline: Deadline, watch: &Watch) -> Result<bool> {
-        match raw {
-            Raw::Got(died) => {
+    /// Completes an acquire after the pthread call's outcome `got`.
+    fn finish(&self, me: u32, got: Acquired, deadline: Deadline, watch: &Watch) -> Result<bool> {
+        match got {
+            Acquired::Got { died } => {
                 self.took(me, 1, died);
                 Ok(true)
             }
-            Raw::TimedOut => Ok(false),
-            Raw::Mine if self.recursive() => {
+            Acquired::Busy => Ok(false),
+            Acquired::Mine if self.recursive() => {
                 // Held by this thread but not recorded: cannot happen; count it as a new level.
                 let own = self.own.load(Relaxed);
                 self.own
                     .store(pack(me, depth_of(own) + 1, own & DIED != 0), Relaxed);
                 Ok(true)
             }
-            Raw::Mine => {
+            Acquired::Mine => {
                 // A Lock this thread holds: nobody else can release it.
                 if deadline.is_never() {
                     return Err(Error::Deadlock);
@@ -264,11 +238,8 @@ impl MutexCore {
     #[inline]
     fn unlock(&self) -> Result<()> {
         self.own.store(0, Relaxed);
-        // SAFETY: initialized mutex; pthread checks that we own it.
-        match unsafe { libc::pthread_mutex_unlock(self.raw()) } {
-            0 => Ok(()),
-            e => Err(unlock_error(e)),
-        }
+        // The error-checking mutex itself checks that we hold it.
+        self.mutex.unlock().map_err(unlock_error)
     }
 
     /// True if the calling thread holds the lock.
@@ -312,12 +283,12 @@ impl MutexCore {
     /// Re-acquires after [`release_all`](Self::release_all), restoring `depth`.
     pub(crate) fn restore(&self, depth: u32, deadline: Deadline, watch: &Watch) -> Result<bool> {
         match self.lock_raw(deadline, watch)? {
-            Raw::Got(died) => {
+            Acquired::Got { died } => {
                 self.took(tid(), depth, died);
                 Ok(true)
             }
-            Raw::TimedOut => Ok(false),
-            Raw::Mine => Err(Error::Deadlock),
+            Acquired::Busy => Ok(false),
+            Acquired::Mine => Err(Error::Deadlock),
         }
     }
 }

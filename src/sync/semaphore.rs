@@ -4,10 +4,10 @@
 //! it, so a process killed at any instant cannot leave it inconsistent (a permit it held is simply
 //! never given back, as in Python).
 
-use super::spin::spin_until;
+use super::SPIN;
 use crate::error::{Error, Result};
 use crate::interrupt::Watch;
-use crate::shm::Shm;
+use crate::sys::mapping::Shm;
 use crate::sys::{self, Deadline};
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed, Ordering::SeqCst};
@@ -96,7 +96,7 @@ impl Semaphore {
         if deadline.slice().is_none() {
             return Ok(false);
         }
-        if spin_until(|| self.state.value.load(Relaxed) > 0 && self.try_take()) {
+        if SPIN.until(|| self.state.value.load(Relaxed) > 0 && self.try_take()) {
             return Ok(true);
         }
         let watch = Watch::new();

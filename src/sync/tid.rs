@@ -1,6 +1,8 @@
 //! The calling thread's kernel thread id, cached: `gettid` is a system call (about 150 ns on a
 //! VM), and lock ownership is checked on every acquire and release.
 
+#![deny(unsafe_code)]
+
 use std::cell::Cell;
 use std::sync::Once;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -23,9 +25,8 @@ extern "C" fn after_fork_in_child() {
 #[inline]
 pub(crate) fn tid() -> u32 {
     HANDLER.call_once(|| {
-        // SAFETY: registers a handler that only touches an atomic; it stays valid for the life
-        // of this code (glibc unregisters the handlers of a library when it is unloaded).
-        unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
+        // The handler only touches an atomic.
+        crate::sys::at_fork_in_child(after_fork_in_child);
     });
     let forks = FORKS.load(Relaxed);
     CACHE.with(|c| {
@@ -33,8 +34,7 @@ pub(crate) fn tid() -> u32 {
         if seen == forks && tid != 0 {
             return tid;
         }
-        // SAFETY: gettid has no preconditions.
-        let tid = unsafe { libc::gettid() } as u32;
+        let tid = crate::sys::gettid();
         c.set((forks, tid));
         tid
     })
@@ -46,8 +46,7 @@ mod tests {
 
     #[test]
     fn matches_gettid_and_differs_per_thread() {
-        // SAFETY: gettid has no preconditions.
-        assert_eq!(tid(), unsafe { libc::gettid() } as u32);
+        assert_eq!(tid(), nix::unistd::gettid().as_raw() as u32);
         let other = std::thread::spawn(tid).join().unwrap();
         assert_ne!(other, tid());
     }

@@ -1,5 +1,13 @@
 //! [`Value`] and [`Array`]: plain data in shared memory, behind a recursive lock (Python's
-//! `multiprocessing.Value` and `multiprocessing.Array`, the "synchronized" wrappers).
+//! `multiprocessing.Value` and `multiprocessing.Array`, the "synchronized" wrappers of its
+//! `multiprocessing.sharedctypes` module, whence the name).
+//!
+//! Not to be confused with `shared_memory` ([`SharedMemory`](crate::SharedMemory): named POSIX
+//! segments, Python's `multiprocessing.shared_memory`) nor with `sys::mapping` (the library's own
+//! memfd mappings, under queues, locks and these values). The pointer code on the values stays
+//! here (`cells`): its soundness rests on this module's lock discipline (a reference to the
+//! values exists only while the caller holds the lock, checked by `Cells::enter`), not on the
+//! mapping.
 
 mod array;
 mod cells;
