@@ -87,7 +87,7 @@ pub fn kernel_json(exe: &Path) -> serde_json::Value {
         "display_name": DISPLAY_NAME,
         "language": "rust",
         "interrupt_mode": "message",
-        "kernel_protocol_version": crate::wire::PROTOCOL_VERSION,
+        "kernel_protocol_version": crate::jupyter::PROTOCOL_VERSION,
         "metadata": {}
     })
 }

@@ -4,23 +4,20 @@
 //! - `rustmp install [--user | --sys-prefix | --prefix P] [--name N]`: registers the kernelspec.
 //! - `rustmp run NOTEBOOK [--output PATH | --inplace] [--timeout S] [--allow-errors]`: executes a
 //!   notebook headless.
+//!
+//! The code, by folder:
+//! - `jupyter/`: the kernel's side of the Jupyter protocol (sockets, channels, messages).
+//! - `engine/`: running cells (evcxr, output capture, interrupts, locations in cells).
+//! - `run/`: `rustmp run`, the headless notebook runner.
+//! - `install.rs`: the kernelspec; `usage.rs`: the figures of a `usage_request`.
 
-mod capture;
-mod cells;
-mod connection;
-mod embedded;
 mod engine;
 #[cfg(test)]
 mod fd_test;
 mod install;
-mod is_complete;
-mod kernel;
-mod relay;
-mod runner;
-mod rust_src;
+mod jupyter;
+mod run;
 mod usage;
-mod wire;
-mod wrapper;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -84,8 +81,8 @@ enum Command {
     },
 }
 
-fn run_notebook(opts: runner::Options) -> ExitCode {
-    match runner::run(&opts) {
+fn run_notebook(opts: run::Options) -> ExitCode {
+    match run::run(&opts) {
         Ok(summary) => {
             let written = summary
                 .written
@@ -97,19 +94,19 @@ fn run_notebook(opts: runner::Options) -> ExitCode {
                 summary.elapsed.as_secs_f64()
             );
             match summary.verdict {
-                runner::Verdict::Ok => {
+                run::Verdict::Ok => {
                     eprintln!("\nrustmp run: executed {took}");
                     ExitCode::SUCCESS
                 }
-                runner::Verdict::CellFailed { cell, error } => {
+                run::Verdict::CellFailed { cell, error } => {
                     eprintln!("\nrustmp run: code cell {cell} failed ({error}); executed {took}");
                     ExitCode::from(1)
                 }
-                runner::Verdict::Interrupted { cell } => {
+                run::Verdict::Interrupted { cell } => {
                     eprintln!("\nrustmp run: interrupted at code cell {cell}; executed {took}");
                     ExitCode::from(130)
                 }
-                runner::Verdict::TimedOut { cell, seconds } => {
+                run::Verdict::TimedOut { cell, seconds } => {
                     eprintln!(
                         "\nrustmp run: code cell {cell} timed out after {seconds} s; executed {took}"
                     );
@@ -126,8 +123,8 @@ fn run_notebook(opts: runner::Options) -> ExitCode {
 
 fn main() -> ExitCode {
     // In evcxr's runtime subprocess: set up output capture, then never return from the hook.
-    relay::install();
-    wrapper::fix_and_reexec();
+    engine::relay::install();
+    engine::wrapper::fix_and_reexec();
     evcxr::runtime_hook();
     let cli = Cli::parse();
     if let Command::Run {
@@ -140,7 +137,7 @@ fn main() -> ExitCode {
     {
         let timeout =
             (timeout.is_finite() && timeout > 0.0).then(|| Duration::from_secs_f64(timeout));
-        return run_notebook(runner::Options {
+        return run_notebook(run::Options {
             notebook,
             output,
             inplace,
@@ -150,7 +147,7 @@ fn main() -> ExitCode {
     }
     let result: Result<(), String> = match cli.command {
         Command::Kernel { connection_file } => {
-            kernel::run(&connection_file).map_err(|e| e.to_string())
+            jupyter::run(&connection_file).map_err(|e| e.to_string())
         }
         Command::Run { .. } => Ok(()),
         Command::Install {

@@ -48,7 +48,7 @@ fn kept_arch(name: &str) -> bool {
 const TRIM_VERSION: u32 = 2;
 
 /// What an emptied file says.
-const NOTE: &str = "// Emptied by rustmp for rust-analyzer: see kernel/src/rust_src.rs.\n";
+const NOTE: &str = "// Emptied by rustmp for rust-analyzer: see kernel/src/engine/rust_src.rs.\n";
 
 /// Returns the trimmed copy of the toolchain's `library/` under `cache`, making it once per
 /// toolchain. `None` when the toolchain has no `rust-src` or the copy fails (rust-analyzer then
@@ -69,7 +69,7 @@ pub fn trimmed(cache: &Path) -> Option<PathBuf> {
         .ok()?;
     let key = format!(
         "{:016x}",
-        crate::embedded::hash(
+        super::embedded::hash(
             format!(
                 "{TRIM_VERSION}{}{:?}",
                 sysroot.display(),

@@ -1,0 +1,32 @@
+//! The Jupyter side of `rustmp kernel`: the wire protocol, the five ZeroMQ sockets and the
+//! handlers of the shell, control and stdin channels. Cells run in [`crate::engine`].
+//!
+//! - `server`: loads the connection file, binds the sockets, starts the tasks and threads below.
+//! - `sockets`: signs, sends, receives and authenticates the messages of one socket.
+//! - `shared`: the state the kernel's threads share (publishing on IOPub, building replies).
+//! - `iopub`: the task that publishes in order; an engine output as an IOPub message.
+//! - `control`: the control channel (kernel info, usage, interrupt, shutdown), never queued.
+//! - `shell`: the executor thread that handles shell requests in order, cells among them.
+//! - `stdin`: asking the frontend for input.
+//! - `history`, `is_complete`, `kernel_info`: the content of those replies.
+//! - `fields`, `cursor`: reading a request's fields; code points and byte offsets.
+//! - `wire`, `connection`: the message format and signatures; the connection file.
+
+mod connection;
+mod control;
+mod cursor;
+mod fields;
+mod history;
+mod iopub;
+mod is_complete;
+mod kernel_info;
+mod server;
+mod shared;
+mod shell;
+mod sockets;
+mod stdin;
+mod wire;
+
+pub use kernel_info::rustc_version;
+pub use server::run;
+pub use wire::PROTOCOL_VERSION;
