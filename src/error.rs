@@ -1,5 +1,7 @@
 //! The library's error type.
 
+#![deny(unsafe_code)]
+
 use std::fmt;
 
 /// A panic (or a decoding failure) that happened while a pool worker ran a task.
@@ -55,7 +57,8 @@ impl fmt::Display for TaskError {
 /// ```
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A blocking call was interrupted by SIGINT (see [`crate::interrupt`]). Python: `KeyboardInterrupt`.
+    /// A blocking call was interrupted by SIGINT (see the `multiprocessing::interrupt` module).
+    /// Python: `KeyboardInterrupt`.
     #[error("interrupted by SIGINT; the children created through multiprocessing were terminated")]
     Interrupted,
     /// A timeout expired before a result was ready. Python: `multiprocessing.TimeoutError`.

@@ -20,8 +20,14 @@
 //!
 //!   The records' format is [`record`]'s; the descriptor passing is [`send_fds`] and
 //!   [`recv_fds`], which a host uses for its side.
-//! - [`SIGINT_ENV`]: `MULTIPROCESSING_SIGINT=interrupt` turns [`crate::interrupt::enable`] on as
-//!   soon as the library is loaded (a shared library's constructor), for hosts that cannot call it.
+//! - [`SIGINT_ENV`]: `MULTIPROCESSING_SIGINT=interrupt` turns `multiprocessing::interrupt::enable`
+//!   on as soon as the library is loaded (a shared library's constructor, in the interrupt
+//!   module), for hosts that cannot call it.
+//!
+//! This module is a leaf: it names no other module of the library but the system layer (its
+//! callers hand it what it needs, such as the pids of a `sync` record).
+
+#![deny(unsafe_code)]
 
 pub mod record;
 
@@ -101,14 +107,3 @@ pub(crate) fn register_output(socket: BorrowedFd<'_>, name: &str) {
         let _ = nix::unistd::dup2_stderr(&err_w);
     }
 }
-
-/// Runs when the library is loaded: the [`SIGINT_ENV`] opt-in.
-extern "C" fn on_load() {
-    if std::env::var(SIGINT_ENV).is_ok_and(|v| v == "interrupt") {
-        let _ = crate::interrupt::enable();
-    }
-}
-
-#[used]
-#[unsafe(link_section = ".init_array")]
-static ON_LOAD: extern "C" fn() = on_load;

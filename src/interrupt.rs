@@ -23,7 +23,10 @@
 //! interrupt::disable().unwrap();
 //! ```
 
+#![deny(unsafe_code)]
+
 use crate::error::{Error, Result};
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 
 static RAISED: AtomicU64 = AtomicU64::new(0);
@@ -33,25 +36,25 @@ static TERMINATED: AtomicU64 = AtomicU64::new(0);
 static TERMINATED_DONE: AtomicU64 = AtomicU64::new(0);
 static ENABLED: AtomicBool = AtomicBool::new(false);
 
-extern "C" fn on_sigint(_sig: libc::c_int) {
+extern "C" fn on_sigint(_sig: std::ffi::c_int) {
     // Only an atomic increment: async-signal-safe.
     RAISED.fetch_add(1, SeqCst);
 }
 
-fn set_action(handler: libc::sighandler_t) -> Result<()> {
-    // SAFETY: a zeroed sigaction with an empty mask and a valid handler; no SA_RESTART, so the
-    // thread that receives SIGINT also leaves its current system call at once.
-    unsafe {
-        let mut sa: libc::sigaction = std::mem::zeroed();
-        sa.sa_sigaction = handler;
-        libc::sigemptyset(&mut sa.sa_mask);
-        sa.sa_flags = 0;
-        crate::sys::cvt(
-            libc::sigaction(libc::SIGINT, &sa, std::ptr::null_mut()),
-            "sigaction",
-        )?;
-    }
-    Ok(())
+/// Sets SIGINT's action: no `SA_RESTART`, so the thread that receives SIGINT also leaves its
+/// current system call at once.
+fn set_action(handler: SigHandler) -> Result<()> {
+    let action = SigAction::new(handler, SaFlags::empty(), SigSet::empty());
+    crate::sys::process::set_signal_action(Signal::SIGINT, &action)
+        .map_err(|e| Error::os("sigaction", e as i32))
+}
+
+/// Makes every child forked from now on start with this module's state reset (see
+/// [`reset_in_child`]). Called by everything that can make the state differ from a fresh
+/// process's: [`enable`], [`trigger`] (the only ways to raise an interrupt) and [`hand_out`].
+fn reset_children() {
+    static REGISTERED: std::sync::Once = std::sync::Once::new();
+    REGISTERED.call_once(|| crate::runtime::on_child_start(reset_in_child));
 }
 
 /// Installs the SIGINT handler: from now on SIGINT interrupts blocking calls instead of killing the process.
@@ -62,7 +65,8 @@ fn set_action(handler: libc::sighandler_t) -> Result<()> {
 /// multiprocessing::interrupt::disable().unwrap();
 /// ```
 pub fn enable() -> Result<()> {
-    set_action(on_sigint as *const () as libc::sighandler_t)?;
+    reset_children();
+    set_action(SigHandler::Handler(on_sigint))?;
     ENABLED.store(true, SeqCst);
     Ok(())
 }
@@ -74,7 +78,7 @@ pub fn enable() -> Result<()> {
 /// assert!(!multiprocessing::interrupt::is_enabled());
 /// ```
 pub fn disable() -> Result<()> {
-    set_action(libc::SIG_DFL)?;
+    set_action(SigHandler::SigDfl)?;
     ENABLED.store(false, SeqCst);
     Ok(())
 }
@@ -97,6 +101,7 @@ pub fn is_enabled() -> bool {
 /// assert!(matches!(q.get(), Err(Error::Interrupted)));
 /// ```
 pub fn trigger() {
+    reset_children();
     RAISED.fetch_add(1, SeqCst);
 }
 
@@ -151,6 +156,7 @@ pub(crate) struct HandOut(());
 
 /// Counts a hand-out in (see [`HANDING_OUT`]).
 pub(crate) fn hand_out() -> HandOut {
+    reset_children();
     HANDING_OUT.fetch_add(1, SeqCst);
     HandOut(())
 }
@@ -214,14 +220,29 @@ impl Watch {
     }
 }
 
-/// In a new child: SIGINT back to its default action, no interrupt pending.
-pub(crate) fn reset_in_child() {
+/// In a new child: SIGINT back to its default action, no interrupt pending (registered with
+/// the runtime by [`reset_children`]).
+fn reset_in_child() {
     RAISED.store(0, SeqCst);
     ACKED.store(0, SeqCst);
     TERMINATED.store(0, SeqCst);
     TERMINATED_DONE.store(0, SeqCst);
     HANDING_OUT.store(0, SeqCst);
     if ENABLED.swap(false, SeqCst) {
-        let _ = set_action(libc::SIG_DFL);
+        let _ = set_action(SigHandler::SigDfl);
     }
 }
+
+/// Runs when the library is loaded: the [`crate::host::SIGINT_ENV`] opt-in, for hosts that
+/// cannot call [`enable`].
+extern "C" fn on_load() {
+    if std::env::var(crate::host::SIGINT_ENV).is_ok_and(|v| v == "interrupt") {
+        let _ = enable();
+    }
+}
+
+// A shared library's constructor (the `.init_array` entry the loader calls).
+#[allow(unsafe_code)]
+#[used]
+#[unsafe(link_section = ".init_array")]
+static ON_LOAD: extern "C" fn() = on_load;

@@ -35,27 +35,28 @@ mod codec;
 mod error;
 pub mod host;
 pub mod interrupt;
+mod panic;
 mod pipe;
 mod pool;
 mod process;
 mod queue;
 mod runtime;
-mod sharedctypes;
 mod shared_memory;
+mod sharedctypes;
 mod sync;
 mod sys;
 
 pub use error::{Error, Result, TaskError};
 pub use pipe::{Connection, Pipe};
-pub use pool::{AsyncResult, Callbacks, IMapIterator, Pool, PoolBuilder, StarFn};
+pub use pool::{AsyncResult, Callbacks, IMapIterator, Pool, PoolBuilder, StarFn, TaskData};
 pub use process::{
     Process, ProcessInfo, active_children, cpu_count, current_process, parent_process,
 };
 pub use queue::{JoinableQueue, Queue, SimpleQueue};
 /// A byte buffer that serializes as one block (fast), for raw data in queues and pipes.
 pub use serde_bytes::ByteBuf;
-pub use sharedctypes::{Array, ArrayGuard, Shareable, Value, ValueGuard};
 pub use shared_memory::SharedMemory;
+pub use sharedctypes::{Array, ArrayGuard, Shareable, Value, ValueGuard};
 pub use sync::{
     Barrier, BoundedSemaphore, Condition, Event, Lock, LockGuard, Lockable, RLock, Semaphore,
     SemaphoreGuard,

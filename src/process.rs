@@ -1,9 +1,12 @@
 //! [`Process`]: a forked child running a closure, with Python's names, exit codes and lifecycle.
 
+#![deny(unsafe_code)]
+
 use crate::error::{Error, Result};
 use crate::interrupt::Watch;
 use crate::runtime::{self, Kind, Spawn};
 use crate::sys::{self, Deadline};
+use nix::sys::signal::Signal;
 use std::os::fd::OwnedFd;
 use std::time::Duration;
 
@@ -59,13 +62,16 @@ impl std::fmt::Debug for Process {
 }
 
 fn signal_name(sig: i32) -> String {
-    match sig {
-        libc::SIGTERM => "SIGTERM".into(),
-        libc::SIGKILL => "SIGKILL".into(),
-        libc::SIGINT => "SIGINT".into(),
-        libc::SIGSEGV => "SIGSEGV".into(),
-        libc::SIGABRT => "SIGABRT".into(),
-        n => n.to_string(),
+    const NAMED: [Signal; 5] = [
+        Signal::SIGTERM,
+        Signal::SIGKILL,
+        Signal::SIGINT,
+        Signal::SIGSEGV,
+        Signal::SIGABRT,
+    ];
+    match NAMED.iter().find(|s| **s as i32 == sig) {
+        Some(s) => s.as_str().into(),
+        None => sig.to_string(),
     }
 }
 
@@ -179,7 +185,7 @@ impl Process {
             return Err(Error::AlreadyStarted);
         }
         let target = self.target.take().ok_or(Error::AlreadyStarted)?;
-        let body = Box::new(move || run_target(target));
+        let body = Box::new(move || crate::panic::run_child(target));
         let (pid, pidfd) = runtime::spawn(
             Spawn {
                 name: self.name.clone(),
@@ -229,7 +235,8 @@ impl Process {
     fn wait(&mut self, deadline: Deadline) -> Result<()> {
         let pid = self.pid.ok_or(Error::NotStarted)?;
         let watch = Watch::new();
-        if runtime::wait_exit(pid, self.pidfd.as_ref(), deadline, Some(&watch))?.is_some() {
+        let interrupted = || watch.check();
+        if runtime::wait_exit(pid, self.pidfd.as_ref(), deadline, Some(&interrupted))?.is_some() {
             crate::host::sync_fence(&[pid]);
         }
         Ok(())
@@ -262,7 +269,7 @@ impl Process {
     /// assert_eq!(p.exitcode(), Some(-15));
     /// ```
     pub fn terminate(&self) -> Result<()> {
-        self.send(libc::SIGTERM)
+        self.send(Signal::SIGTERM)
     }
 
     /// Sends SIGKILL (exit code `-9`). Does nothing once the child has exited.
@@ -276,10 +283,10 @@ impl Process {
     /// assert_eq!(p.exitcode(), Some(-9));
     /// ```
     pub fn kill(&self) -> Result<()> {
-        self.send(libc::SIGKILL)
+        self.send(Signal::SIGKILL)
     }
 
-    fn send(&self, sig: libc::c_int) -> Result<()> {
+    fn send(&self, sig: Signal) -> Result<()> {
         match self.pid {
             None => Ok(()),
             Some(pid) => runtime::signal(pid, sig),
@@ -322,14 +329,6 @@ impl Drop for Process {
     }
 }
 
-/// The child's side: run the target; a panic is reported by the runtime's hook and gives exit code 1.
-fn run_target(target: Box<dyn FnOnce() + Send>) -> i32 {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(target)) {
-        Ok(()) => 0,
-        Err(_) => 1,
-    }
-}
-
 /// What [`current_process`] and [`parent_process`] tell about a process.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcessInfo {
@@ -369,8 +368,8 @@ impl ProcessInfo {
     /// assert!(multiprocessing::current_process().is_alive());
     /// ```
     pub fn is_alive(&self) -> bool {
-        // SAFETY: signal 0 only checks existence.
-        unsafe { libc::kill(self.pid as libc::pid_t, 0) == 0 }
+        // Signal 0 only checks existence.
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid as i32), None).is_ok()
     }
 }
 
@@ -432,7 +431,5 @@ pub fn active_children() -> Vec<ProcessInfo> {
 /// assert!(multiprocessing::cpu_count() >= 1);
 /// ```
 pub fn cpu_count() -> usize {
-    // SAFETY: sysconf has no preconditions.
-    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
-    if n < 1 { 1 } else { n as usize }
+    sys::process::processors_online().unwrap_or(1)
 }

@@ -1,11 +1,30 @@
 //! Process-wide state: who this process is, the children it created, and how they are forked.
+//!
+//! # The fork lock order
+//!
+//! Every lock a child might need is held across `fork` (in [`fork_here`], the library's one
+//! `fork`), so that a child never inherits a lock taken by a thread that does not exist in it.
+//! They are taken in this order, and nothing takes them in another:
+//!
+//! 1. the panic hooks' gate ([`crate::panic::block_hooks`]): no panic hook runs during a fork
+//!    (a hook in a child takes the gate, then the state, for the child's name);
+//! 2. the runtime state ([`state`]);
+//! 3. std's stdout lock, then its stderr lock (flushed, so a child does not write the parent's
+//!    buffered output again, and a `fork` record follows what the parent wrote before it).
+//!
+//! The locks of the shared-memory primitives are not process-local and are not involved.
+//!
+//! This module never names the modules above it: what a new child must reset is registered with
+//! [`on_child_start`], and a wait that an interrupt may end takes the check as a closure.
+
+#![deny(unsafe_code)]
 
 use crate::error::{Error, Result};
 use crate::sys;
+use nix::sys::signal::Signal;
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::mpsc;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -50,6 +69,8 @@ pub(crate) struct State {
     /// The thread that forks for callers on short-lived threads, with the pid it belongs to.
     forker: Option<(u32, mpsc::Sender<ForkJob>)>,
     hooks_installed: bool,
+    /// Run first thing in every new child (see [`on_child_start`]).
+    child_start: Vec<fn()>,
 }
 
 static STATE: Mutex<State> = Mutex::new(State {
@@ -63,6 +84,7 @@ static STATE: Mutex<State> = Mutex::new(State {
     children: BTreeMap::new(),
     forker: None,
     hooks_installed: false,
+    child_start: Vec::new(),
 });
 
 /// Locks the process-wide state (a panic elsewhere never makes it unusable).
@@ -77,6 +99,16 @@ impl Context {
         } else {
             self.name.clone()
         }
+    }
+}
+
+/// Registers `hook` to run first thing in every child forked from now on (once, however often it
+/// is registered), while the child still holds the fork's locks: it may only reset
+/// process-local state (atomics, signal actions).
+pub(crate) fn on_child_start(hook: fn()) {
+    let mut st = state();
+    if !st.child_start.contains(&hook) {
+        st.child_start.push(hook);
     }
 }
 
@@ -156,16 +188,13 @@ fn fork_on_forker(job: Box<dyn FnOnce() -> Result<u32> + Send>) -> Result<u32> {
         .map_err(|_| Error::Broken("the forker thread is gone".into()))?
 }
 
-/// Forks on the calling thread. Every lock a child might need is held across `fork`, so the child
-/// never inherits a lock taken by a thread that does not exist in it.
+/// Forks on the calling thread, holding the fork's locks in their order (see the module docs).
 fn fork_here(req: Spawn, body: Box<dyn FnOnce() -> i32 + Send>) -> Result<u32> {
-    // Lock order: the fork gate, then the state (a hook in a child takes them in that order too).
-    let gate = FORK_GATE.write().unwrap_or_else(|e| e.into_inner());
+    let gate = crate::panic::block_hooks();
     let mut st = state();
     if !st.hooks_installed {
-        // SAFETY: registering a plain extern "C" function.
-        unsafe { libc::atexit(run_atexit) };
-        install_panic_reporter();
+        sys::process::at_exit(run_atexit);
+        crate::panic::install_reporter(|| state().ctx.name());
         st.hooks_installed = true;
     }
     let output_socket = crate::host::output_socket();
@@ -174,37 +203,43 @@ fn fork_here(req: Spawn, body: Box<dyn FnOnce() -> i32 + Send>) -> Result<u32> {
     let _ = out.flush();
     let _ = err.flush();
     let parent_pid = sys::getpid();
-    // SAFETY: fork; the child only runs code that is safe after fork (it holds every lock it uses).
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(Error::last_os("fork"));
-    }
-    if pid == 0 {
-        drop(err);
-        drop(out);
-        drop(gate);
-        // Write as little as possible: every page written now is copied (copy-on-write).
-        let parent_name = st.ctx.name();
-        if !st.children.is_empty() {
-            st.children.clear();
+    // SAFETY: the library's one fork. The child only runs code that is safe after a fork: it
+    // holds every process-local lock it uses (taken above, in the documented order), and the
+    // panic hook it may run was installed before (it never calls `set_hook`).
+    #[allow(unsafe_code)]
+    let forked = unsafe { nix::unistd::fork() };
+    let pid = match forked {
+        Err(e) => return Err(Error::os("fork", e as i32)),
+        Ok(nix::unistd::ForkResult::Parent { child }) => child.as_raw() as u32,
+        Ok(nix::unistd::ForkResult::Child) => {
+            drop(err);
+            drop(out);
+            drop(gate);
+            // Write as little as possible: every page written now is copied (copy-on-write).
+            let parent_name = st.ctx.name();
+            if !st.children.is_empty() {
+                st.children.clear();
+            }
+            if st.forker.is_some() {
+                st.forker = None;
+            }
+            crate::panic::mark_child();
+            st.ctx = Context {
+                name: req.name,
+                identity: req.identity,
+                counter: 0,
+                daemon: req.daemon,
+                parent: Some((parent_name, parent_pid)),
+            };
+            for hook in &st.child_start {
+                hook();
+            }
+            after_fork_in_child(parent_pid, &st.ctx.name, output_socket);
+            drop(st);
+            let code = body();
+            exit_child(code);
         }
-        if st.forker.is_some() {
-            st.forker = None;
-        }
-        IN_CHILD.store(sys::getpid(), Relaxed);
-        st.ctx = Context {
-            name: req.name,
-            identity: req.identity,
-            counter: 0,
-            daemon: req.daemon,
-            parent: Some((parent_name, parent_pid)),
-        };
-        after_fork_in_child(parent_pid, &st.ctx.name, output_socket);
-        drop(st);
-        let code = body();
-        exit_child(code);
-    }
-    let pid = pid as u32;
+    };
     if output_socket.is_some() {
         // Still holding std's stdout lock (flushed before the fork): the record follows
         // everything this process wrote before forking.
@@ -230,128 +265,28 @@ fn fork_here(req: Spawn, body: Box<dyn FnOnce() -> i32 + Send>) -> Result<u32> {
     Ok(pid)
 }
 
-/// The pid of this process if it is a child started by [`Process`](crate::Process) (else 0).
-static IN_CHILD: AtomicU32 = AtomicU32::new(0);
-/// Panic hooks hold it shared, forks exclusively (see `install_panic_reporter`).
-static FORK_GATE: std::sync::RwLock<()> = std::sync::RwLock::new(());
-
-/// The pid of this process if it is a pool worker (its panics are captured, not printed).
-static POOL_WORKER: AtomicU32 = AtomicU32::new(0);
-
-/// Marks this process as a pool worker (called in the worker right after the fork).
-pub(crate) fn mark_pool_worker() {
-    POOL_WORKER.store(sys::getpid(), Relaxed);
-}
-
-/// Makes a panic in a child print like Python's uncaught exception: a `Process <name>:` line, the
-/// message and a backtrace. Installed once in the parent, so a child has nothing to set up;
-/// elsewhere it defers to the hook it replaced.
-fn install_panic_reporter() {
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        // No fork while a hook runs: a child must not inherit the locks a hook holds (std's
-        // backtrace lock above all), or its own panic would wait for them forever.
-        let _gate = FORK_GATE.read().unwrap_or_else(|e| e.into_inner());
-        let me = sys::getpid();
-        if POOL_WORKER.load(Relaxed) == me {
-            return crate::pool::capture_panic(info);
-        }
-        if IN_CHILD.load(Relaxed) != me {
-            return previous(info);
-        }
-        let name = state().ctx.name();
-        let bt = std::backtrace::Backtrace::force_capture().to_string();
-        let text = format!(
-            "Process {name}:\n{info}\nstack backtrace:\n{}",
-            child_frames(&bt)
-        );
-        let mut err = std::io::stderr().lock();
-        let _ = err.write_all(text.as_bytes());
-        let _ = err.flush();
-    }));
-}
-
-/// The frames of a child's backtrace that are its own code, as Python shows a child's traceback
-/// from its target down: not the panic machinery above, nor the parent's stack (copied by the
-/// fork) below the library's fork. Everything if those marks are not found.
-fn child_frames(bt: &str) -> String {
-    // A frame is its numbered line plus the `at file:line` lines under it.
-    let mut frames: Vec<Vec<&str>> = Vec::new();
-    for line in bt.lines() {
-        let t = line.trim_start();
-        let numbered = t
-            .split_once(": ")
-            .is_some_and(|(n, _)| n.parse::<u32>().is_ok());
-        match frames.last_mut() {
-            Some(f) if !numbered => f.push(line),
-            _ => frames.push(vec![line]),
-        }
-    }
-    let symbol = |f: &Vec<&str>| {
-        f[0].trim_start()
-            .split_once(": ")
-            .map(|(_, s)| s.to_string())
-            .unwrap_or_default()
-    };
-    let machinery = |s: &str| {
-        s.starts_with("std::")
-            || s.starts_with("core::")
-            || s.starts_with("<std::")
-            || s.starts_with("<core::")
-            || s.contains("rust_begin_unwind")
-            || s.starts_with("__rustc")
-            || s.contains("PanicHookInfo")
-            || s.contains("multiprocessing::runtime::install_panic_reporter")
-    };
-    // Below the child's own code: closure shims, boxes and the library's start.
-    let plumbing = |s: &str| {
-        machinery(s)
-            || s.starts_with("<alloc::boxed::Box<F,A>")
-            || s.starts_with("multiprocessing::")
-    };
-    let start = frames
-        .iter()
-        .position(|f| !machinery(&symbol(f)))
-        .unwrap_or(0);
-    let mut end = frames
-        .iter()
-        .position(|f| symbol(f).contains("multiprocessing::runtime::fork_here"))
-        .unwrap_or(frames.len());
-    while end > start + 1 && plumbing(&symbol(&frames[end - 1])) {
-        end -= 1;
-    }
-    if start >= end {
-        return format!("{bt}\n");
-    }
-    let mut out = String::new();
-    for line in frames[start..end].iter().flatten() {
-        out.push_str(line);
-        out.push('\n');
-    }
-    out
-}
-
+/// In a new child, after the registered resets: its own output pipes under a host, death with
+/// its parent, stdin from `/dev/null`.
 fn after_fork_in_child(
     parent_pid: u32,
     name: &str,
     output_socket: Option<std::os::fd::BorrowedFd<'_>>,
 ) {
-    crate::interrupt::reset_in_child();
     if let Some(socket) = output_socket {
         crate::host::register_output(socket, name);
     }
-    // SAFETY: plain syscalls on our own process.
-    unsafe {
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-        if libc::getppid() as u32 != parent_pid {
-            // The parent died before the line above: do not live on as an orphan.
-            libc::_exit(1);
-        }
-        let fd = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
-        if fd >= 0 {
-            libc::dup2(fd, 0);
-            libc::close(fd);
-        }
+    let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+    if nix::unistd::getppid().as_raw() as u32 != parent_pid {
+        // The parent died before the line above: do not live on as an orphan.
+        sys::process::exit_now(1);
+    }
+    use nix::fcntl::{OFlag, open};
+    if let Ok(null) = open(
+        c"/dev/null",
+        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    ) {
+        let _ = nix::unistd::dup2_stdin(&null);
     }
 }
 
@@ -359,8 +294,8 @@ fn after_fork_in_child(
 pub(crate) fn exit_child(code: i32) -> ! {
     finish_children();
     sys::flush_std();
-    // SAFETY: _exit never returns and skips the parent's atexit handlers and destructors.
-    unsafe { libc::_exit(code) }
+    // Skips the parent's atexit handlers and destructors, copied by the fork.
+    sys::process::exit_now(code)
 }
 
 extern "C" fn run_atexit() {
@@ -383,7 +318,7 @@ fn finish_children() {
         )
     };
     for &pid in &daemons {
-        let _ = signal(pid, libc::SIGTERM);
+        let _ = signal(pid, Signal::SIGTERM);
     }
     for pid in daemons.into_iter().chain(others) {
         let _ = wait_exit(pid, None, sys::Deadline::never(), None);
@@ -422,23 +357,15 @@ fn poll_locked(st: &mut State, pid: u32) -> Result<Option<i32>> {
 /// ours is waitable, one per running child of ours.
 fn reap_finished(st: &mut State) {
     loop {
-        // Which child, if any, could be reaped now, without reaping it.
-        // SAFETY: a zeroed siginfo_t is valid; waitid only writes into it.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        // SAFETY: valid out pointer; WNOWAIT leaves the child waitable.
-        let r = unsafe {
-            libc::waitid(
-                libc::P_ALL,
-                0,
-                &mut info,
-                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
-            )
+        // Which child, if any, could be reaped now, without reaping it (WNOWAIT leaves it
+        // waitable).
+        use nix::sys::wait::{Id, WaitPidFlag, waitid};
+        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+        let pid = match waitid(Id::All, flags).map(|status| status.pid()) {
+            Ok(Some(pid)) => pid.as_raw() as u32,
+            // No child (ECHILD), none has exited (StillAlive), or interrupted.
+            _ => return,
         };
-        // SAFETY: waitid filled `info` (si_pid stays 0 when no child is waitable).
-        let pid = unsafe { info.si_pid() } as u32;
-        if r != 0 || pid == 0 {
-            return; // no child (ECHILD) or none has exited
-        }
         match st.children.get(&pid) {
             Some(c) if c.exitcode.is_none() => {
                 if !matches!(poll_locked(st, pid), Ok(Some(_))) {
@@ -470,50 +397,55 @@ pub(crate) fn pool_worker_pids() -> Vec<u32> {
         .collect()
 }
 
-/// Waits until `pid` exits (`Ok(Some(code))`), the deadline passes (`Ok(None)`) or an interrupt arrives.
+/// Waits until `pid` exits (`Ok(Some(code))`), the deadline passes (`Ok(None)`) or
+/// `interrupted` (checked at least every [`sys::SLICE`]) returns an error.
 pub(crate) fn wait_exit(
     pid: u32,
     pidfd: Option<&OwnedFd>,
     deadline: sys::Deadline,
-    watch: Option<&crate::interrupt::Watch>,
+    interrupted: Option<&dyn Fn() -> Result<()>>,
 ) -> Result<Option<i32>> {
-    let mut backoff = Duration::from_micros(50);
     // A child that is about to exit usually does so within a few dozen microseconds: catch that
     // without a sleep and a wake-up.
-    let spin_until = std::time::Instant::now() + Duration::from_micros(100);
-    while std::time::Instant::now() < spin_until && deadline.slice().is_some() {
-        if let Some(code) = poll_exit(pid)? {
-            return Ok(Some(code));
-        }
-        std::thread::yield_now();
+    let mut spun = Ok(None);
+    if deadline.slice().is_some() {
+        sys::Spin::new(Duration::from_micros(100))
+            .pause(0)
+            .yield_every(1)
+            .until(|| {
+                spun = poll_exit(pid);
+                !matches!(spun, Ok(None))
+            });
     }
-    loop {
-        if let Some(code) = poll_exit(pid)? {
-            return Ok(Some(code));
-        }
-        if let Some(w) = watch {
-            w.check()?;
-        }
-        let Some(slice) = deadline.slice() else {
-            return Ok(None);
-        };
-        match pidfd {
-            Some(fd) => {
-                sys::poll_one(fd.as_raw_fd(), libc::POLLIN, slice)?;
-            }
-            None => {
-                std::thread::sleep(backoff.min(slice));
-                backoff = (backoff * 2).min(Duration::from_millis(5));
-            }
-        }
+    if let Some(code) = spun? {
+        return Ok(Some(code));
     }
+    if let Some(code) = poll_exit(pid)? {
+        return Ok(Some(code));
+    }
+    let mut backoff = Duration::from_micros(50);
+    deadline.wait(
+        || interrupted.map_or(Ok(()), |check| check()),
+        |slice| {
+            match pidfd {
+                Some(fd) => {
+                    sys::poll_fd(fd.as_fd(), nix::poll::PollFlags::POLLIN, slice)?;
+                }
+                None => {
+                    std::thread::sleep(backoff.min(slice));
+                    backoff = (backoff * 2).min(Duration::from_millis(5));
+                }
+            }
+            poll_exit(pid)
+        },
+    )
 }
 
 /// Sends `sig` to a child that has not been reaped (never to a recycled pid).
-pub(crate) fn signal(pid: u32, sig: libc::c_int) -> Result<()> {
+pub(crate) fn signal(pid: u32, sig: Signal) -> Result<()> {
     let mut st = state();
     if poll_locked(&mut st, pid)?.is_none() {
-        sys::send_signal(pid, sig)?;
+        sys::send_signal(pid, sig as i32)?;
     }
     Ok(())
 }
@@ -551,14 +483,14 @@ pub(crate) fn live_children() -> Vec<(u32, String, bool)> {
 pub(crate) fn terminate_all_children() {
     let pids: Vec<u32> = live_children().into_iter().map(|(p, _, _)| p).collect();
     for &pid in &pids {
-        let _ = signal(pid, libc::SIGTERM);
+        let _ = signal(pid, Signal::SIGTERM);
     }
     let grace = sys::Deadline::after(Duration::from_millis(100));
     for &pid in &pids {
         let _ = wait_exit(pid, None, grace, None);
     }
     for &pid in &pids {
-        let _ = signal(pid, libc::SIGKILL);
+        let _ = signal(pid, Signal::SIGKILL);
     }
     let hard = sys::Deadline::after(Duration::from_secs(2));
     for &pid in &pids {

@@ -60,15 +60,6 @@ pub(crate) fn on_main_thread() -> bool {
     gettid() == getpid()
 }
 
-/// Converts a `-1` return into the last OS error.
-pub(crate) fn cvt(ret: libc::c_int, call: &'static str) -> Result<libc::c_int> {
-    if ret == -1 {
-        Err(Error::last_os(call))
-    } else {
-        Ok(ret)
-    }
-}
-
 /// Polls one fd for `events`, at most `timeout`. Returns the revents (empty on timeout or EINTR).
 pub(crate) fn poll_fd(
     fd: BorrowedFd<'_>,

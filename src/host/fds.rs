@@ -1,5 +1,9 @@
 //! Passing file descriptors over an `AF_UNIX` socket (`SCM_RIGHTS`), the way a child hands its
-//! output pipes to the host (see [`crate::host`]), written once with `nix`.
+//! output pipes to the host (see [`crate::host`]), written once with `nix`. Its one `unsafe`
+//! block takes ownership of the descriptors a message brought.
+
+#![allow(unsafe_code)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};

@@ -2,18 +2,20 @@
 //! ones, collects answers, notices dead workers and replaces them at once.
 
 use super::result::{CANCELS, Sink};
-use super::task::{
-    PanicWire, STATUS_ERROR, STATUS_INIT_FAILED, STATUS_OK, STATUS_PANIC, STATUS_READY,
-};
+use super::task::{STATUS_ERROR, STATUS_INIT_FAILED, STATUS_OK, STATUS_PANIC, STATUS_READY};
 use super::worker::{self, HEADER};
 use crate::codec;
 use crate::error::{Error, Result, TaskError};
 use crate::interrupt;
+use crate::panic::PanicWire;
 use crate::runtime::{self, Kind, Spawn};
 use crate::sys::{self, Io};
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::Signal;
 use std::cell::Cell;
 use std::collections::VecDeque;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
@@ -75,16 +77,15 @@ pub(crate) struct Inner {
 pub(crate) struct Shared {
     pub(crate) inner: Mutex<Inner>,
     pub(crate) finished_cv: Condvar,
-    wake: OwnedFd,
+    /// A non-blocking pipe that wakes the manager's `poll`: a byte written, the read end readable.
+    wake: (OwnedFd, OwnedFd),
 }
 
 impl Shared {
     pub(crate) fn new() -> Result<Shared> {
-        // SAFETY: eventfd returns a fresh fd or -1.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-        if fd < 0 {
-            return Err(Error::last_os("eventfd"));
-        }
+        use nix::fcntl::OFlag;
+        let wake = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
+            .map_err(|e| Error::os("pipe2", e as i32))?;
         Ok(Shared {
             inner: Mutex::new(Inner {
                 status: Status::Run,
@@ -95,8 +96,7 @@ impl Shared {
                 finished: false,
             }),
             finished_cv: Condvar::new(),
-            // SAFETY: fresh fd, ours.
-            wake: unsafe { OwnedFd::from_raw_fd(fd) },
+            wake,
         })
     }
 
@@ -132,18 +132,18 @@ impl Shared {
 
     /// Wakes the manager thread.
     pub(crate) fn wake(&self) {
-        let one: u64 = 1;
-        // SAFETY: writing 8 bytes to our eventfd.
-        unsafe {
-            libc::write(self.wake.as_raw_fd(), (&one as *const u64).cast(), 8);
-        }
+        // A full pipe (EAGAIN) is already a wake-up.
+        let _ = nix::unistd::write(&self.wake.1, &[1]);
     }
 
     fn drain_wake(&self) {
-        let mut v: u64 = 0;
-        // SAFETY: reading 8 bytes from our non-blocking eventfd.
-        unsafe {
-            libc::read(self.wake.as_raw_fd(), (&mut v as *mut u64).cast(), 8);
+        let mut buf = [0u8; 256];
+        loop {
+            match nix::unistd::read(&self.wake.0, &mut buf) {
+                Err(Errno::EINTR) => continue,
+                Ok(n) if n == buf.len() => continue,
+                _ => return,
+            }
         }
     }
 }
@@ -295,13 +295,14 @@ impl Manager {
             })
             .collect();
         close_in_child.push(mine.as_raw_fd());
-        close_in_child.push(self.shared.wake.as_raw_fd());
+        close_in_child.push(self.shared.wake.0.as_raw_fd());
+        close_in_child.push(self.shared.wake.1.as_raw_fd());
         let child_fd = theirs.as_raw_fd();
         let initializer = self.config.initializer.clone();
         let body = Box::new(move || {
             for fd in close_in_child {
-                // SAFETY: closing the child's copies of the parent's fds.
-                unsafe { libc::close(fd) };
+                // The child's copies of the parent's descriptors: nothing in the child uses them.
+                let _ = nix::unistd::close(fd);
             }
             worker::run(child_fd, initializer)
         });
@@ -494,49 +495,51 @@ impl Manager {
     }
 
     fn wait_for_events(&mut self, timeout: Duration) {
+        // The wake pipe, then per worker its socket and its pidfd (if it has one).
         let mut fds = Vec::with_capacity(1 + 2 * self.workers.len());
-        fds.push(libc::pollfd {
-            fd: self.shared.wake.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        });
+        fds.push(PollFd::new(self.shared.wake.0.as_fd(), PollFlags::POLLIN));
         for w in &self.workers {
-            let mut events = libc::POLLIN;
+            let mut events = PollFlags::POLLIN;
             if w.out_pos < w.out.len() {
-                events |= libc::POLLOUT;
+                events |= PollFlags::POLLOUT;
             }
-            fds.push(libc::pollfd {
-                fd: w.sock.as_raw_fd(),
-                events,
-                revents: 0,
-            });
-            fds.push(libc::pollfd {
-                fd: w.pidfd.as_ref().map_or(-1, |p| p.as_raw_fd()),
-                events: libc::POLLIN,
-                revents: 0,
-            });
+            fds.push(PollFd::new(w.sock.as_fd(), events));
+            if let Some(pidfd) = &w.pidfd {
+                fds.push(PollFd::new(pidfd.as_fd(), PollFlags::POLLIN));
+            }
         }
-        let ms = timeout.as_millis() as libc::c_int;
-        // SAFETY: fds is a valid array of pollfd.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
-        if n < 0 {
+        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+        let timeout = PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX);
+        if nix::poll::poll(&mut fds, timeout).is_err() {
             return;
         }
-        if fds[0].revents != 0 {
+        let revents: Vec<PollFlags> = fds
+            .iter()
+            .map(|f| f.revents().unwrap_or(PollFlags::empty()))
+            .collect();
+        drop(fds);
+        if !revents[0].is_empty() {
             self.shared.drain_wake();
         }
         let mut answers = Vec::new();
         let mut exited = Vec::new();
+        let mut next = 1;
         for (i, w) in self.workers.iter_mut().enumerate() {
-            let sock = fds[1 + 2 * i].revents;
-            let pidfd = fds[2 + 2 * i].revents;
-            if sock & libc::POLLOUT != 0 {
+            let sock = revents[next];
+            next += 1;
+            let pidfd = if w.pidfd.is_some() {
+                next += 1;
+                revents[next - 1]
+            } else {
+                PollFlags::empty()
+            };
+            if sock.contains(PollFlags::POLLOUT) {
                 w.flush();
             }
-            if sock & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
+            if sock.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
                 answers.extend(read_answers(w).into_iter().map(|a| (i, a)));
             }
-            if pidfd != 0 || w.pidfd.is_none() {
+            if !pidfd.is_empty() || w.pidfd.is_none() {
                 exited.push(i);
             }
         }
@@ -654,7 +657,7 @@ impl Manager {
         for w in &self.workers {
             let exited = runtime::wait_exit(w.pid, w.pidfd.as_ref(), deadline, None);
             if !matches!(exited, Ok(Some(_))) {
-                let _ = runtime::signal(w.pid, libc::SIGKILL);
+                let _ = runtime::signal(w.pid, Signal::SIGKILL);
                 let hard = sys::Deadline::after(Duration::from_secs(2));
                 let _ = runtime::wait_exit(w.pid, w.pidfd.as_ref(), hard, None);
             }
@@ -664,7 +667,7 @@ impl Manager {
 
     fn terminate(&mut self) {
         for w in &self.workers {
-            let _ = runtime::signal(w.pid, libc::SIGTERM);
+            let _ = runtime::signal(w.pid, Signal::SIGTERM);
         }
         self.await_workers(Duration::from_millis(200));
         for w in self.workers.drain(..) {

@@ -22,15 +22,17 @@
 //! new notebook cell is) is detected by the count of loaded objects: workers forked before it are
 //! replaced before they get such a task.
 
+#[deny(unsafe_code)]
 mod feed;
+#[deny(unsafe_code)]
 mod manager;
+#[deny(unsafe_code)]
 mod result;
 mod task;
 mod worker;
 
 pub use result::{AsyncResult, Callbacks, IMapIterator};
-pub use task::StarFn;
-pub(crate) use worker::capture_panic;
+pub use task::{StarFn, TaskData};
 
 use crate::codec;
 use crate::error::{Error, Result};
@@ -39,7 +41,7 @@ use crate::sys;
 use feed::{ChunkFeed, Input};
 use manager::{Chunk, Config, Manager, Shared, Status, on_manager_thread_of};
 use result::{IMapShared, Outcome, Sink, Slot};
-use serde::{Serialize, de::DeserializeOwned};
+use serde::Serialize;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use task::{Call, One, Star};
@@ -350,8 +352,8 @@ impl Pool {
     ) -> Result<AsyncResult<V>>
     where
         C: Call<A, R>,
-        A: Serialize + DeserializeOwned,
-        R: Serialize + DeserializeOwned + Send + 'static,
+        A: TaskData,
+        R: TaskData + Send,
         V: Send + 'static,
     {
         let func = task::trampoline::<C, A, R>();
@@ -378,8 +380,8 @@ impl Pool {
     ) -> Result<IMapIterator<'a, R>>
     where
         C: Call<A, R>,
-        A: Serialize + DeserializeOwned + 'a,
-        R: Serialize + DeserializeOwned + Send + 'static,
+        A: TaskData,
+        R: TaskData + Send,
     {
         self.check_owner()?;
         check_chunksize(chunksize)?;
@@ -442,8 +444,8 @@ impl Pool {
     pub fn apply<F, A, R>(&self, f: F, args: A) -> Result<R>
     where
         F: StarFn<A, R> + 'static,
-        A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + Send + 'static,
+        A: TaskData,
+        R: TaskData + Send,
     {
         self.apply_async(f, args)?.get_owned()
     }
@@ -459,8 +461,8 @@ impl Pool {
     pub fn apply_async<F, A, R>(&self, f: F, args: A) -> Result<AsyncResult<R>>
     where
         F: StarFn<A, R> + 'static,
-        A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + Send + 'static,
+        A: TaskData,
+        R: TaskData + Send,
     {
         self.apply_async_with(f, args, Callbacks::new())
     }
@@ -486,10 +488,10 @@ impl Pool {
     ) -> Result<AsyncResult<R>>
     where
         F: StarFn<A, R> + 'static,
-        A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + Send + 'static,
+        A: TaskData,
+        R: TaskData + Send,
     {
-        std::mem::forget(f);
+        task::hand_over(f);
         self.submit_slot::<Star<F>, A, R, R>(vec![vec![args]], single, callbacks)
     }
 
@@ -506,8 +508,8 @@ impl Pool {
     where
         F: Fn(T) -> R + 'static,
         I: IntoIterator<Item = T>,
-        T: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + Send + 'static,
+        T: TaskData,
+        R: TaskData + Send,
     {
         self.map_async_with(f, iterable, None, Callbacks::new())?
             .get_owned()
@@ -526,8 +528,8 @@ impl Pool {
     where
         F: Fn(T) -> R + 'static,
         I: IntoIterator<Item = T>,
-        T: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + Send + 'static,
+        T: TaskData,
+        R: TaskData + Send,
     {
         self.map_async_with(f, iterable, Some(chunksize), Callbacks::new())?
             .get_owned()
@@ -545,8 +547,8 @@ impl Pool {
     where
         F: Fn(T) -> R + 'static,
         I: IntoIterator<Item = T>,
-        T: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + Send + 'static,
+        T: TaskData,
+        R: TaskData + Send,
     {
         self.map_async_with(f, iterable, None, Callbacks::new())
     }
@@ -571,10 +573,10 @@ impl Pool {
     where
         F: Fn(T) -> R + 'static,
         I: IntoIterator<Item = T>,
-        T: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + Send + 'static,
+        T: TaskData,
+        R: TaskData + Send,
     {
-        std::mem::forget(f);
+        task::hand_over(f);
         let chunks = self.chunk(iterable.into_iter().collect(), chunksize)?;
         self.submit_slot::<One<F>, T, R, Vec<R>>(chunks, identity, callbacks)
     }
@@ -593,8 +595,8 @@ impl Pool {
         F: Fn(T) -> R + 'static,
         I: IntoIterator<Item = T>,
         I::IntoIter: 'a,
-        T: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + Send + 'static,
+        T: TaskData,
+        R: TaskData + Send,
     {
         self.imap_chunked(f, iterable, 1)
     }
@@ -618,10 +620,10 @@ impl Pool {
         F: Fn(T) -> R + 'static,
         I: IntoIterator<Item = T>,
         I::IntoIter: 'a,
-        T: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + Send + 'static,
+        T: TaskData,
+        R: TaskData + Send,
     {
-        std::mem::forget(f);
+        task::hand_over(f);
         self.submit_imap::<One<F>, T, R>(iterable.into_iter(), chunksize, true)
     }
 
@@ -639,8 +641,8 @@ impl Pool {
         F: Fn(T) -> R + 'static,
         I: IntoIterator<Item = T>,
         I::IntoIter: 'a,
-        T: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + Send + 'static,
+        T: TaskData,
+        R: TaskData + Send,
     {
         self.imap_unordered_chunked(f, iterable, 1)
     }
@@ -662,10 +664,10 @@ impl Pool {
         F: Fn(T) -> R + 'static,
         I: IntoIterator<Item = T>,
         I::IntoIter: 'a,
-        T: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + Send + 'static,
+        T: TaskData,
+        R: TaskData + Send,
     {
-        std::mem::forget(f);
+        task::hand_over(f);
         self.submit_imap::<One<F>, T, R>(iterable.into_iter(), chunksize, false)
     }
 
@@ -680,8 +682,8 @@ impl Pool {
     where
         F: StarFn<A, R> + 'static,
         I: IntoIterator<Item = A>,
-        A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + Send + 'static,
+        A: TaskData,
+        R: TaskData + Send,
     {
         self.starmap_async_with(f, iterable, None, Callbacks::new())?
             .get_owned()
@@ -698,8 +700,8 @@ impl Pool {
     where
         F: StarFn<A, R> + 'static,
         I: IntoIterator<Item = A>,
-        A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + Send + 'static,
+        A: TaskData,
+        R: TaskData + Send,
     {
         self.starmap_async_with(f, iterable, None, Callbacks::new())
     }
@@ -723,10 +725,10 @@ impl Pool {
     where
         F: StarFn<A, R> + 'static,
         I: IntoIterator<Item = A>,
-        A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + Send + 'static,
+        A: TaskData,
+        R: TaskData + Send,
     {
-        std::mem::forget(f);
+        task::hand_over(f);
         let chunks = self.chunk(iterable.into_iter().collect(), chunksize)?;
         self.submit_slot::<Star<F>, A, R, Vec<R>>(chunks, identity, callbacks)
     }

@@ -166,7 +166,7 @@ impl<R, V> Slot<R, V> {
         if let Err(payload) = ran {
             eprintln!(
                 "multiprocessing: a pool callback panicked: {}",
-                super::task::payload_message(payload.as_ref())
+                crate::panic::payload_message(payload.as_ref())
             );
         }
         let mut st = lock(&self.state);

@@ -2,8 +2,20 @@
 //! is valid in a worker because workers are forked copies of the parent (same code, same addresses).
 
 use crate::codec;
+use crate::panic;
 use serde::{Serialize, de::DeserializeOwned};
-use std::cell::RefCell;
+
+/// What a pool's tasks take and return: any type serde can encode and decode, owning its data
+/// (`'static`, as it crosses to another process). Implemented for every such type; a bound of
+/// [`crate::Pool`]'s methods (a result also needs `Send`: callbacks run on the pool's thread).
+///
+/// ```
+/// fn sent<T: multiprocessing::TaskData>(_: &T) {}
+/// sent(&(1u8, String::from("two"), vec![3.0f64]));
+/// ```
+pub trait TaskData: Serialize + DeserializeOwned + 'static {}
+
+impl<T: Serialize + DeserializeOwned + 'static> TaskData for T {}
 
 /// Calls a function with a tuple of arguments: what [`crate::Pool::starmap`] and
 /// [`crate::Pool::apply`] need (Python's `f(*args)`). Implemented for every `Fn` of up to eight
@@ -67,54 +79,18 @@ impl<F: StarFn<A, R>, A, R> Call<A, R> for Star<F> {
 
 /// Result status of a chunk, sent back with its payload.
 pub(crate) const STATUS_OK: u64 = 0;
-/// The task panicked: the payload is a [`PanicWire`].
+/// The task panicked: the payload is a [`PanicWire`](crate::panic::PanicWire).
 pub(crate) const STATUS_PANIC: u64 = 1;
 /// Arguments or results could not be (de)serialized, or the function was not loaded: a `String`.
 pub(crate) const STATUS_ERROR: u64 = 2;
-/// The initializer panicked (sent once, before the worker exits): a [`PanicWire`].
+/// The initializer panicked (sent once, before the worker exits): a
+/// [`PanicWire`](crate::panic::PanicWire).
 pub(crate) const STATUS_INIT_FAILED: u64 = 3;
 /// The initializer succeeded: the worker takes work from now on (sent only by workers that have one).
 pub(crate) const STATUS_READY: u64 = 4;
 
 /// A trampoline: decodes a chunk of arguments, runs the function on each, encodes the results.
 pub(crate) type Trampoline = fn(&[u8], &mut Vec<u8>) -> u64;
-
-/// A panic as it crosses from a worker to the parent.
-#[derive(serde::Serialize, serde::Deserialize, Debug, Clone)]
-pub(crate) struct PanicWire {
-    pub(crate) message: String,
-    pub(crate) location: Option<String>,
-    pub(crate) backtrace: String,
-}
-
-thread_local! {
-    /// Filled by the worker's panic hook, read after `catch_unwind`.
-    pub(crate) static LAST_PANIC: RefCell<Option<PanicWire>> = const { RefCell::new(None) };
-}
-
-/// Runs `f` catching a panic; the panic's message and backtrace come from the worker's hook.
-pub(crate) fn catch<T>(f: impl FnOnce() -> T) -> Result<T, PanicWire> {
-    LAST_PANIC.with(|p| p.borrow_mut().take());
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
-        LAST_PANIC
-            .with(|p| p.borrow_mut().take())
-            .unwrap_or_else(|| PanicWire {
-                message: payload_message(payload.as_ref()),
-                location: None,
-                backtrace: String::new(),
-            })
-    })
-}
-
-pub(crate) fn payload_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "Box<dyn Any>".to_string()
-    }
-}
 
 fn run_chunk<C, A, R>(input: &[u8], out: &mut Vec<u8>) -> u64
 where
@@ -132,7 +108,7 @@ where
     // SAFETY: `trampoline` only accepts zero-sized `C` (checked at compile time); a zero-sized
     // value has no bytes, so reading one from a dangling, aligned pointer is valid.
     let call: C = unsafe { std::ptr::NonNull::<C>::dangling().as_ptr().read() };
-    match catch(|| {
+    match panic::catch(|| {
         items
             .into_iter()
             .map(|a| call.invoke(a))
@@ -151,6 +127,16 @@ where
             STATUS_PANIC
         }
     }
+}
+
+/// Hands a task's function over to the workers: what travels is the address of its trampoline
+/// ([`trampoline`]), never the value, and each worker makes its own copy of the value out of no
+/// bytes (`run_chunk`; the function is zero-sized, which `trampoline` checks at compile time).
+/// So the value given here is forgotten, not dropped: it now lives in the workers, as their
+/// copies (a zero-sized function value owns nothing, so nothing leaks). The one place a task's
+/// function is given up.
+pub(crate) fn hand_over<F>(f: F) {
+    std::mem::forget(f);
 }
 
 /// The address of the trampoline for call shape `C`. Rejects, at compile time, any `C` that is not

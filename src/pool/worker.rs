@@ -1,6 +1,6 @@
 //! The worker process's side of the pool: read a task, run it, send the answer.
 
-use super::task::{self, PanicWire, STATUS_ERROR, STATUS_INIT_FAILED, STATUS_READY, Trampoline};
+use super::task::{STATUS_ERROR, STATUS_INIT_FAILED, STATUS_READY, Trampoline};
 use crate::codec;
 use crate::sys;
 use std::os::fd::RawFd;
@@ -27,25 +27,12 @@ pub(crate) fn parse_header(h: &[u8]) -> (u64, u64, u64, u64) {
     (word(0), word(8), word(16), word(24))
 }
 
-/// Records a panic (message, location, backtrace) for the task that caused it, printing nothing:
-/// the error goes back to the caller, as Python sends the exception back. Called by the
-/// process-wide hook (installed before the first fork: a child must never call `set_hook`, whose
-/// lock another thread of the parent may have held at the fork).
-pub(crate) fn capture_panic(info: &std::panic::PanicHookInfo<'_>) {
-    let wire = PanicWire {
-        message: task::payload_message(info.payload()),
-        location: info.location().map(|l| l.to_string()),
-        backtrace: std::backtrace::Backtrace::force_capture().to_string(),
-    };
-    task::LAST_PANIC.with(|p| *p.borrow_mut() = Some(wire));
-}
-
 /// The worker's main loop. Returns the exit code.
 pub(crate) fn run(fd: RawFd, initializer: Option<Arc<dyn Fn() + Send + Sync>>) -> i32 {
-    crate::runtime::mark_pool_worker();
+    crate::panic::mark_pool_worker();
     let mut out = Vec::new();
     if let Some(init) = initializer {
-        if let Err(wire) = task::catch(|| init()) {
+        if let Err(wire) = crate::panic::catch(|| init()) {
             let _ = codec::encode_into(&wire, &mut out);
             let _ = send_frame(fd, 0, 0, STATUS_INIT_FAILED, &out);
             return 1;
