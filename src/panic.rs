@@ -122,9 +122,9 @@ pub(crate) fn payload_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// The symbol of the runtime's function that forks (`crate::runtime::fork_here`): below it, a
+/// The symbol of the runtime's function that forks (`runtime::fork::fork_here`): below it, a
 /// child's stack is the parent's, copied by the fork.
-const FORK_FRAME: &str = "multiprocessing::runtime::fork_here";
+const FORK_FRAME: &str = "multiprocessing::runtime::fork::fork_here";
 
 /// The frames of a child's backtrace that are its own code, as Python shows a child's traceback
 /// from its target down: not the panic machinery above, nor the parent's stack (copied by the

@@ -1,29 +1,19 @@
-//! Process-wide state: who this process is, the children it created, and how they are forked.
-//!
-//! # The fork lock order
-//!
-//! Every lock a child might need is held across `fork` (in [`fork_here`], the library's one
-//! `fork`), so that a child never inherits a lock taken by a thread that does not exist in it.
-//! They are taken in this order, and nothing takes them in another:
-//!
-//! 1. the panic hooks' gate ([`crate::panic::block_hooks`]): no panic hook runs during a fork
-//!    (a hook in a child takes the gate, then the state, for the child's name);
-//! 2. the runtime state ([`state`]);
-//! 3. std's stdout lock, then its stderr lock (flushed, so a child does not write the parent's
-//!    buffered output again, and a `fork` record follows what the parent wrote before it).
-//!
-//! The locks of the shared-memory primitives are not process-local and are not involved.
+//! Process-wide state: who this process is, the children it created (reaping, waiting and
+//! signalling them), and, in [`fork`], how they are forked (with the fork lock order).
 //!
 //! This module never names the modules above it: what a new child must reset is registered with
 //! [`on_child_start`], and a wait that an interrupt may end takes the check as a closure.
 
 #![deny(unsafe_code)]
 
-use crate::error::{Error, Result};
+mod fork;
+
+pub(crate) use fork::{Spawn, spawn};
+
+use crate::error::Result;
 use crate::sys;
 use nix::sys::signal::Signal;
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::mpsc;
 use std::sync::{Mutex, MutexGuard};
@@ -58,16 +48,12 @@ pub(crate) struct Context {
     pub(crate) parent: Option<(String, u32)>,
 }
 
-type ForkJob = (
-    Box<dyn FnOnce() -> Result<u32> + Send>,
-    mpsc::Sender<Result<u32>>,
-);
-
 pub(crate) struct State {
     pub(crate) ctx: Context,
     pub(crate) children: BTreeMap<u32, Child>,
     /// The thread that forks for callers on short-lived threads, with the pid it belongs to.
-    forker: Option<(u32, mpsc::Sender<ForkJob>)>,
+    forker: Option<(u32, mpsc::Sender<fork::ForkJob>)>,
+    /// The panic hook and the atexit handler are installed (before the first fork).
     hooks_installed: bool,
     /// Run first thing in every new child (see [`on_child_start`]).
     child_start: Vec<fn()>,
@@ -120,209 +106,6 @@ pub(crate) fn next_name(prefix: &str) -> (String, Vec<u32>) {
     identity.push(st.ctx.counter);
     let id: Vec<String> = identity.iter().map(|n| n.to_string()).collect();
     (format!("{prefix}-{}", id.join(":")), identity)
-}
-
-/// What to start.
-pub(crate) struct Spawn {
-    pub(crate) name: String,
-    pub(crate) identity: Vec<u32>,
-    pub(crate) daemon: bool,
-    pub(crate) kind: Kind,
-    /// Fork on this thread even if it is not the main thread (the children die with it).
-    pub(crate) bind_to_thread: bool,
-}
-
-/// Forks a child that runs `body` and exits with the code it returns. Registers it as our child.
-pub(crate) fn spawn(
-    req: Spawn,
-    body: Box<dyn FnOnce() -> i32 + Send>,
-) -> Result<(u32, Option<OwnedFd>)> {
-    {
-        let mut st = state();
-        if st.ctx.daemon {
-            return Err(Error::DaemonicChildren);
-        }
-        // As Python's `start` does (`_cleanup`): no finished child is left a zombie.
-        reap_finished(&mut st);
-    }
-    let pid = if req.bind_to_thread || sys::on_main_thread() {
-        fork_here(req, body)?
-    } else {
-        fork_on_forker(Box::new(move || fork_here(req, body)))?
-    };
-    Ok((pid, sys::pidfd_open(pid)))
-}
-
-/// Runs a fork job on the long-lived forker thread, so that `PR_SET_PDEATHSIG` follows the process,
-/// not a short-lived caller thread.
-fn fork_on_forker(job: Box<dyn FnOnce() -> Result<u32> + Send>) -> Result<u32> {
-    let me = sys::getpid();
-    let sender = {
-        let mut st = state();
-        match &st.forker {
-            Some((pid, tx)) if *pid == me => tx.clone(),
-            _ => {
-                let (tx, rx) = mpsc::channel::<ForkJob>();
-                std::thread::Builder::new()
-                    .name("multiprocessing-forker".into())
-                    .spawn(move || {
-                        for (job, reply) in rx {
-                            let _ = reply.send(job());
-                        }
-                    })
-                    .map_err(|e| Error::Os {
-                        call: "spawn forker thread",
-                        source: e,
-                    })?;
-                st.forker = Some((me, tx.clone()));
-                tx
-            }
-        }
-    };
-    let (reply_tx, reply_rx) = mpsc::channel();
-    sender
-        .send((job, reply_tx))
-        .map_err(|_| Error::Broken("the forker thread is gone".into()))?;
-    reply_rx
-        .recv()
-        .map_err(|_| Error::Broken("the forker thread is gone".into()))?
-}
-
-/// Forks on the calling thread, holding the fork's locks in their order (see the module docs).
-fn fork_here(req: Spawn, body: Box<dyn FnOnce() -> i32 + Send>) -> Result<u32> {
-    let gate = crate::panic::block_hooks();
-    let mut st = state();
-    if !st.hooks_installed {
-        sys::process::at_exit(run_atexit);
-        crate::panic::install_reporter(|| state().ctx.name());
-        st.hooks_installed = true;
-    }
-    let output_socket = crate::host::output_socket();
-    let mut out = std::io::stdout().lock();
-    let mut err = std::io::stderr().lock();
-    let _ = out.flush();
-    let _ = err.flush();
-    let parent_pid = sys::getpid();
-    // SAFETY: the library's one fork. The child only runs code that is safe after a fork: it
-    // holds every process-local lock it uses (taken above, in the documented order), and the
-    // panic hook it may run was installed before (it never calls `set_hook`).
-    #[allow(unsafe_code)]
-    let forked = unsafe { nix::unistd::fork() };
-    let pid = match forked {
-        Err(e) => return Err(Error::os("fork", e as i32)),
-        Ok(nix::unistd::ForkResult::Parent { child }) => child.as_raw() as u32,
-        Ok(nix::unistd::ForkResult::Child) => {
-            drop(err);
-            drop(out);
-            drop(gate);
-            // Write as little as possible: every page written now is copied (copy-on-write).
-            let parent_name = st.ctx.name();
-            if !st.children.is_empty() {
-                st.children.clear();
-            }
-            if st.forker.is_some() {
-                st.forker = None;
-            }
-            crate::panic::mark_child();
-            st.ctx = Context {
-                name: req.name,
-                identity: req.identity,
-                counter: 0,
-                daemon: req.daemon,
-                parent: Some((parent_name, parent_pid)),
-            };
-            for hook in &st.child_start {
-                hook();
-            }
-            after_fork_in_child(parent_pid, &st.ctx.name, output_socket);
-            drop(st);
-            let code = body();
-            exit_child(code);
-        }
-    };
-    if output_socket.is_some() {
-        // Still holding std's stdout lock (flushed before the fork): the record follows
-        // everything this process wrote before forking.
-        let record = crate::host::fork_record(pid);
-        let _ = out.write_all(&record);
-        let _ = out.flush();
-    }
-    st.children.insert(
-        pid,
-        Child {
-            name: req.name,
-            daemon: req.daemon,
-            kind: req.kind,
-            exitcode: None,
-            owned: true,
-        },
-    );
-    drop(st);
-    drop(err);
-    drop(out);
-    drop(gate);
-    drop(body);
-    Ok(pid)
-}
-
-/// In a new child, after the registered resets: its own output pipes under a host, death with
-/// its parent, stdin from `/dev/null`.
-fn after_fork_in_child(
-    parent_pid: u32,
-    name: &str,
-    output_socket: Option<std::os::fd::BorrowedFd<'_>>,
-) {
-    if let Some(socket) = output_socket {
-        crate::host::register_output(socket, name);
-    }
-    let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
-    if nix::unistd::getppid().as_raw() as u32 != parent_pid {
-        // The parent died before the line above: do not live on as an orphan.
-        sys::process::exit_now(1);
-    }
-    use nix::fcntl::{OFlag, open};
-    if let Ok(null) = open(
-        c"/dev/null",
-        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    ) {
-        let _ = nix::unistd::dup2_stdin(&null);
-    }
-}
-
-/// Ends a child: joins its own non-daemon children, terminates its daemons, flushes, `_exit`.
-pub(crate) fn exit_child(code: i32) -> ! {
-    finish_children();
-    sys::flush_std();
-    // Skips the parent's atexit handlers and destructors, copied by the fork.
-    sys::process::exit_now(code)
-}
-
-extern "C" fn run_atexit() {
-    finish_children();
-}
-
-/// Python's exit behaviour: daemon children are terminated, non-daemon children are joined.
-fn finish_children() {
-    let (daemons, others): (Vec<u32>, Vec<u32>) = {
-        let st = state();
-        let live: Vec<(u32, bool)> = st
-            .children
-            .iter()
-            .filter(|(_, c)| c.exitcode.is_none() && c.kind == Kind::Process)
-            .map(|(p, c)| (*p, c.daemon))
-            .collect();
-        (
-            live.iter().filter(|(_, d)| *d).map(|(p, _)| *p).collect(),
-            live.iter().filter(|(_, d)| !*d).map(|(p, _)| *p).collect(),
-        )
-    };
-    for &pid in &daemons {
-        let _ = signal(pid, Signal::SIGTERM);
-    }
-    for pid in daemons.into_iter().chain(others) {
-        let _ = wait_exit(pid, None, sys::Deadline::never(), None);
-    }
 }
 
 /// Reaps `pid` if it has exited and returns its exit code (kept until the owner forgets it).
