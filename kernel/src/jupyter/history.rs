@@ -1,8 +1,7 @@
 //! The history the shell keeps of the cells it ran, and the `history_reply` (tail, range and
 //! search access).
 
-use super::fields::{bool_field, str_field, u64_field};
-use serde_json::{Value, json};
+use super::content::{HistAccess, HistoryItem, HistoryReply, HistoryRequest, HistoryText};
 
 /// One cell in the history.
 pub(super) struct HistoryEntry {
@@ -12,51 +11,47 @@ pub(super) struct HistoryEntry {
     pub(super) output: Option<String>,
 }
 
-/// The `history_reply` content for a `history_request`'s `content`.
-pub(super) fn reply(history: &[HistoryEntry], content: &Value) -> Value {
-    let op = str_field(content, "hist_access_type", "tail");
-    let with_output = bool_field(content, "output", false);
+/// The `history_reply` to `request`.
+pub(super) fn reply(history: &[HistoryEntry], request: &HistoryRequest) -> HistoryReply {
     let entry = |h: &HistoryEntry| {
-        if with_output {
-            json!([1, h.line, [h.input, h.output]])
+        let text = if request.output {
+            HistoryText::InputOutput(h.input.clone(), h.output.clone())
         } else {
-            json!([1, h.line, h.input])
-        }
+            HistoryText::Input(h.input.clone())
+        };
+        HistoryItem(1, h.line, text)
     };
-    let items: Vec<Value> = match op {
-        "tail" => {
-            let n = u64_field(content, "n", 10) as usize;
-            let skip = history.len().saturating_sub(n);
+    let last = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+    let items: Vec<HistoryItem> = match request.hist_access_type {
+        HistAccess::Tail => {
+            let skip = history.len().saturating_sub(last(request.n.unwrap_or(10)));
             history[skip..].iter().map(entry).collect()
         }
-        "range" => {
-            let start = u64_field(content, "start", 0);
-            let stop = u64_field(content, "stop", u64::MAX);
+        HistAccess::Range => {
+            let stop = request.stop.unwrap_or(u64::MAX);
             history
                 .iter()
-                .filter(|h| h.line >= start && h.line < stop)
+                .filter(|h| h.line >= request.start && h.line < stop)
                 .map(entry)
                 .collect()
         }
-        "search" => {
-            let pattern = str_field(content, "pattern", "*");
-            let unique = bool_field(content, "unique", false);
+        HistAccess::Search => {
             let mut seen = std::collections::HashSet::new();
-            let mut v: Vec<Value> = history
+            let mut v: Vec<HistoryItem> = history
                 .iter()
-                .filter(|h| glob(pattern, &h.input))
-                .filter(|h| !unique || seen.insert(h.input.clone()))
+                .filter(|h| glob(&request.pattern, &h.input))
+                .filter(|h| !request.unique || seen.insert(h.input.clone()))
                 .map(entry)
                 .collect();
-            if let Some(n) = content.get("n").and_then(Value::as_u64) {
-                let skip = v.len().saturating_sub(n as usize);
+            if let Some(n) = request.n {
+                let skip = v.len().saturating_sub(last(n));
                 v.drain(..skip);
             }
             v
         }
-        _ => Vec::new(),
+        HistAccess::Other => Vec::new(),
     };
-    json!({"status": "ok", "history": items})
+    HistoryReply::new(items)
 }
 
 /// Shell-style `*` and `?` matching (history search).

@@ -1,12 +1,13 @@
 //! IOPub: the task that publishes the kernel's messages in order and welcomes every subscriber
 //! (protocol 5.5), and an output of the running code as the IOPub message that shows it.
 
+use super::content::{Content, IopubWelcome};
 use super::shared::{Publish, Shared};
 use super::sockets::to_zmq;
 use super::wire::{self, Message};
 use crate::engine::Output;
 use bytes::Bytes;
-use serde_json::{Value, json};
+use serde_json::{Map, Value};
 use std::sync::Arc;
 use tokio::sync::mpsc as tmpsc;
 use zeromq::{SocketRecv, SocketSend};
@@ -30,9 +31,9 @@ pub(super) fn spawn(
                         let msg = Message {
                             identities: vec![Bytes::from_static(b"iopub_welcome")],
                             header: wire::new_header(&shared.session, "iopub_welcome"),
-                            parent_header: json!({}),
-                            metadata: json!({}),
-                            content: json!({"subscription": topic}),
+                            parent_header: Value::Object(Map::new()),
+                            metadata: Value::Object(Map::new()),
+                            content: IopubWelcome { subscription: topic }.to_json(),
                             buffers: Vec::new(),
                         };
                         let frames = shared.signer.lock().map(|s| s.encode(&msg)).unwrap_or_default();
@@ -47,7 +48,7 @@ pub(super) fn spawn(
                         identities: vec![Bytes::from(p.msg_type.as_bytes().to_vec())],
                         header: wire::new_header(&shared.session, p.msg_type),
                         parent_header: p.parent,
-                        metadata: json!({}),
+                        metadata: Value::Object(Map::new()),
                         content: p.content,
                         buffers: Vec::new(),
                     };
@@ -66,35 +67,5 @@ pub(super) fn publish_output(shared: &Shared, output: Output, target: &Value) {
     if target.is_null() {
         return; // a silent cell
     }
-    match output {
-        Output::Stream { name, text } => {
-            shared.publish("stream", target, json!({"name": name, "text": text}))
-        }
-        Output::Display {
-            data,
-            display_id,
-            update,
-        } => {
-            let transient = display_id
-                .map(|id| json!({"display_id": id}))
-                .unwrap_or(json!({}));
-            let kind = if update {
-                "update_display_data"
-            } else {
-                "display_data"
-            };
-            shared.publish(
-                kind,
-                target,
-                json!({"data": data, "metadata": {}, "transient": transient}),
-            );
-        }
-        Output::Clear { wait } => shared.publish("clear_output", target, json!({"wait": wait})),
-        Output::Panic(_)
-        | Output::CellPanicked
-        | Output::CellErrored
-        | Output::CellErrorMessage(_)
-        | Output::Fork(_)
-        | Output::Sync(_) => {}
-    }
+    shared.publish(output.msg_type(), target, output.content());
 }

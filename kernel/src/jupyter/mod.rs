@@ -8,14 +8,15 @@
 //! - `control`: the control channel (kernel info, usage, interrupt, shutdown), never queued.
 //! - `shell`: the executor thread that handles shell requests in order, cells among them.
 //! - `stdin`: asking the frontend for input.
-//! - `history`, `is_complete`, `kernel_info`: the content of those replies.
-//! - `fields`, `cursor`: reading a request's fields; code points and byte offsets.
+//! - `content`: the content of every message the kernel receives and sends, typed.
+//! - `history`, `is_complete`, `kernel_info`: what those replies say.
+//! - `cursor`: code points and byte offsets.
 //! - `wire`, `connection`: the message format and signatures; the connection file.
 
 mod connection;
+mod content;
 mod control;
 mod cursor;
-mod fields;
 mod history;
 mod iopub;
 mod is_complete;
@@ -27,6 +28,5 @@ mod sockets;
 mod stdin;
 mod wire;
 
-pub use kernel_info::rustc_version;
 pub use server::run;
 pub use wire::PROTOCOL_VERSION;

@@ -2,13 +2,14 @@
 //! executor thread; the kernel exits when the process that started it is gone.
 
 use super::connection::ConnectionInfo;
+use super::content::ExecutionState;
 use super::iopub;
 use super::shared::{Publish, Shared};
 use super::shell::Executor;
 use super::sockets::{recv_loop, send_loop};
 use super::wire::{self, Message, Signer};
 use crate::engine;
-use serde_json::json;
+use serde_json::{Map, Value};
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
@@ -110,7 +111,7 @@ async fn serve(
 
     // IOPub: publish in order; welcome every subscriber (5.5).
     iopub::spawn(shared.clone(), iopub, iopub_rx);
-    shared.publish("status", &json!({}), json!({"execution_state": "starting"}));
+    shared.publish_status(&Value::Object(Map::new()), ExecutionState::Starting);
     watch_parent(shared.clone());
 
     // The executor thread: every shell request, in order.

@@ -1,9 +1,10 @@
 //! The state the kernel's tasks and threads share: the session, the signer, the queues of the
-//! sockets, the running cell and its interrupter.
+//! sockets, the running cell and its interrupter; publishing on IOPub and building replies.
 
+use super::content::{Content, ExecutionState, Status};
 use super::wire::{self, Message, Signer};
 use crate::engine::Interrupter;
-use serde_json::{Value, json};
+use serde_json::{Map, Value};
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Mutex, mpsc};
 use tokio::sync::mpsc as tmpsc;
@@ -37,6 +38,7 @@ pub(super) struct Shared {
 }
 
 impl Shared {
+    /// Publishes a `msg_type` message with `content` on IOPub, child of `parent`.
     pub(super) fn publish(&self, msg_type: &'static str, parent: &Value, content: Value) {
         let _ = self.iopub.send(Publish {
             msg_type,
@@ -45,12 +47,38 @@ impl Shared {
         });
     }
 
-    pub(super) fn reply(&self, request: &Message, msg_type: &str, content: Value) -> Message {
+    /// Publishes `content` on IOPub, child of `parent`.
+    pub(super) fn publish_content<C: Content>(&self, parent: &Value, content: &C) {
+        self.publish(C::MSG_TYPE, parent, content.to_json());
+    }
+
+    /// Publishes the kernel's `status`, child of `parent`.
+    pub(super) fn publish_status(&self, parent: &Value, execution_state: ExecutionState) {
+        self.publish_content(parent, &Status { execution_state });
+    }
+
+    /// Handles `request` between the `busy` and the `idle` it publishes (once per request, as
+    /// ipykernel does).
+    pub(super) fn while_busy<R>(&self, request: &Message, handle: impl FnOnce() -> R) -> R {
+        let parent = request.header_value();
+        self.publish_status(&parent, ExecutionState::Busy);
+        let handled = handle();
+        self.publish_status(&parent, ExecutionState::Idle);
+        handled
+    }
+
+    /// The reply `content` to `request` (to the same identities).
+    pub(super) fn reply<C: Content>(&self, request: &Message, content: &C) -> Message {
+        self.message(request, C::MSG_TYPE, content.to_json())
+    }
+
+    /// A `msg_type` message with `content` answering `request` (to the same identities).
+    pub(super) fn message(&self, request: &Message, msg_type: &str, content: Value) -> Message {
         Message {
             identities: request.identities.clone(),
             header: wire::new_header(&self.session, msg_type),
             parent_header: request.header_value(),
-            metadata: json!({}),
+            metadata: Value::Object(Map::new()),
             content,
             buffers: Vec::new(),
         }

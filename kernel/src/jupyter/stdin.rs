@@ -1,11 +1,10 @@
 //! The stdin channel: asking the frontend for input while a cell runs.
 
-use super::fields::str_field;
+use super::content::{self, InputReply, InputRequest};
 use super::shared::Shared;
 use super::wire::Message;
 use crate::engine::Interrupter;
 use bytes::Bytes;
-use serde_json::json;
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
@@ -17,11 +16,11 @@ pub(super) fn request_input(
     prompt: &str,
     password: bool,
 ) -> String {
-    let mut msg = shared.reply(
-        request,
-        "input_request",
-        json!({"prompt": prompt, "password": password}),
-    );
+    let ask = InputRequest {
+        prompt: prompt.to_string(),
+        password,
+    };
+    let mut msg = shared.reply(request, &ask);
     msg.identities = identities.to_vec();
     let _ = shared.stdin_out.send(msg);
     let Ok(rx) = shared.stdin_in.lock() else {
@@ -42,7 +41,13 @@ pub(super) fn request_input(
         match rx.recv_timeout(Duration::from_millis(100)) {
             Err(mpsc::RecvTimeoutError::Timeout) => continue,
             Ok(reply) if reply.header.msg_type == "input_reply" => {
-                return str_field(&reply.content, "value", "").to_string();
+                return match content::decode::<InputReply>("input_reply", &reply.content) {
+                    Ok(reply) => reply.value,
+                    Err(e) => {
+                        eprintln!("rustmp: {e}; the cell reads an empty line");
+                        String::new()
+                    }
+                };
             }
             Ok(_) => continue,
             Err(mpsc::RecvTimeoutError::Disconnected) => return String::new(),
