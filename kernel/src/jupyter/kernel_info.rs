@@ -7,8 +7,13 @@ use crate::engine::LanguageInfo;
 
 /// The reply to a `kernel_info_request`.
 pub(super) fn kernel_info(shared: &Shared, request: &Message) -> Message {
+    shared.reply(request, &content())
+}
+
+/// What the kernel says about itself.
+fn content() -> KernelInfoReply {
     let version = env!("CARGO_PKG_VERSION");
-    let content = KernelInfoReply::new(
+    KernelInfoReply::new(
         wire::PROTOCOL_VERSION,
         "rustmp",
         version,
@@ -18,52 +23,27 @@ pub(super) fn kernel_info(shared: &Shared, request: &Message) -> Message {
             text: "Rust standard library",
             url: "https://doc.rust-lang.org/std/",
         }],
-    );
-    shared.reply(request, &content)
+    )
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::content::Content;
+    use super::super::content::wire;
     use super::*;
-    use serde_json::json;
 
     #[test]
-    fn the_reply_is_the_dict_json_built() {
-        let version = env!("CARGO_PKG_VERSION");
-        let reply = KernelInfoReply::new(
-            wire::PROTOCOL_VERSION,
-            "rustmp",
-            version,
-            LanguageInfo::rust(),
-            "banner".into(),
-            vec![HelpLink {
-                text: "Rust standard library",
-                url: "https://doc.rust-lang.org/std/",
-            }],
-        );
-        assert_eq!(
-            reply.to_json(),
-            json!({
-                "status": "ok",
-                "protocol_version": wire::PROTOCOL_VERSION,
-                "implementation": "rustmp",
-                "implementation_version": version,
-                "language_info": {
-                    "name": "rust",
-                    "version": crate::engine::LanguageInfo::rust().version,
-                    "mimetype": "text/rust",
-                    "file_extension": ".rs",
-                    "pygments_lexer": "rust",
-                    "codemirror_mode": "rust",
-                    "nbconvert_exporter": "rust"
-                },
-                "banner": "banner",
-                "help_links": [
-                    {"text": "Rust standard library", "url": "https://doc.rust-lang.org/std/"}
-                ],
-                "supported_features": []
-            })
-        );
+    fn the_reply_says_what_the_kernel_is_and_speaks() {
+        let expected = concat!(
+            r#"{"banner":"rustmp {v}: Rust with Python's multiprocessing (use multiprocessing::...)","#,
+            r#""help_links":[{"text":"Rust standard library","url":"https://doc.rust-lang.org/std/"}],"#,
+            r#""implementation":"rustmp","implementation_version":"{v}","#,
+            r#""language_info":{"codemirror_mode":"rust","file_extension":".rs","#,
+            r#""mimetype":"text/rust","name":"rust","nbconvert_exporter":"rust","#,
+            r#""pygments_lexer":"rust","version":"{rustc}"},"#,
+            r#""protocol_version":"5.5","status":"ok","supported_features":[]}"#
+        )
+        .replace("{v}", env!("CARGO_PKG_VERSION"))
+        .replace("{rustc}", &LanguageInfo::rust().version);
+        assert_eq!(wire(&content()), expected);
     }
 }

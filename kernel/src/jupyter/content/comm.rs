@@ -56,21 +56,18 @@ impl Content for CommInfoReply {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::jupyter::content::wire;
 
     #[test]
     fn the_replies_are_the_dicts_the_protocol_shows() {
         assert_eq!(
-            CommInfoReply::default().to_json(),
-            json!({"status": "ok", "comms": {}})
+            wire(&CommInfoReply::default()),
+            r#"{"comms":{},"status":"ok"}"#
         );
         assert_eq!(
-            CommClose::new(Some("c-1".into())).to_json(),
-            json!({"comm_id": "c-1", "data": {}})
+            wire(&CommClose::new(Some("c-1".into()))),
+            r#"{"comm_id":"c-1","data":{}}"#
         );
-        assert_eq!(
-            CommClose::new(None).to_json(),
-            json!({"comm_id": null, "data": {}})
-        );
+        assert_eq!(wire(&CommClose::new(None)), r#"{"comm_id":null,"data":{}}"#);
     }
 }

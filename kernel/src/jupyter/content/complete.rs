@@ -54,7 +54,7 @@ impl Content for CompleteReply {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::jupyter::content::wire;
 
     #[test]
     fn the_cursor_counts_code_points_and_defaults_to_the_end() {
@@ -71,9 +71,8 @@ mod tests {
     fn the_reply_counts_code_points() {
         let reply = CompleteReply::new("é.ca", vec!["capacity()".into()], 3, 5);
         assert_eq!(
-            reply.to_json(),
-            json!({"status": "ok", "matches": ["capacity()"], "cursor_start": 2,
-                   "cursor_end": 4, "metadata": {}})
+            wire(&reply),
+            r#"{"cursor_end":4,"cursor_start":2,"matches":["capacity()"],"metadata":{},"status":"ok"}"#
         );
     }
 }

@@ -106,7 +106,7 @@ impl Content for ExecuteReply {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::jupyter::content::wire;
 
     #[test]
     fn every_execute_reply_is_the_dict_the_protocol_shows() {
@@ -118,33 +118,32 @@ mod tests {
             start: 0,
         };
         assert_eq!(
-            ExecuteReply::ok(3, vec![page]).to_json(),
-            json!({"status": "ok", "execution_count": 3, "user_expressions": {},
-                   "payload": [{"source": "page", "start": 0,
-                                "data": {"text/plain": "p", "text/html": "<p>"}}]})
+            wire(&ExecuteReply::ok(3, vec![page])),
+            concat!(
+                r#"{"execution_count":3,"payload":[{"data":{"text/html":"<p>","text/plain":"p"},"#,
+                r#""source":"page","start":0}],"status":"ok","user_expressions":{}}"#
+            )
         );
         assert_eq!(
-            ExecuteReply::ok(1, Vec::new()).to_json(),
-            json!({"status": "ok", "execution_count": 1, "payload": [], "user_expressions": {}})
+            wire(&ExecuteReply::ok(1, Vec::new())),
+            r#"{"execution_count":1,"payload":[],"status":"ok","user_expressions":{}}"#
         );
         let error = ErrorContent::new("panic", "boom", vec!["boom".into()]);
         assert_eq!(
-            ExecuteReply::Error {
+            wire(&ExecuteReply::Error {
                 execution_count: 2,
                 error
-            }
-            .to_json(),
-            json!({"status": "error", "execution_count": 2,
-                   "ename": "panic", "evalue": "boom", "traceback": ["boom"]})
+            }),
+            r#"{"ename":"panic","evalue":"boom","execution_count":2,"status":"error","traceback":["boom"]}"#
         );
         assert_eq!(
-            ExecuteReply::Aborted { execution_count: 4 }.to_json(),
-            json!({"status": "aborted", "execution_count": 4})
+            wire(&ExecuteReply::Aborted { execution_count: 4 }),
+            r#"{"execution_count":4,"status":"aborted"}"#
         );
         let input = ExecuteInput {
             code: "1".into(),
             execution_count: 5,
         };
-        assert_eq!(input.to_json(), json!({"code": "1", "execution_count": 5}));
+        assert_eq!(wire(&input), r#"{"code":"1","execution_count":5}"#);
     }
 }

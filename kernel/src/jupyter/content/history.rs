@@ -92,23 +92,27 @@ impl Content for HistoryReply {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jupyter::content::decode;
-    use serde_json::json;
+    use crate::jupyter::content::{decode, request, wire};
 
     #[test]
     fn a_request_decodes_with_the_protocols_defaults() {
-        let r: HistoryRequest = decode("history_request", &json!({})).unwrap();
+        let r: HistoryRequest = decode("history_request", &request("{}")).unwrap();
         assert_eq!(r, HistoryRequest::default());
         let r: HistoryRequest = decode(
             "history_request",
-            &json!({"hist_access_type": "range", "start": 2, "stop": 4, "output": true,
-                    "raw": true, "session": 0}),
+            &request(
+                r#"{"hist_access_type": "range", "start": 2, "stop": 4, "output": true,
+                    "raw": true, "session": 0}"#,
+            ),
         )
         .unwrap();
         assert_eq!(r.hist_access_type, HistAccess::Range);
         assert_eq!((r.start, r.stop, r.output), (2, Some(4), true));
-        let r: HistoryRequest =
-            decode("history_request", &json!({"hist_access_type": "sideways"})).unwrap();
+        let r: HistoryRequest = decode(
+            "history_request",
+            &request(r#"{"hist_access_type": "sideways"}"#),
+        )
+        .unwrap();
         assert_eq!(r.hist_access_type, HistAccess::Other);
     }
 
@@ -120,8 +124,8 @@ mod tests {
             HistoryItem(1, 3, HistoryText::InputOutput("3;".into(), None)),
         ]);
         assert_eq!(
-            reply.to_json(),
-            json!({"status": "ok", "history": [[1, 1, "1"], [1, 2, ["2", "2"]], [1, 3, ["3;", null]]]})
+            wire(&reply),
+            r#"{"history":[[1,1,"1"],[1,2,["2","2"]],[1,3,["3;",null]]],"status":"ok"}"#
         );
     }
 }

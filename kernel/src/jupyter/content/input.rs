@@ -29,19 +29,16 @@ pub(crate) struct InputReply {
 mod tests {
     use super::*;
     use crate::jupyter::content::decode;
-    use serde_json::json;
+    use crate::jupyter::content::{request, wire};
 
     #[test]
     fn request_and_reply() {
-        let request = InputRequest {
+        let ask = InputRequest {
             prompt: "name: ".into(),
             password: false,
         };
-        assert_eq!(
-            request.to_json(),
-            json!({"prompt": "name: ", "password": false})
-        );
-        let reply: InputReply = decode("input_reply", &json!({"value": "Ada"})).unwrap();
+        assert_eq!(wire(&ask), r#"{"password":false,"prompt":"name: "}"#);
+        let reply: InputReply = decode("input_reply", &request(r#"{"value": "Ada"}"#)).unwrap();
         assert_eq!(reply.value, "Ada");
     }
 }

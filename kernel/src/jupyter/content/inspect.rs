@@ -51,7 +51,7 @@ impl Content for InspectReply {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::jupyter::content::wire;
 
     #[test]
     fn found_or_not_the_reply_is_the_dict_the_protocol_shows() {
@@ -60,13 +60,12 @@ mod tests {
             html: "<b>Vec</b>".into(),
         };
         assert_eq!(
-            InspectReply::new(Some(doc)).to_json(),
-            json!({"status": "ok", "found": true, "metadata": {},
-                   "data": {"text/plain": "Vec", "text/html": "<b>Vec</b>"}})
+            wire(&InspectReply::new(Some(doc))),
+            r#"{"data":{"text/html":"<b>Vec</b>","text/plain":"Vec"},"found":true,"metadata":{},"status":"ok"}"#
         );
         assert_eq!(
-            InspectReply::new(None).to_json(),
-            json!({"status": "ok", "found": false, "data": {}, "metadata": {}})
+            wire(&InspectReply::new(None)),
+            r#"{"data":{},"found":false,"metadata":{},"status":"ok"}"#
         );
     }
 }

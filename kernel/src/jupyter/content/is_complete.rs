@@ -45,16 +45,16 @@ impl Content for IsCompleteReply {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::jupyter::content::wire;
 
     #[test]
     fn each_verdict_is_the_dict_the_protocol_shows() {
-        let json = |v: Verdict| IsCompleteReply::from(v).to_json();
-        assert_eq!(json(Verdict::Complete), json!({"status": "complete"}));
+        let json = |v: Verdict| wire(&IsCompleteReply::from(v));
+        assert_eq!(json(Verdict::Complete), r#"{"status":"complete"}"#);
         assert_eq!(
             json(Verdict::Incomplete("    ".into())),
-            json!({"status": "incomplete", "indent": "    "})
+            r#"{"indent":"    ","status":"incomplete"}"#
         );
-        assert_eq!(json(Verdict::Invalid), json!({"status": "invalid"}));
+        assert_eq!(json(Verdict::Invalid), r#"{"status":"invalid"}"#);
     }
 }

@@ -54,19 +54,18 @@ impl Content for InterruptReply {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jupyter::content::decode;
-    use serde_json::json;
+    use crate::jupyter::content::{decode, request, wire};
 
     #[test]
     fn the_replies_are_the_dicts_the_protocol_shows() {
         let restart: ShutdownRequest =
-            decode("shutdown_request", &json!({"restart": true})).unwrap();
+            decode("shutdown_request", &request(r#"{"restart": true}"#)).unwrap();
         assert_eq!(
-            ShutdownReply::new(restart).to_json(),
-            json!({"status": "ok", "restart": true})
+            wire(&ShutdownReply::new(restart)),
+            r#"{"restart":true,"status":"ok"}"#
         );
-        let request: ShutdownRequest = decode("shutdown_request", &json!({})).unwrap();
+        let request: ShutdownRequest = decode("shutdown_request", &request("{}")).unwrap();
         assert!(!request.restart);
-        assert_eq!(InterruptReply::default().to_json(), json!({"status": "ok"}));
+        assert_eq!(wire(&InterruptReply::default()), r#"{"status":"ok"}"#);
     }
 }

@@ -143,14 +143,25 @@ impl ErrorReply {
     }
 }
 
+/// The content as the bytes of its frame (keys sorted, as `serde_json` writes a map).
+#[cfg(test)]
+pub(crate) fn wire<C: Content>(content: &C) -> String {
+    content.to_json().to_string()
+}
+
+/// A request's content, written as a client would send it.
+#[cfg(test)]
+pub(crate) fn request(text: &str) -> Value {
+    serde_json::from_str(text).unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn a_minimal_execute_request_decodes_with_the_protocols_defaults() {
-        let r: ExecuteRequest = decode("execute_request", &json!({"code": "1"})).unwrap();
+        let r: ExecuteRequest = decode("execute_request", &request(r#"{"code": "1"}"#)).unwrap();
         assert_eq!(
             (
                 r.code.as_str(),
@@ -161,7 +172,7 @@ mod tests {
             ),
             ("1", false, true, false, true)
         );
-        let empty: ExecuteRequest = decode("execute_request", &json!({})).unwrap();
+        let empty: ExecuteRequest = decode("execute_request", &request("{}")).unwrap();
         assert_eq!(empty.code, "");
     }
 
@@ -169,14 +180,16 @@ mod tests {
     fn a_null_field_is_a_field_left_out_and_unknown_fields_are_ignored() {
         let r: ExecuteRequest = decode(
             "execute_request",
-            &json!({"code": "2", "store_history": null, "allow_stdin": null,
-                    "user_expressions": {"x": "1"}, "subshell": 3}),
+            &request(
+                r#"{"code": "2", "store_history": null, "allow_stdin": null,
+                    "user_expressions": {"x": "1"}, "subshell": 3}"#,
+            ),
         )
         .unwrap();
         assert!(r.store_history && !r.allow_stdin);
         let c: CursorRequest = decode(
             "complete_request",
-            &json!({"code": "ab", "cursor_pos": null}),
+            &request(r#"{"code": "ab", "cursor_pos": null}"#),
         )
         .unwrap();
         assert_eq!(c.byte_cursor(), 2);
@@ -184,17 +197,20 @@ mod tests {
 
     #[test]
     fn a_wrong_typed_field_is_an_error_that_names_it() {
-        let e = decode::<ExecuteRequest>("execute_request", &json!({"code": "1", "silent": "yes"}))
-            .unwrap_err();
+        let e = decode::<ExecuteRequest>(
+            "execute_request",
+            &request(r#"{"code": "1", "silent": "yes"}"#),
+        )
+        .unwrap_err();
         let text = e.to_string();
         assert!(
             text.starts_with("invalid execute_request content: field `silent`:"),
             "{text}"
         );
         assert!(text.contains("expected a boolean"), "{text}");
-        let e = decode::<HistoryRequest>("history_request", &json!({"n": -1})).unwrap_err();
+        let e = decode::<HistoryRequest>("history_request", &request(r#"{"n": -1}"#)).unwrap_err();
         assert!(e.to_string().contains("field `n`"), "{e}");
-        let e = decode::<ExecuteRequest>("execute_request", &json!([1])).unwrap_err();
+        let e = decode::<ExecuteRequest>("execute_request", &request("[1]")).unwrap_err();
         assert!(e.to_string().contains("not a dict"), "{e}");
         let reply = ErrorReply::bad_content(&e).to_json();
         assert_eq!(reply["status"], "error");
@@ -213,6 +229,6 @@ mod tests {
 
     #[test]
     fn empty_is_an_empty_dict() {
-        assert_eq!(serde_json::to_value(Empty {}).unwrap(), json!({}));
+        assert_eq!(serde_json::to_string(&Empty {}).unwrap(), "{}");
     }
 }

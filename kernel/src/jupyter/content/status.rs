@@ -41,21 +41,21 @@ impl Content for IopubWelcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::jupyter::content::wire;
 
     #[test]
     fn status_and_welcome_serialize_as_the_protocol_shows() {
         let busy = Status {
             execution_state: ExecutionState::Busy,
         };
-        assert_eq!(busy.to_json(), json!({"execution_state": "busy"}));
+        assert_eq!(wire(&busy), r#"{"execution_state":"busy"}"#);
         let starting = Status {
             execution_state: ExecutionState::Starting,
         };
-        assert_eq!(starting.to_json(), json!({"execution_state": "starting"}));
+        assert_eq!(wire(&starting), r#"{"execution_state":"starting"}"#);
         let welcome = IopubWelcome {
             subscription: String::new(),
         };
-        assert_eq!(welcome.to_json(), json!({"subscription": ""}));
+        assert_eq!(wire(&welcome), r#"{"subscription":""}"#);
     }
 }
