@@ -101,3 +101,69 @@ pub fn recv_fds(socket: BorrowedFd<'_>, buf: &mut [u8]) -> std::io::Result<(usiz
     }
     Ok((msg.bytes, fds))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+    use std::os::fd::AsFd;
+
+    fn pair(kind: SockType, flags: SockFlag) -> (OwnedFd, OwnedFd) {
+        socketpair(
+            AddressFamily::Unix,
+            kind,
+            None,
+            flags | SockFlag::SOCK_CLOEXEC,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_closed_peer_is_an_error_not_a_sigpipe() {
+        // In a child with SIGPIPE's default action (a Rust program ignores it; a host's child
+        // may not): the send must fail with EPIPE, not kill the process.
+        let mut p = crate::Process::new(|| {
+            use nix::sys::signal::{SigHandler, Signal, signal};
+            // SAFETY: restoring a signal's default action installs no handler.
+            unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) }.unwrap();
+            let (a, b) = pair(SockType::Stream, SockFlag::empty());
+            drop(b);
+            let (r, _w) = nix::unistd::pipe().unwrap();
+            let err = send_fds(a.as_fd(), b"x", &[r.as_fd()]).unwrap_err();
+            assert_eq!(err.raw_os_error(), Some(libc::EPIPE));
+        });
+        p.start().unwrap();
+        p.join().unwrap();
+        assert_eq!(p.exitcode(), Some(0), "-13: killed by SIGPIPE");
+    }
+
+    #[test]
+    fn nothing_pending_on_a_non_blocking_socket_would_block() {
+        let (a, _b) = pair(SockType::Datagram, SockFlag::SOCK_NONBLOCK);
+        let err = recv_fds(a.as_fd(), &mut [0u8; 8]).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
+    }
+
+    #[test]
+    fn descriptors_arrive_in_order_close_on_exec() {
+        let (a, b) = pair(SockType::Datagram, SockFlag::empty());
+        let (r1, _w1) = nix::unistd::pipe().unwrap();
+        let (r2, _w2) = nix::unistd::pipe().unwrap();
+        send_fds(a.as_fd(), b"pid", &[r1.as_fd(), r2.as_fd()]).unwrap();
+        let mut buf = [0u8; 2];
+        let (n, fds) = recv_fds(b.as_fd(), &mut buf).unwrap();
+        assert_eq!(
+            (n, &buf),
+            (2, b"pi"),
+            "a longer datagram is cut to the buffer"
+        );
+        assert_eq!(fds.len(), 2);
+        use nix::fcntl::{FcntlArg, FdFlag, fcntl};
+        use nix::sys::stat::fstat;
+        for (got, sent) in fds.iter().zip([&r1, &r2]) {
+            let flags = FdFlag::from_bits_truncate(fcntl(got, FcntlArg::F_GETFD).unwrap());
+            assert!(flags.contains(FdFlag::FD_CLOEXEC));
+            assert_eq!(fstat(got).unwrap().st_ino, fstat(sent).unwrap().st_ino);
+        }
+    }
+}

@@ -28,7 +28,9 @@ mod feed;
 mod manager;
 #[deny(unsafe_code)]
 mod result;
+#[deny(clippy::undocumented_unsafe_blocks)]
 mod task;
+#[deny(clippy::undocumented_unsafe_blocks)]
 mod worker;
 
 pub use result::{AsyncResult, Callbacks, IMapIterator};
@@ -144,7 +146,7 @@ impl PoolBuilder {
 
     /// How far `imap` and `imap_unordered` read their input ahead of the caller: at most this
     /// many chunks are submitted and not yet taken from the iterator (default
-    /// [`DEFAULT_READAHEAD`], or 4 per worker if that is more; 0 is an error at `build`). Memory
+    /// 64 chunks, or 4 per worker if that is more; 0 is an error at `build`). Memory
     /// stays bounded by it whatever the input's length, endless inputs included.
     ///
     /// ```
