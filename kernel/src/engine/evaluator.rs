@@ -2,13 +2,14 @@
 //! crates; one cell run, its outputs sent to the sink and its outcome made; completion and
 //! documentation.
 
-use super::capture::{Capture, Output, Sink};
+use super::capture::{Capture, Event};
 use super::cells::{self, Locator};
 use super::error::EngineError;
 use super::interrupter::{INTERRUPT_GRACE, Interrupter};
 use super::outcome::{
     Outcome, PanicState, field, panic_outcome, question_mark_outcome, report_text,
 };
+use super::output::{ErrorContent, MimeBundle, Output, Sink, Stream, StreamName};
 use super::paths::Paths;
 use super::relay;
 use super::timing::timing;
@@ -41,40 +42,41 @@ impl Engine {
         let capture_sink = sink.clone();
         let locator = Arc::new(Mutex::new(Locator::new(paths.source.clone())));
         let stream_locator = locator.clone();
-        let capture = Capture::start(Box::new(move |output, target| match output {
-            Output::CellPanicked => {
+        let capture = Capture::start(Box::new(move |event, target| match event {
+            Event::CellPanicked => {
                 if let Ok(mut p) = p2.lock() {
                     p.cell_panicked = true;
                 }
             }
-            Output::Panic(report) => {
+            Event::Panic(report) => {
                 if let Ok(mut p) = p2.lock() {
                     p.reports.push(report);
                 }
             }
-            Output::CellErrored => {
+            Event::CellErrored => {
                 if let Ok(mut p) = p2.lock() {
                     p.cell_errored = true;
                 }
             }
-            Output::CellErrorMessage(message) => {
+            Event::CellErrorMessage(message) => {
                 if let Ok(mut p) = p2.lock() {
                     p.error_message = Some(message);
                 }
             }
-            mut other => {
+            Event::Fork(_) | Event::Sync(_) => {}
+            Event::Output(mut other) => {
                 // A location in the cells' crate (a child's panic report, say) is shown as the
                 // cell's.
-                if let Output::Stream { text, .. } = &mut other
+                if let Output::Stream(Stream { text, .. }) = &mut other
                     && text.contains(cells::FILE)
                     && let Ok(mut l) = stream_locator.lock()
                 {
                     *text = l.locations(text);
                 }
-                if let Output::Stream {
-                    name: "stderr",
+                if let Output::Stream(Stream {
+                    name: StreamName::Stderr,
                     text,
-                } = &other
+                }) = &other
                     && let Ok(mut p) = p2.lock()
                 {
                     p.stderr_tail.push_str(text);
@@ -216,8 +218,7 @@ impl Engine {
         let outcome = self.run(code, target, input);
         if let Ok(mut l) = self.locator.lock() {
             // A cell that did not compile defined nothing.
-            let compiled =
-                !matches!(&outcome, Outcome::Error { ename, .. } if ename == "CompilationError");
+            let compiled = !matches!(&outcome, Outcome::Error(e) if e.ename == "CompilationError");
             l.finish(compiled);
         }
         outcome
@@ -266,15 +267,12 @@ impl Engine {
                     // A panic in another thread is not the cell's failure: show it as stderr.
                     if let Ok(mut s) = self.sink.lock() {
                         s(
-                            Output::Stream {
-                                name: "stderr",
-                                text: report_text(&report),
-                            },
+                            Output::stream(StreamName::Stderr, report_text(&report)),
                             &target,
                         );
                     }
                 }
-                let mut bundle = serde_json::Map::new();
+                let mut bundle = MimeBundle::new();
                 let unit = outputs.content_by_mime_type.len() == 1
                     && outputs
                         .content_by_mime_type
@@ -289,7 +287,7 @@ impl Engine {
                     bundle.insert(mime, value);
                 }
                 Outcome::Ok {
-                    result: (!bundle.is_empty()).then_some(Value::Object(bundle)),
+                    result: (!bundle.is_empty()).then_some(bundle),
                 }
             }
             Err(evcxr::Error::CompilationErrors(errors)) => {
@@ -305,11 +303,11 @@ impl Engine {
                     };
                     traceback.push(cells::colour(&rendered));
                 }
-                Outcome::Error {
-                    ename: "CompilationError".into(),
-                    evalue: first.unwrap_or_else(|| "compilation failed".into()),
+                Outcome::Error(ErrorContent::new(
+                    "CompilationError",
+                    first.unwrap_or_else(|| "compilation failed".into()),
                     traceback,
-                }
+                ))
             }
             Err(evcxr::Error::SubprocessTerminated(message)) => {
                 let (ename, evalue) = if interrupted {
@@ -328,19 +326,12 @@ impl Engine {
                         ),
                     )
                 };
-                Outcome::Error {
-                    ename: ename.into(),
-                    traceback: vec![format!("{ename}: {evalue}")],
-                    evalue,
-                }
+                Outcome::Error(ErrorContent::headline(ename, evalue))
             }
             Err(other) => {
                 let text = other.to_string();
-                Outcome::Error {
-                    ename: "Error".into(),
-                    evalue: text.clone(),
-                    traceback: text.lines().map(String::from).collect(),
-                }
+                let traceback = text.lines().map(String::from).collect();
+                Outcome::Error(ErrorContent::new("Error", text, traceback))
             }
         }
     }

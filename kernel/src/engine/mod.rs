@@ -3,6 +3,8 @@
 //! restarts.
 //!
 //! - `evaluator`: the [`Engine`]: starts evcxr and its runtime, runs a cell, completes, inspects.
+//! - `output`: the output model the kernel and `rustmp run` share: what a cell shows.
+//! - `language`: the `language_info` of the kernel and of the notebooks it writes.
 //! - `outcome`: what a cell ended with, and the error a panic, a `?` or an interrupt makes.
 //! - `interrupter`: interrupting the running cell from another thread; restarting the runtime.
 //! - `paths`: the cache, the embedded crates, the build slot and evcxr's configuration.
@@ -19,18 +21,21 @@ mod embedded;
 mod error;
 mod evaluator;
 mod interrupter;
+mod language;
 mod outcome;
+pub mod output;
 mod paths;
 pub mod relay;
 mod rust_src;
 mod timing;
 pub mod wrapper;
 
-pub use capture::Output;
 pub use cells::Label;
 pub use error::EngineError;
 pub use evaluator::Engine;
 pub use interrupter::Interrupter;
+pub use language::LanguageInfo;
 pub use outcome::Outcome;
+pub use output::Output;
 pub use paths::{Paths, prepare};
 pub use timing::timing;

@@ -1,6 +1,7 @@
 //! What a cell ended with, and the error content of a cell that panicked, returned an error
 //! through `?` or was interrupted.
 
+use super::output::{ErrorContent, ExecuteResult, MimeBundle, Output};
 use serde_json::{Value, json};
 
 /// The evalue of a cell that a blocking library call ended on an interrupt (ename
@@ -16,17 +17,23 @@ pub enum Outcome {
     /// It ran; `result` is the MIME bundle of its final expression, if any.
     Ok {
         /// The final expression's MIME bundle.
-        result: Option<Value>,
+        result: Option<MimeBundle>,
     },
     /// It failed: a compile error, a panic, an interrupt, or a dead runtime.
-    Error {
-        /// Short error class (`CompilationError`, `panic`, `Interrupted`, …).
-        ename: String,
-        /// The message.
-        evalue: String,
-        /// Lines to show.
-        traceback: Vec<String>,
-    },
+    Error(ErrorContent),
+}
+
+impl Outcome {
+    /// The output that shows the outcome of the cell counted `execution_count`: its result, or
+    /// its error; `None` if it ran and has no result.
+    pub fn output(&self, execution_count: u64) -> Option<Output> {
+        match self {
+            Outcome::Ok { result } => result
+                .clone()
+                .map(|data| Output::ExecuteResult(ExecuteResult::new(execution_count, data))),
+            Outcome::Error(error) => Some(Output::Error(error.clone())),
+        }
+    }
 }
 
 /// Per-cell panic information collected from the capture thread.
@@ -93,11 +100,7 @@ pub(super) fn question_mark_outcome(
     } else {
         ("Error", message)
     };
-    Outcome::Error {
-        ename: ename.into(),
-        traceback: vec![format!("{ename}: {evalue}")],
-        evalue,
-    }
+    Outcome::Error(ErrorContent::headline(ename, evalue))
 }
 
 /// A cell that panicked: the first report's message, location and the cell's part of its
@@ -127,17 +130,9 @@ pub(super) fn panic_outcome(reports: &[Value]) -> Outcome {
     // stopped, then where.
     if message.contains("Interrupted") {
         traceback.insert(0, format!("Interrupted: {INTERRUPTED}"));
-        return Outcome::Error {
-            ename: "Interrupted".into(),
-            evalue: INTERRUPTED.into(),
-            traceback,
-        };
+        return Outcome::Error(ErrorContent::new("Interrupted", INTERRUPTED, traceback));
     }
-    Outcome::Error {
-        ename: "panic".into(),
-        evalue: message,
-        traceback,
-    }
+    Outcome::Error(ErrorContent::new("panic", message, traceback))
 }
 
 #[cfg(test)]
@@ -146,11 +141,11 @@ mod tests {
 
     fn error(outcome: Outcome) -> (String, String, Vec<String>) {
         match outcome {
-            Outcome::Error {
+            Outcome::Error(ErrorContent {
                 ename,
                 evalue,
                 traceback,
-            } => (ename, evalue, traceback),
+            }) => (ename, evalue, traceback),
             other => panic!("not an error: {other:?}"),
         }
     }

@@ -1,6 +1,6 @@
 //! Outputs shown on the terminal as they arrive.
 
-use crate::engine::Output;
+use crate::engine::output::{Output, Stream, StreamName};
 use serde_json::Value;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,8 +11,8 @@ pub(super) static AT_LINE_START: AtomicBool = AtomicBool::new(true);
 /// Shows an output on the terminal as it arrives.
 pub(super) fn echo(output: &Output) {
     match output {
-        Output::Stream { name, text } => {
-            if *name == "stderr" {
+        Output::Stream(Stream { name, text }) => {
+            if *name == StreamName::Stderr {
                 let mut err = std::io::stderr().lock();
                 let _ = err.write_all(text.as_bytes());
                 let _ = err.flush();
@@ -25,19 +25,18 @@ pub(super) fn echo(output: &Output) {
                 }
             }
         }
-        Output::Display { data, update, .. } => {
-            let what = if *update {
+        Output::DisplayData(display) | Output::UpdateDisplayData(display) => {
+            let what = if matches!(output, Output::UpdateDisplayData(_)) {
                 "updated display"
             } else {
                 "display"
             };
+            let data = &display.data;
             match data.get("text/plain").and_then(Value::as_str) {
                 Some(text) => println!("{text}"),
                 None => println!(
                     "[{what}: {}]",
-                    data.as_object()
-                        .map(|m| m.keys().cloned().collect::<Vec<_>>().join(", "))
-                        .unwrap_or_default()
+                    data.keys().cloned().collect::<Vec<_>>().join(", ")
                 ),
             }
         }

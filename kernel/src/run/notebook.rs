@@ -2,7 +2,7 @@
 //! it, with outputs in nbformat's form.
 
 use super::error::RunError;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 
 /// `dir/NAME.ipynb` → `dir/NAME.nbconvert.ipynb` (nbconvert's name for an executed copy).
@@ -103,15 +103,7 @@ fn sort_keys(v: &Value) -> Value {
 
 /// The notebook's `metadata.language_info`.
 pub(super) fn language_info() -> Value {
-    json!({
-        "name": "rust",
-        "version": crate::jupyter::rustc_version(),
-        "mimetype": "text/rust",
-        "file_extension": ".rs",
-        "pygments_lexer": "rust",
-        "codemirror_mode": "rust",
-        "nbconvert_exporter": "rust",
-    })
+    serde_json::to_value(crate::engine::LanguageInfo::rust()).unwrap_or(Value::Null)
 }
 
 /// A cell's source, joined if it is a list of lines.
@@ -164,6 +156,7 @@ fn lines(text: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn text_is_written_as_lines() {

@@ -1,13 +1,14 @@
 //! The cells' outputs recorded as Jupyter clients record them (nbclient): merged streams,
 //! displays updated in place, `clear_output` at once or at the next output.
 
-use crate::engine::Output;
-use serde_json::{Value, json};
+use crate::engine::output::{ClearOutput, DisplayData, Output, Stream};
+use serde_json::Value;
 use std::collections::HashMap;
 
 /// Outputs of the cells as they arrive from the engine's sink.
 pub(super) struct Recorder {
-    outputs: Vec<Vec<Value>>,
+    /// Each cell's stored outputs: streams, displays, results, errors.
+    outputs: Vec<Vec<Output>>,
     clear_on_next: Vec<bool>,
     /// display id → (cell, output index) of every output showing it.
     displays: HashMap<String, Vec<(usize, usize)>>,
@@ -37,80 +38,81 @@ impl Recorder {
             return;
         }
         match output {
-            Output::Clear { wait: true } => self.clear_on_next[cell] = true,
-            Output::Clear { wait: false } => self.clear(cell),
-            Output::Display {
-                data,
-                display_id,
-                update: true,
-            } => {
-                let Some(id) = display_id else { return };
+            Output::ClearOutput(ClearOutput { wait: true }) => self.clear_on_next[cell] = true,
+            Output::ClearOutput(ClearOutput { wait: false }) => self.clear(cell),
+            Output::UpdateDisplayData(update) => {
+                let Some(id) = update.transient.display_id else {
+                    return;
+                };
                 for &(c, i) in self.displays.get(&id).into_iter().flatten() {
-                    if let Some(o) = self.outputs[c].get_mut(i) {
-                        o["data"] = data.clone();
+                    if let Some(Output::DisplayData(shown)) = self.outputs[c].get_mut(i) {
+                        shown.data = update.data.clone();
                     }
                 }
             }
-            Output::Display {
-                data,
-                display_id,
-                update: false,
-            } => {
+            Output::Stream(Stream { name, text }) => {
                 if self.clear_on_next[cell] {
                     self.clear(cell);
                 }
-                if let Some(id) = display_id {
-                    let place = (cell, self.outputs[cell].len());
-                    self.displays.entry(id).or_default().push(place);
-                }
-                self.outputs[cell].push(json!({
-                    "output_type": "display_data",
-                    "data": data,
-                    "metadata": {},
-                }));
-            }
-            Output::Stream { name, text } => {
-                if self.clear_on_next[cell] {
-                    self.clear(cell);
-                }
-                if let Some(last) = self.outputs[cell].last_mut()
-                    && last["output_type"] == "stream"
-                    && last["name"] == name
-                    && let Some(prev) = last["text"].as_str()
+                if let Some(Output::Stream(last)) = self.outputs[cell].last_mut()
+                    && last.name == name
                 {
-                    last["text"] = Value::String(format!("{prev}{text}"));
+                    last.text.push_str(&text);
                     return;
                 }
-                self.outputs[cell].push(json!({
-                    "output_type": "stream",
-                    "name": name,
-                    "text": text,
-                }));
+                self.outputs[cell].push(Output::Stream(Stream { name, text }));
             }
-            Output::Panic(_)
-            | Output::CellPanicked
-            | Output::CellErrored
-            | Output::CellErrorMessage(_)
-            | Output::Fork(_)
-            | Output::Sync(_) => {}
+            stored @ (Output::DisplayData(_) | Output::ExecuteResult(_) | Output::Error(_)) => {
+                if self.clear_on_next[cell] {
+                    self.clear(cell);
+                }
+                if let Output::DisplayData(DisplayData { transient, .. }) = &stored
+                    && let Some(id) = &transient.display_id
+                {
+                    let place = (cell, self.outputs[cell].len());
+                    self.displays.entry(id.clone()).or_default().push(place);
+                }
+                self.outputs[cell].push(stored);
+            }
         }
     }
 
-    /// The cell's outputs so far (the cell is done).
+    /// The cell's outputs so far (the cell is done), as nbformat stores them.
     pub(super) fn take(&mut self, cell: usize) -> Vec<Value> {
-        self.outputs.get(cell).cloned().unwrap_or_default()
+        self.outputs
+            .get(cell)
+            .into_iter()
+            .flatten()
+            .filter_map(Output::nbformat)
+            .collect()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::output::StreamName;
     use serde_json::json;
 
     fn stream(name: &'static str, text: &str) -> Output {
-        Output::Stream {
-            name,
-            text: text.into(),
+        let name = if name == "stderr" {
+            StreamName::Stderr
+        } else {
+            StreamName::Stdout
+        };
+        Output::stream(name, text)
+    }
+
+    fn display(text: &str, id: &str, update: bool) -> Output {
+        let data = json!({"text/plain": text})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        let display = DisplayData::new(data, Some(id.into()));
+        if update {
+            Output::UpdateDisplayData(display)
+        } else {
+            Output::DisplayData(display)
         }
     }
 
@@ -120,22 +122,8 @@ mod tests {
         r.record(0, stream("stdout", "a"));
         r.record(0, stream("stdout", "b\n"));
         r.record(0, stream("stderr", "e\n"));
-        r.record(
-            0,
-            Output::Display {
-                data: json!({"text/plain": "1"}),
-                display_id: Some("d".into()),
-                update: false,
-            },
-        );
-        r.record(
-            1,
-            Output::Display {
-                data: json!({"text/plain": "2"}),
-                display_id: Some("d".into()),
-                update: true,
-            },
-        );
+        r.record(0, display("1", "d", false));
+        r.record(1, display("2", "d", true));
         let out = r.take(0);
         assert_eq!(out.len(), 3);
         assert_eq!(out[0]["text"], "ab\n");
@@ -147,7 +135,7 @@ mod tests {
     fn clear_output_waits_for_the_next_output() {
         let mut r = Recorder::new(1);
         r.record(0, stream("stdout", "old\n"));
-        r.record(0, Output::Clear { wait: true });
+        r.record(0, Output::ClearOutput(ClearOutput { wait: true }));
         assert_eq!(r.take(0).len(), 1);
         r.record(0, stream("stdout", "new\n"));
         let out = r.take(0);

@@ -9,7 +9,8 @@ use super::notebook::{default_output, language_info, load, source_text, tags, to
 use super::options::{Options, Summary, Verdict};
 use super::recorder::Recorder;
 use super::watchdog::watchdog;
-use crate::engine::{self, Engine, Outcome, Output};
+use crate::engine::output::{ErrorContent, Output, StreamName};
+use crate::engine::{self, Engine, Outcome};
 use serde_json::{Value, json};
 use std::io::Write;
 use std::sync::atomic::Ordering;
@@ -95,10 +96,7 @@ pub fn run(opts: &Options) -> Result<Summary, RunError> {
             if let Ok(mut r) = recorder.lock() {
                 r.record(
                     index,
-                    Output::Stream {
-                        name: "stdout",
-                        text: format!("{prompt}{shown}\n"),
-                    },
+                    Output::stream(StreamName::Stdout, format!("{prompt}{shown}\n")),
                 );
             }
             answer
@@ -111,43 +109,31 @@ pub fn run(opts: &Options) -> Result<Summary, RunError> {
             .lock()
             .map(|mut r| r.take(index))
             .unwrap_or_default();
-        let failed = match outcome {
+        let failed = match &outcome {
             Outcome::Ok { result } => {
-                if let Some(data) = result {
-                    if let Some(text) = data.get("text/plain").and_then(Value::as_str) {
-                        println!("Out[{count}]: {text}");
-                    }
-                    outputs.push(json!({
-                        "output_type": "execute_result",
-                        "execution_count": count,
-                        "data": data,
-                        "metadata": {},
-                    }));
+                if let Some(text) = result
+                    .as_ref()
+                    .and_then(|data| data.get("text/plain"))
+                    .and_then(Value::as_str)
+                {
+                    println!("Out[{count}]: {text}");
                 }
                 None
             }
-            Outcome::Error {
+            Outcome::Error(ErrorContent {
                 ename,
                 evalue,
                 traceback,
-            } => {
+            }) => {
                 let headline = format!("{ename}: {evalue}");
                 eprintln!("{headline}");
-                for line in traceback
-                    .iter()
-                    .filter(|l| **l != evalue && **l != headline)
-                {
+                for line in traceback.iter().filter(|l| *l != evalue && **l != headline) {
                     eprintln!("{line}");
                 }
-                outputs.push(json!({
-                    "output_type": "error",
-                    "ename": ename,
-                    "evalue": evalue,
-                    "traceback": traceback,
-                }));
-                Some(format!("{ename}: {evalue}"))
+                Some(headline)
             }
         };
+        outputs.extend(outcome.output(count).as_ref().and_then(Output::nbformat));
         let newline = if AT_LINE_START.load(Ordering::SeqCst) {
             ""
         } else {

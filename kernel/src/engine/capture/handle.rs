@@ -1,7 +1,7 @@
 //! The kernel's end of output capture: the registration socket and the reader thread started,
 //! the cell that outputs belong to set, a barrier that publishes everything written so far.
 
-use super::output::Sink;
+use super::event::EventSink;
 use super::reader::{Command, Reader};
 use serde_json::Value;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -17,7 +17,7 @@ pub struct Capture {
 
 impl Capture {
     /// Starts the capture thread; `sink` receives every output.
-    pub fn start(sink: Sink) -> std::io::Result<Capture> {
+    pub fn start(sink: EventSink) -> std::io::Result<Capture> {
         let mut pair = [0; 2];
         // SAFETY: creating a socket pair; its two descriptors are ours, owned at once (so that
         // a failure below closes them).

@@ -20,19 +20,19 @@
 //! Output goes to the cell that runs when it is read; while no cell runs, to the last cell.
 //! [`Capture::barrier`] reads every byte already written before a cell's reply is sent.
 //!
-//! - `output`: the output model ([`Output`]) and the sink that receives it.
+//! - `event`: what the reader hands on ([`Event`]): outputs, panic records, ordering records.
 //! - `handle`: the kernel's end ([`Capture`]): starts the reader thread, sets the target cell,
 //!   waits for a barrier.
 //! - `reader`: the reader thread: pipes, ordering records, partial lines.
 //! - `fd_passing`: receiving a process's pipes over the registration socket.
 //! - `parse`: a pipe's bytes as stream text and records; `record`: one record decoded.
 
+mod event;
 mod fd_passing;
 mod handle;
-mod output;
 mod parse;
 mod reader;
 mod record;
 
+pub use event::Event;
 pub use handle::Capture;
-pub use output::{Output, Sink};

@@ -1,8 +1,9 @@
 //! A pipe's bytes as outputs: whole lines of text (a partial one when its writer paused),
 //! records in their escapes, UTF-8 characters never cut.
 
-use super::output::Output;
+use super::event::Event;
 use super::record::{OSC, record};
+use crate::engine::output::{Output, StreamName};
 
 /// A line longer than this is published in pieces (memory bound).
 pub(super) const MAX_LINE: usize = 8 << 20;
@@ -19,7 +20,7 @@ pub enum Finish {
 }
 
 /// Splits `data` into outputs; what `finish` does not allow to publish yet is returned as the rest.
-pub fn parse(mut data: Vec<u8>, name: &'static str, finish: Finish) -> (Vec<Output>, Vec<u8>) {
+pub fn parse(mut data: Vec<u8>, name: StreamName, finish: Finish) -> (Vec<Event>, Vec<u8>) {
     let wait_records = finish != Finish::All;
     let mut outputs = Vec::new();
     let mut text: Vec<u8> = Vec::new();
@@ -84,11 +85,11 @@ pub fn parse(mut data: Vec<u8>, name: &'static str, finish: Finish) -> (Vec<Outp
     (outputs, rest)
 }
 
-fn stream(name: &'static str, bytes: &[u8]) -> Output {
-    Output::Stream {
+fn stream(name: StreamName, bytes: &[u8]) -> Event {
+    Event::Output(Output::stream(
         name,
-        text: String::from_utf8_lossy(bytes).into_owned(),
-    }
+        String::from_utf8_lossy(bytes).into_owned(),
+    ))
 }
 
 /// How many bytes at the end of `b` are the start of a UTF-8 character still missing bytes.
@@ -115,38 +116,33 @@ fn incomplete_utf8_tail(b: &[u8]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::output::DisplayData;
     use serde_json::json;
 
-    fn text(s: &str) -> Output {
-        Output::Stream {
-            name: "stdout",
-            text: s.into(),
-        }
+    fn text(s: &str) -> Event {
+        Event::Output(Output::stream(StreamName::Stdout, s))
     }
 
     #[test]
     fn a_paused_writer_gets_its_partial_line_out_but_an_unfinished_record_waits() {
         let (out, rest) = parse(
             b"partial\x1b]5379;panic;eyJh".to_vec(),
-            "stderr",
+            StreamName::Stderr,
             Finish::Text,
         );
         assert_eq!(
             out,
-            vec![Output::Stream {
-                name: "stderr",
-                text: "partial".into()
-            }]
+            vec![Event::Output(Output::stream(StreamName::Stderr, "partial"))]
         );
         assert_eq!(rest, b"\x1b]5379;panic;eyJh");
     }
 
     #[test]
     fn complete_lines_go_out_and_a_partial_line_waits() {
-        let (out, rest) = parse(b"one\ntwo\nthr".to_vec(), "stdout", Finish::Wait);
+        let (out, rest) = parse(b"one\ntwo\nthr".to_vec(), StreamName::Stdout, Finish::Wait);
         assert_eq!(out, vec![text("one\ntwo\n")]);
         assert_eq!(rest, b"thr");
-        let (out, rest) = parse(rest, "stdout", Finish::Text);
+        let (out, rest) = parse(rest, StreamName::Stdout, Finish::Text);
         assert_eq!(out, vec![text("thr")]);
         assert!(rest.is_empty());
     }
@@ -156,19 +152,23 @@ mod tests {
         let bytes = "é-end\n".as_bytes();
         let (out, rest) = parse(
             [b"aa".as_slice(), &bytes[..1]].concat(),
-            "stdout",
+            StreamName::Stdout,
             Finish::Wait,
         );
         assert!(out.is_empty());
         let (out, rest) = parse(
             [rest.as_slice(), &bytes[1..]].concat(),
-            "stdout",
+            StreamName::Stdout,
             Finish::Wait,
         );
         assert_eq!(out, vec![text("aaé-end\n")]);
         assert!(rest.is_empty());
         // Invalid bytes become U+FFFD without stopping anything.
-        let (out, _) = parse(b"bad \xff\xfe bytes\n".to_vec(), "stdout", Finish::Wait);
+        let (out, _) = parse(
+            b"bad \xff\xfe bytes\n".to_vec(),
+            StreamName::Stdout,
+            Finish::Wait,
+        );
         assert_eq!(out, vec![text("bad \u{fffd}\u{fffd} bytes\n")]);
     }
 
@@ -177,15 +177,12 @@ mod tests {
         // What rustmp_display's `eprintln_at` writes for the message "é\nboom" after a line.
         let payload = "eyJtZXNzYWdlIjoiw6lcbmJvb20ifQ=="; // {"message":"é\nboom"}
         let input = format!("own line\n\x1b]5379;cellerrormsg;{payload}\x07\n");
-        let (out, rest) = parse(input.into_bytes(), "stderr", Finish::Wait);
+        let (out, rest) = parse(input.into_bytes(), StreamName::Stderr, Finish::Wait);
         assert_eq!(
             out,
             vec![
-                Output::Stream {
-                    name: "stderr",
-                    text: "own line\n".into()
-                },
-                Output::CellErrorMessage("é\nboom".into())
+                Event::Output(Output::stream(StreamName::Stderr, "own line\n")),
+                Event::CellErrorMessage("é\nboom".into())
             ]
         );
         assert!(rest.is_empty());
@@ -195,16 +192,18 @@ mod tests {
     fn records_become_displays_and_keep_their_place() {
         let payload = "eyJkYXRhIjp7InRleHQvcGxhaW4iOiJ4In19"; // {"data":{"text/plain":"x"}}
         let input = format!("before\n\x1b]5379;display;{payload}\x07\nafter\n");
-        let (out, rest) = parse(input.into_bytes(), "stdout", Finish::Wait);
+        let (out, rest) = parse(input.into_bytes(), StreamName::Stdout, Finish::Wait);
         assert_eq!(
             out,
             vec![
                 text("before\n"),
-                Output::Display {
-                    data: json!({"text/plain": "x"}),
-                    display_id: None,
-                    update: false
-                },
+                Event::Output(Output::DisplayData(DisplayData::new(
+                    json!({"text/plain": "x"})
+                        .as_object()
+                        .cloned()
+                        .unwrap_or_default(),
+                    None
+                ))),
                 text("after\n")
             ]
         );
@@ -212,13 +211,13 @@ mod tests {
         // A record split across reads waits.
         let (out, rest) = parse(
             format!("\x1b]5379;display;{}", &payload[..5]).into_bytes(),
-            "stdout",
+            StreamName::Stdout,
             Finish::Wait,
         );
         assert!(out.is_empty());
         let (out, _) = parse(
             [rest, format!("{}\x07\n", &payload[5..]).into_bytes()].concat(),
-            "stdout",
+            StreamName::Stdout,
             Finish::Wait,
         );
         assert_eq!(out.len(), 1);

@@ -1,9 +1,10 @@
 //! The reader thread: reads every registered pipe as data arrives, keeps the order the processes
 //! gave their output (`fork` and `sync` records), and publishes to the sink.
 
+use super::event::{Event, EventSink};
 use super::fd_passing::receive;
-use super::output::{Output, Sink};
 use super::parse::{Finish, MAX_LINE, parse};
+use crate::engine::output::StreamName;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -25,13 +26,13 @@ const MAX_SYNC_DEPTH: usize = 16;
 
 struct Pipe {
     fd: OwnedFd,
-    name: &'static str,
+    name: StreamName,
     /// The writing process.
     pid: u32,
     /// Not read until the parent's `fork` record is seen, or until this instant.
     held_until: Option<Instant>,
     /// Parsed outputs not yet published.
-    parsed: VecDeque<Output>,
+    parsed: VecDeque<Event>,
     /// The writer closed the pipe: drop it once `parsed` is empty.
     eof: bool,
     /// Bytes not yet published: an incomplete UTF-8 character, an unfinished escape, a partial line.
@@ -44,7 +45,7 @@ struct Pipe {
 pub(super) struct Reader {
     socket: OwnedFd,
     wake: RawFd,
-    sink: Sink,
+    sink: EventSink,
     pipes: HashMap<RawFd, Pipe>,
     target: Value,
     /// `fork` records seen before the child's registration arrived.
@@ -54,7 +55,7 @@ pub(super) struct Reader {
 }
 
 impl Reader {
-    pub(super) fn new(socket: OwnedFd, wake: RawFd, sink: Sink) -> Reader {
+    pub(super) fn new(socket: OwnedFd, wake: RawFd, sink: EventSink) -> Reader {
         Reader {
             socket,
             wake,
@@ -193,9 +194,9 @@ impl Reader {
     }
 
     /// Handles an output: ordering records here, the rest to the sink.
-    fn emit(&mut self, output: Output) {
+    fn emit(&mut self, output: Event) {
         match output {
-            Output::Fork(pid) => {
+            Event::Fork(pid) => {
                 let mut found = false;
                 for p in self.pipes.values_mut().filter(|p| p.pid == pid) {
                     p.held_until = None;
@@ -205,7 +206,7 @@ impl Reader {
                     self.forked.insert(pid);
                 }
             }
-            Output::Sync(pids) => self.sync(&pids),
+            Event::Sync(pids) => self.sync(&pids),
             other => (self.sink)(other, &self.target),
         }
     }
@@ -265,7 +266,11 @@ impl Reader {
                     fd,
                     Pipe {
                         fd: owned,
-                        name: if i == 0 { "stdout" } else { "stderr" },
+                        name: if i == 0 {
+                            StreamName::Stdout
+                        } else {
+                            StreamName::Stderr
+                        },
                         pid,
                         held_until,
                         parsed: VecDeque::new(),

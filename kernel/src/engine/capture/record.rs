@@ -1,13 +1,14 @@
-//! One record (`\x1b]5379;kind;base64(json)\x07`) decoded into an output.
+//! One record (`\x1b]5379;kind;base64(json)\x07`) decoded into an event.
 
-use super::output::Output;
+use super::event::Event;
+use crate::engine::output::{ClearOutput, DisplayData, Output};
 use serde_json::Value;
 
 /// How a record starts: `ESC ] 5379 ;`, then `kind;base64(json)` and BEL.
 pub(super) const OSC: &[u8] = b"\x1b]5379;";
 
 /// Decodes one `kind;base64(json)` record.
-pub(super) fn record(body: &[u8]) -> Option<Output> {
+pub(super) fn record(body: &[u8]) -> Option<Event> {
     let text = std::str::from_utf8(body).ok()?;
     let (kind, payload) = text.split_once(';')?;
     let json: Value = serde_json::from_slice(&base64_decode(payload)?).ok()?;
@@ -16,30 +17,28 @@ pub(super) fn record(body: &[u8]) -> Option<Output> {
         .and_then(Value::as_str)
         .map(String::from);
     Some(match kind {
-        "display" => Output::Display {
-            data: json.get("data")?.clone(),
+        "display" => Event::Output(Output::DisplayData(DisplayData::new(
+            json.get("data")?.as_object()?.clone(),
             display_id,
-            update: false,
-        },
-        "update" => Output::Display {
-            data: json.get("data")?.clone(),
+        ))),
+        "update" => Event::Output(Output::UpdateDisplayData(DisplayData::new(
+            json.get("data")?.as_object()?.clone(),
             display_id,
-            update: true,
-        },
-        "clear" => Output::Clear {
+        ))),
+        "clear" => Event::Output(Output::ClearOutput(ClearOutput {
             wait: json.get("wait").and_then(Value::as_bool).unwrap_or(false),
-        },
-        "panic" => Output::Panic(json),
-        "cellpanic" => Output::CellPanicked,
-        "cellerror" => Output::CellErrored,
-        "cellerrormsg" => Output::CellErrorMessage(json.get("message")?.as_str()?.to_string()),
-        k if k.starts_with("sync:") => Output::Sync(
+        })),
+        "panic" => Event::Panic(json),
+        "cellpanic" => Event::CellPanicked,
+        "cellerror" => Event::CellErrored,
+        "cellerrormsg" => Event::CellErrorMessage(json.get("message")?.as_str()?.to_string()),
+        k if k.starts_with("sync:") => Event::Sync(
             k["sync:".len()..]
                 .split(',')
                 .filter_map(|p| p.parse().ok())
                 .collect(),
         ),
-        k if k.starts_with("fork:") => Output::Fork(k["fork:".len()..].parse().ok()?),
+        k if k.starts_with("fork:") => Event::Fork(k["fork:".len()..].parse().ok()?),
         _ => return None,
     })
 }
