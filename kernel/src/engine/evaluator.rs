@@ -234,13 +234,7 @@ impl Engine {
         };
         let result = self.ctx.execute_with_callbacks(code, &mut callbacks);
         self.capture.barrier();
-        let interrupted = self
-            .interrupter
-            .interrupted_at
-            .lock()
-            .ok()
-            .and_then(|mut t| t.take())
-            .is_some();
+        let interrupted = self.interrupter.take_interrupted();
         let panics = self
             .panics
             .lock()
@@ -253,7 +247,7 @@ impl Engine {
                 }
                 if panics.cell_panicked {
                     let reports = self.located(panics.reports);
-                    return panic_outcome(&reports);
+                    return panic_outcome(&reports, interrupted);
                 }
                 if panics.cell_errored || panics.error_message.is_some() {
                     let message = panics.error_message.map(|m| self.locations(&m));

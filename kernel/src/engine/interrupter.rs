@@ -44,6 +44,16 @@ impl Interrupter {
         });
     }
 
+    /// Whether the engine interrupted the cell that just ended, and forgets it: the source of
+    /// truth for an `Interrupted` outcome.
+    pub(super) fn take_interrupted(&self) -> bool {
+        self.interrupted_at
+            .lock()
+            .ok()
+            .and_then(|mut t| t.take())
+            .is_some()
+    }
+
     /// True once the running cell was interrupted (cleared when the cell ends).
     pub fn was_interrupted(&self) -> bool {
         self.interrupted_at

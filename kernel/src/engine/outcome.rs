@@ -1,5 +1,10 @@
 //! What a cell ended with, and the error content of a cell that panicked, returned an error
 //! through `?` or was interrupted.
+//!
+//! Whether a cell was interrupted is the engine's own knowledge: its [`super::Interrupter`] sent
+//! the interrupt (`interrupted` below). The library's error text only chooses the words: an
+//! interrupt that the library reported says what the library did (its `Error::Interrupted`
+//! explains it terminated the children), any other error after an interrupt is quoted.
 
 use super::output::{ErrorContent, ExecuteResult, MimeBundle, Output};
 use serde_json::{Value, json};
@@ -9,6 +14,7 @@ use serde_json::{Value, json};
 const INTERRUPTED: &str =
     "the cell was interrupted; the children created through multiprocessing were terminated";
 /// How the library's `Error::Interrupted` reads (`Display`); what follows `; ` says what it did.
+/// Only the wording of an interrupted cell's error depends on it, never whether it is one.
 const LIBRARY_INTERRUPTED: &str = "interrupted by SIGINT";
 
 /// What a cell ended with.
@@ -73,7 +79,8 @@ pub(super) fn report_text(report: &Value) -> String {
 }
 
 /// A cell whose code returned an `Err` through `?`: one error output, `Error: <its message>`,
-/// or `Interrupted` if the kernel interrupted the cell or the error is the library's interrupt.
+/// or `Interrupted` if the engine interrupted the cell (`interrupted`): then what the library
+/// did if the error is its interrupt, else the error's message.
 /// `message` is what the hook sent; without it, the last line of stderr (where evcxr printed it).
 pub(super) fn question_mark_outcome(
     message: Option<&str>,
@@ -90,22 +97,23 @@ pub(super) fn question_mark_outcome(
             .trim()
             .to_string(),
     };
-    let (ename, evalue) = if let Some(rest) = message.strip_prefix(LIBRARY_INTERRUPTED) {
+    let (ename, evalue) = if !interrupted {
+        ("Error", message)
+    } else if let Some(rest) = message.strip_prefix(LIBRARY_INTERRUPTED) {
         ("Interrupted", format!("the cell was interrupted{rest}"))
-    } else if interrupted {
+    } else {
         (
             "Interrupted",
             format!("the cell was interrupted: {message}"),
         )
-    } else {
-        ("Error", message)
     };
     Outcome::Error(ErrorContent::headline(ename, evalue))
 }
 
 /// A cell that panicked: the first report's message, location and the cell's part of its
-/// backtrace, or `Interrupted` if the panic unwrapped the library's interrupt.
-pub(super) fn panic_outcome(reports: &[Value]) -> Outcome {
+/// backtrace, or `Interrupted` if the engine interrupted the cell (`interrupted`) and the panic
+/// unwrapped the library's interrupt.
+pub(super) fn panic_outcome(reports: &[Value], interrupted: bool) -> Outcome {
     let report = reports.first().cloned().unwrap_or_else(|| json!({}));
     let get = |k: &str| field(&report, k);
     let message = get("message");
@@ -128,7 +136,7 @@ pub(super) fn panic_outcome(reports: &[Value]) -> Outcome {
     }
     // An `Interrupted` error unwrapped in the cell is reported as what it is: first what was
     // stopped, then where.
-    if message.contains("Interrupted") {
+    if interrupted && message.contains("Interrupted") {
         traceback.insert(0, format!("Interrupted: {INTERRUPTED}"));
         return Outcome::Error(ErrorContent::new("Interrupted", INTERRUPTED, traceback));
     }
@@ -166,13 +174,10 @@ mod tests {
     fn the_librarys_interrupt_says_what_was_stopped() {
         let library =
             "interrupted by SIGINT; the children created through multiprocessing were terminated";
-        for interrupted in [true, false] {
-            let (ename, evalue, traceback) =
-                error(question_mark_outcome(Some(library), "", interrupted));
-            assert_eq!(ename, "Interrupted");
-            assert_eq!(evalue, INTERRUPTED);
-            assert_eq!(traceback, [format!("Interrupted: {INTERRUPTED}")]);
-        }
+        let (ename, evalue, traceback) = error(question_mark_outcome(Some(library), "", true));
+        assert_eq!(ename, "Interrupted");
+        assert_eq!(evalue, INTERRUPTED);
+        assert_eq!(traceback, [format!("Interrupted: {INTERRUPTED}")]);
         // Another error after an interrupt is the interrupt's doing.
         let (ename, evalue, _) = error(question_mark_outcome(Some("broken pipe"), "", true));
         assert_eq!(ename, "Interrupted");
@@ -191,10 +196,40 @@ mod tests {
             "message": "called `Result::unwrap()` on an `Err` value: Interrupted",
             "location": "src/lib.rs:3:9",
         });
-        let (ename, evalue, traceback) = error(panic_outcome(&[report]));
+        let (ename, evalue, traceback) = error(panic_outcome(&[report], true));
         assert_eq!(ename, "Interrupted");
         assert_eq!(evalue, INTERRUPTED);
         assert_eq!(traceback[0], format!("Interrupted: {INTERRUPTED}"));
         assert_eq!(traceback[1], "panicked at src/lib.rs:3:9:");
+    }
+
+    #[test]
+    fn only_the_engines_interrupt_makes_a_cell_interrupted() {
+        // The library's interrupt text in a cell the engine did not interrupt (the cell raised
+        // it itself) is the error it is, whether returned through `?` or unwrapped.
+        let library =
+            "interrupted by SIGINT; the children created through multiprocessing were terminated";
+        let (ename, evalue, traceback) = error(question_mark_outcome(Some(library), "", false));
+        assert_eq!(ename, "Error");
+        assert_eq!(evalue, library);
+        assert_eq!(traceback, [format!("Error: {library}")]);
+        let report = json!({
+            "message": "called `Result::unwrap()` on an `Err` value: Interrupted",
+            "location": "src/lib.rs:3:9",
+        });
+        let (ename, evalue, traceback) = error(panic_outcome(&[report], false));
+        assert_eq!(ename, "panic");
+        assert_eq!(
+            evalue,
+            "called `Result::unwrap()` on an `Err` value: Interrupted"
+        );
+        assert_eq!(traceback[0], "panicked at src/lib.rs:3:9:");
+        // Another panic after an interrupt is that panic.
+        let report = json!({"message": "index out of bounds", "location": "src/lib.rs:1:1"});
+        let (ename, evalue, _) = error(panic_outcome(&[report], true));
+        assert_eq!(
+            (ename.as_str(), evalue.as_str()),
+            ("panic", "index out of bounds")
+        );
     }
 }
