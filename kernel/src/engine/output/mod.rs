@@ -74,52 +74,51 @@ pub type Sink = Box<dyn FnMut(Output, &Value) + Send>;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+
+    fn bundle(text: &str) -> MimeBundle {
+        let mut data = MimeBundle::new();
+        data.insert("text/plain".into(), Value::String(text.into()));
+        data
+    }
 
     #[test]
     fn each_output_is_the_content_of_its_iopub_message() {
-        let display = DisplayData::new(
-            json!({"text/plain": "1"})
-                .as_object()
-                .cloned()
-                .unwrap_or_default(),
-            Some("d".into()),
-        );
+        let display = DisplayData::new(bundle("1"), Some("d".into()));
         let cases = [
             (
                 Output::stream(StreamName::Stderr, "e\n"),
                 "stream",
-                json!({"name": "stderr", "text": "e\n"}),
+                r#"{"name":"stderr","text":"e\n"}"#,
             ),
             (
                 Output::DisplayData(display.clone()),
                 "display_data",
-                json!({"data": {"text/plain": "1"}, "metadata": {}, "transient": {"display_id": "d"}}),
+                r#"{"data":{"text/plain":"1"},"metadata":{},"transient":{"display_id":"d"}}"#,
             ),
             (
                 Output::UpdateDisplayData(DisplayData::new(MimeBundle::new(), None)),
                 "update_display_data",
-                json!({"data": {}, "metadata": {}, "transient": {}}),
+                r#"{"data":{},"metadata":{},"transient":{}}"#,
             ),
             (
                 Output::ClearOutput(ClearOutput { wait: true }),
                 "clear_output",
-                json!({"wait": true}),
+                r#"{"wait":true}"#,
             ),
             (
-                Output::ExecuteResult(ExecuteResult::new(3, display.data.clone())),
+                Output::ExecuteResult(ExecuteResult::new(3, bundle("1"))),
                 "execute_result",
-                json!({"execution_count": 3, "data": {"text/plain": "1"}, "metadata": {}}),
+                r#"{"data":{"text/plain":"1"},"execution_count":3,"metadata":{}}"#,
             ),
             (
                 Output::Error(ErrorContent::new("panic", "boom", vec!["boom".into()])),
                 "error",
-                json!({"ename": "panic", "evalue": "boom", "traceback": ["boom"]}),
+                r#"{"ename":"panic","evalue":"boom","traceback":["boom"]}"#,
             ),
         ];
         for (output, msg_type, content) in cases {
             assert_eq!(output.msg_type(), msg_type);
-            assert_eq!(output.content(), content);
+            assert_eq!(output.content().to_string(), content);
         }
     }
 }

@@ -40,34 +40,34 @@ impl Output {
 mod tests {
     use super::super::{ClearOutput, DisplayData, StreamName};
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn stored_outputs_are_tagged_and_keep_no_display_id() {
-        let data = json!({"text/plain": "1"})
-            .as_object()
-            .cloned()
-            .unwrap_or_default();
+        let mut data = MimeBundle::new();
+        data.insert("text/plain".into(), Value::String("1".into()));
         let cases = [
             (
                 Output::stream(StreamName::Stdout, "a\n"),
-                json!({"output_type": "stream", "name": "stdout", "text": "a\n"}),
+                r#"{"name":"stdout","output_type":"stream","text":"a\n"}"#,
             ),
             (
                 Output::DisplayData(DisplayData::new(data.clone(), Some("d".into()))),
-                json!({"output_type": "display_data", "data": {"text/plain": "1"}, "metadata": {}}),
+                r#"{"data":{"text/plain":"1"},"metadata":{},"output_type":"display_data"}"#,
             ),
             (
                 Output::ExecuteResult(ExecuteResult::new(2, data)),
-                json!({"output_type": "execute_result", "execution_count": 2, "data": {"text/plain": "1"}, "metadata": {}}),
+                r#"{"data":{"text/plain":"1"},"execution_count":2,"metadata":{},"output_type":"execute_result"}"#,
             ),
             (
                 Output::Error(ErrorContent::headline("Error", "boom")),
-                json!({"output_type": "error", "ename": "Error", "evalue": "boom", "traceback": ["Error: boom"]}),
+                r#"{"ename":"Error","evalue":"boom","output_type":"error","traceback":["Error: boom"]}"#,
             ),
         ];
         for (output, stored) in cases {
-            assert_eq!(output.nbformat(), Some(stored));
+            assert_eq!(
+                output.nbformat().map(|v| v.to_string()).as_deref(),
+                Some(stored)
+            );
         }
         assert_eq!(
             Output::ClearOutput(ClearOutput { wait: false }).nbformat(),
