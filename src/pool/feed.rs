@@ -1,8 +1,8 @@
 //! The input side of `imap`: the caller's iterator, read a chunk at a time as results are taken,
 //! so work starts on the first item and an endless or slow input works with bounded memory.
 
-use super::manager::{Chunk, Shared};
 use super::result::Sink;
+use super::shared::{Chunk, Shared};
 use crate::codec;
 use crate::error::{Error, Result};
 use serde::Serialize;

@@ -1,23 +1,20 @@
 //! The pool's manager thread: owns the workers, keeps their number up, hands chunks to ready idle
 //! ones, collects answers, notices dead workers and replaces them at once.
 
-use super::result::{CANCELS, Sink};
+use super::link::{Answer, InFlight, Worker, read_answers};
+use super::result::CANCELS;
+use super::shared::{Chunk, Shared, Status};
 use super::task::{STATUS_ERROR, STATUS_INIT_FAILED, STATUS_OK, STATUS_PANIC, STATUS_READY};
-use super::worker::{self, HEADER};
 use crate::codec;
 use crate::error::{Error, Result, TaskError};
 use crate::interrupt;
 use crate::panic::PanicWire;
-use crate::runtime::{self, Kind, Spawn};
-use crate::sys::{self, Io};
-use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::Signal;
 use std::cell::Cell;
 use std::collections::VecDeque;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::AsFd;
+use std::sync::Arc;
 use std::sync::atomic::Ordering::SeqCst;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 thread_local! {
@@ -30,205 +27,12 @@ pub(crate) fn on_manager_thread_of(id: usize) -> bool {
     MANAGER_OF.with(Cell::get) == id
 }
 
-/// Answer frames up to this size are read through the worker's small input buffer; a larger body
-/// is read straight into a buffer of its exact size (one copy, freed with the answer).
-const STAGING: usize = 64 * 1024;
-
-/// One chunk of a job, waiting for a worker.
-pub(crate) struct Chunk {
-    pub(crate) job: Arc<dyn Sink>,
-    pub(crate) job_id: u64,
-    pub(crate) index: usize,
-    pub(crate) func: usize,
-    pub(crate) payload: Vec<u8>,
-    /// The loaded-objects generation when it was submitted: it needs a worker forked since.
-    pub(crate) generation: u64,
-    /// The interrupt epoch of its call: an interrupt after it cancels the chunk.
-    pub(crate) epoch: u64,
-}
-
-impl Chunk {
-    /// Its call was given up (the caller interrupted, its iterator dropped): it must not run.
-    fn given_up(&self) -> bool {
-        self.job.cancelled() || interrupt::raised_since(self.epoch)
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Status {
-    Run,
-    Close,
-    Terminate,
-}
-
-pub(crate) struct Inner {
-    pub(crate) status: Status,
-    pub(crate) queue: VecDeque<Chunk>,
-    pub(crate) next_job: u64,
-    /// `imap` calls still reading their input: a closed pool waits for them before it finishes.
-    pub(crate) open_feeds: usize,
-    /// Set by `join`: inputs are no longer read (their iterators end with `PoolNotRunning`).
-    pub(crate) feeds_stopped: bool,
-    /// Set by the manager when it has exited.
-    pub(crate) finished: bool,
-}
-
-/// What the pool's handle and its manager thread share.
-pub(crate) struct Shared {
-    pub(crate) inner: Mutex<Inner>,
-    pub(crate) finished_cv: Condvar,
-    /// A non-blocking pipe that wakes the manager's `poll`: a byte written, the read end readable.
-    wake: (OwnedFd, OwnedFd),
-}
-
-impl Shared {
-    pub(crate) fn new() -> Result<Shared> {
-        use nix::fcntl::OFlag;
-        let wake = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
-            .map_err(|e| Error::os("pipe2", e as i32))?;
-        Ok(Shared {
-            inner: Mutex::new(Inner {
-                status: Status::Run,
-                queue: VecDeque::new(),
-                next_job: 1,
-                open_feeds: 0,
-                feeds_stopped: false,
-                finished: false,
-            }),
-            finished_cv: Condvar::new(),
-            wake,
-        })
-    }
-
-    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// This pool's id (what [`on_manager_thread_of`] compares).
-    pub(crate) fn id(&self) -> usize {
-        self as *const Shared as usize
-    }
-
-    /// Queues one chunk for the manager. Accepted while the pool runs; a closed pool still takes
-    /// the chunks of an `imap` already under way (`feed`) until `join` stops the feeds.
-    pub(crate) fn push(&self, chunk: Chunk, feed: bool) -> Result<()> {
-        let mut inner = self.lock();
-        let open = match inner.status {
-            Status::Run => true,
-            Status::Close => feed && !inner.feeds_stopped,
-            Status::Terminate => false,
-        };
-        if !open {
-            return Err(match inner.status {
-                Status::Terminate => Error::PoolTerminated,
-                _ => Error::PoolNotRunning,
-            });
-        }
-        inner.queue.push_back(chunk);
-        drop(inner);
-        self.wake();
-        Ok(())
-    }
-
-    /// Wakes the manager thread.
-    pub(crate) fn wake(&self) {
-        // A full pipe (EAGAIN) is already a wake-up.
-        let _ = nix::unistd::write(&self.wake.1, &[1]);
-    }
-
-    fn drain_wake(&self) {
-        let mut buf = [0u8; 256];
-        loop {
-            match nix::unistd::read(&self.wake.0, &mut buf) {
-                Err(Errno::EINTR) => continue,
-                Ok(n) if n == buf.len() => continue,
-                _ => return,
-            }
-        }
-    }
-}
-
 /// The pool's settings.
 #[derive(Clone)]
 pub(crate) struct Config {
     pub(crate) processes: usize,
     pub(crate) initializer: Option<Arc<dyn Fn() + Send + Sync>>,
     pub(crate) maxtasksperchild: Option<usize>,
-}
-
-struct InFlight {
-    job: Arc<dyn Sink>,
-    job_id: u64,
-    index: usize,
-    epoch: u64,
-}
-
-/// A large answer being read straight into its own buffer (`body` filled up to `filled`).
-struct Partial {
-    answer: Answer,
-    filled: usize,
-}
-
-struct Worker {
-    pid: u32,
-    name: String,
-    pidfd: Option<OwnedFd>,
-    sock: OwnedFd,
-    inbuf: Vec<u8>,
-    partial: Option<Partial>,
-    /// Its initializer has succeeded (always true without one): it may take work.
-    ready: bool,
-    out: Vec<u8>,
-    out_pos: usize,
-    busy: Option<InFlight>,
-    tasks: usize,
-    generation: u64,
-    retiring: bool,
-}
-
-impl Worker {
-    fn idle(&self) -> bool {
-        self.ready && self.busy.is_none() && !self.retiring
-    }
-
-    fn queue_frame(&mut self, len: u64, job: u64, index: u64, func: u64, payload: &[u8]) {
-        self.out
-            .extend_from_slice(&worker::header(len, job, index, func));
-        self.out.extend_from_slice(payload);
-    }
-
-    /// Writes what it can of the pending output. `false` if the worker's socket is closed.
-    fn flush(&mut self) -> bool {
-        while self.out_pos < self.out.len() {
-            match sys::send(self.sock.as_raw_fd(), &self.out[self.out_pos..], true) {
-                Ok(Io::Done(n)) => self.out_pos += n,
-                Ok(Io::WouldBlock) => return true,
-                Ok(Io::Closed) | Err(_) => return false,
-            }
-        }
-        self.out.clear();
-        self.out_pos = 0;
-        if self.out.capacity() > (4 << 20) {
-            self.out = Vec::new();
-        }
-        true
-    }
-
-    fn retire(&mut self) {
-        if !self.retiring {
-            self.retiring = true;
-            self.queue_frame(0, 0, 0, 0, &[]);
-            self.flush();
-        }
-    }
-}
-
-/// A frame read back from a worker.
-struct Answer {
-    job_id: u64,
-    index: u64,
-    status: u64,
-    body: Vec<u8>,
 }
 
 pub(crate) struct Manager {
@@ -248,6 +52,8 @@ pub(crate) struct Manager {
     /// `CANCELS` and the interrupt count when the queue was last searched for cancelled chunks.
     seen_cancels: (u64, u64),
 }
+
+mod workers;
 
 impl Manager {
     pub(crate) fn new(shared: Arc<Shared>, config: Config) -> Manager {
@@ -280,60 +86,6 @@ impl Manager {
 
     fn init_gave_up(&self) -> bool {
         self.init_failures >= self.init_retries()
-    }
-
-    fn spawn_worker(&mut self) -> Result<()> {
-        let (mine, theirs) = sys::socketpair()?;
-        let (name, identity) = runtime::next_name("ForkPoolWorker");
-        let generation = sys::loaded_objects_generation();
-        // Fds the child must not keep: every other worker's socket and pidfd, our end, the wake fd.
-        let mut close_in_child: Vec<RawFd> = self
-            .workers
-            .iter()
-            .flat_map(|w| {
-                std::iter::once(w.sock.as_raw_fd()).chain(w.pidfd.as_ref().map(|p| p.as_raw_fd()))
-            })
-            .collect();
-        close_in_child.push(mine.as_raw_fd());
-        close_in_child.push(self.shared.wake.0.as_raw_fd());
-        close_in_child.push(self.shared.wake.1.as_raw_fd());
-        let child_fd = theirs.as_raw_fd();
-        let initializer = self.config.initializer.clone();
-        let body = Box::new(move || {
-            for fd in close_in_child {
-                // The child's copies of the parent's descriptors: nothing in the child uses them.
-                let _ = nix::unistd::close(fd);
-            }
-            worker::run(child_fd, initializer)
-        });
-        let (pid, pidfd) = runtime::spawn(
-            Spawn {
-                name: name.clone(),
-                identity,
-                daemon: true,
-                kind: Kind::PoolWorker,
-                bind_to_thread: true,
-            },
-            body,
-        )?;
-        drop(theirs);
-        sys::set_nonblocking(&mine, true)?;
-        self.workers.push(Worker {
-            pid,
-            name,
-            pidfd,
-            sock: mine,
-            inbuf: Vec::new(),
-            partial: None,
-            ready: self.config.initializer.is_none(),
-            out: Vec::new(),
-            out_pos: 0,
-            busy: None,
-            tasks: 0,
-            generation,
-            retiring: false,
-        });
-        Ok(())
     }
 
     /// The manager thread's loop. Ends when the pool is closed and drained, or terminated.
@@ -603,88 +355,6 @@ impl Manager {
         }
         inflight.job.deliver(inflight.index, result);
     }
-
-    /// Reaps worker `i` if it has exited: its in-flight chunk fails with [`Error::WorkerDied`].
-    fn check_exit(&mut self, i: usize) {
-        let pid = self.workers[i].pid;
-        let Ok(Some(code)) = runtime::poll_exit(pid) else {
-            return;
-        };
-        // Answers it sent before dying come first.
-        for a in read_answers(&mut self.workers[i]) {
-            self.handle_answer(i, a);
-        }
-        let w = self.workers.remove(i);
-        runtime::disown(pid);
-        if self.config.initializer.is_some() && !w.ready && !w.retiring {
-            // Died in its initializer without a report (exit, abort, a signal): a failure too
-            // (a reported failure already marked it retiring).
-            self.init_failures += 1;
-            self.init_failure = Some(TaskError {
-                message: format!("the initializer exited with code {code}"),
-                location: None,
-                backtrace: String::new(),
-                worker: w.name.clone(),
-                pid,
-            });
-        }
-        if let Some(inflight) = w.busy {
-            // A worker that dies after its call was interrupted was terminated for it.
-            let err = if interrupt::raised_since(inflight.epoch) {
-                Error::Interrupted
-            } else {
-                Error::WorkerDied {
-                    worker: w.name,
-                    pid,
-                    exitcode: code,
-                }
-            };
-            inflight.job.deliver(inflight.index, Err(err));
-        }
-    }
-
-    fn shutdown_idle_workers(&mut self) {
-        for w in &mut self.workers {
-            w.retire();
-        }
-        self.await_workers(Duration::from_secs(5));
-        self.workers.clear();
-    }
-
-    /// Waits up to `grace` for every worker to exit, then SIGKILLs the rest; reaps them all.
-    fn await_workers(&self, grace: Duration) {
-        let deadline = sys::Deadline::after(grace);
-        for w in &self.workers {
-            let exited = runtime::wait_exit(w.pid, w.pidfd.as_ref(), deadline, None);
-            if !matches!(exited, Ok(Some(_))) {
-                let _ = runtime::signal(w.pid, Signal::SIGKILL);
-                let hard = sys::Deadline::after(Duration::from_secs(2));
-                let _ = runtime::wait_exit(w.pid, w.pidfd.as_ref(), hard, None);
-            }
-            runtime::disown(w.pid);
-        }
-    }
-
-    fn terminate(&mut self) {
-        for w in &self.workers {
-            let _ = runtime::signal(w.pid, Signal::SIGTERM);
-        }
-        self.await_workers(Duration::from_millis(200));
-        for w in self.workers.drain(..) {
-            if let Some(inflight) = w.busy {
-                inflight
-                    .job
-                    .deliver(inflight.index, Err(Error::PoolTerminated));
-            }
-        }
-        for c in self.pending.drain(..) {
-            c.job.deliver(c.index, Err(Error::PoolTerminated));
-        }
-        let rest: Vec<Chunk> = self.shared.lock().queue.drain(..).collect();
-        for c in rest {
-            c.job.deliver(c.index, Err(Error::PoolTerminated));
-        }
-    }
 }
 
 fn task_error(wire: PanicWire, worker: &str, pid: u32) -> TaskError {
@@ -695,67 +365,4 @@ fn task_error(wire: PanicWire, worker: &str, pid: u32) -> TaskError {
         worker: worker.to_string(),
         pid,
     }
-}
-
-/// Reads what the worker sent and splits it into answers. Small frames go through the worker's
-/// staging buffer; a large body is read straight into a buffer of its own size, so a large result
-/// costs one buffer in this process, not a grown staging buffer kept for the pool's life.
-fn read_answers(w: &mut Worker) -> Vec<Answer> {
-    let mut into = Vec::new();
-    let mut buf = [0u8; STAGING];
-    loop {
-        if let Some(p) = &mut w.partial {
-            while p.filled < p.answer.body.len() {
-                match sys::recv(w.sock.as_raw_fd(), &mut p.answer.body[p.filled..], true) {
-                    Ok(Io::Done(n)) => p.filled += n,
-                    _ => return into,
-                }
-            }
-            if let Some(p) = w.partial.take() {
-                into.push(p.answer);
-            }
-        }
-        let n = match sys::recv(w.sock.as_raw_fd(), &mut buf, true) {
-            Ok(Io::Done(n)) => n,
-            _ => break,
-        };
-        w.inbuf.extend_from_slice(&buf[..n]);
-        let mut pos = 0;
-        while w.inbuf.len() - pos >= HEADER {
-            let (len, job_id, index, status) = worker::parse_header(&w.inbuf[pos..pos + HEADER]);
-            let len = len as usize;
-            let start = pos + HEADER;
-            let have = w.inbuf.len() - start;
-            if have >= len {
-                into.push(Answer {
-                    job_id,
-                    index,
-                    status,
-                    body: w.inbuf[start..start + len].to_vec(),
-                });
-                pos = start + len;
-            } else {
-                if len > STAGING {
-                    let mut body = vec![0u8; len];
-                    body[..have].copy_from_slice(&w.inbuf[start..]);
-                    w.partial = Some(Partial {
-                        answer: Answer {
-                            job_id,
-                            index,
-                            status,
-                            body,
-                        },
-                        filled: have,
-                    });
-                    pos = w.inbuf.len();
-                }
-                break;
-            }
-        }
-        w.inbuf.drain(..pos);
-        if w.inbuf.is_empty() && w.inbuf.capacity() > 4 * STAGING {
-            w.inbuf = Vec::new();
-        }
-    }
-    into
 }

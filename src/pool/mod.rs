@@ -21,19 +21,38 @@
 //! Code loaded after the workers were forked (a shared library `dlopen`ed later, which is what a
 //! new notebook cell is) is detected by the count of loaded objects: workers forked before it are
 //! replaced before they get such a task.
+//!
+//! The files: the caller's side is this file (the pool, submitting chunks), `builder` (the
+//! settings, starting the manager), `map` (the calls: `apply`, `map`, `imap`, `starmap`…),
+//! `result` and `imap` (where answers arrive), `feed` (an `imap`'s lazy input); `shared` is what
+//! the caller and the manager thread share; the manager thread is `manager` (scheduling) and
+//! `manager/workers` (the workers' lives), `link` its side of one worker; `worker` is the worker
+//! process's side, and `task` how a task's function and data travel.
 
+#[deny(unsafe_code)]
+mod builder;
 #[deny(unsafe_code)]
 mod feed;
 #[deny(unsafe_code)]
+mod imap;
+#[deny(unsafe_code)]
+mod link;
+#[deny(unsafe_code)]
 mod manager;
 #[deny(unsafe_code)]
+mod map;
+#[deny(unsafe_code)]
 mod result;
+#[deny(unsafe_code)]
+mod shared;
 #[deny(clippy::undocumented_unsafe_blocks)]
 mod task;
 #[deny(clippy::undocumented_unsafe_blocks)]
 mod worker;
 
-pub use result::{AsyncResult, Callbacks, IMapIterator};
+pub use builder::PoolBuilder;
+pub use imap::IMapIterator;
+pub use result::{AsyncResult, Callbacks};
 pub use task::{StarFn, TaskData};
 
 use crate::codec;
@@ -41,12 +60,14 @@ use crate::error::{Error, Result};
 use crate::interrupt::{self, Watch};
 use crate::sys;
 use feed::{ChunkFeed, Input};
-use manager::{Chunk, Config, Manager, Shared, Status, on_manager_thread_of};
-use result::{IMapShared, Outcome, Sink, Slot};
+use imap::IMapShared;
+use manager::on_manager_thread_of;
+use result::{Outcome, Sink, Slot};
 use serde::Serialize;
+use shared::{Chunk, Shared, Status};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use task::{Call, One, Star};
+use task::Call;
 
 /// A pool of worker processes: Python's `multiprocessing.Pool`.
 ///
@@ -82,158 +103,6 @@ impl std::fmt::Debug for Pool {
     }
 }
 
-/// Builds a [`Pool`] with Python's optional settings.
-///
-/// ```
-/// use multiprocessing::{current_process, Pool};
-/// fn whoami(_: u8) -> String { current_process().name().to_string() }
-/// let pool = Pool::builder()
-///     .processes(2)
-///     .initializer(|| eprintln!("worker ready"))
-///     .maxtasksperchild(10)
-///     .build()
-///     .unwrap();
-/// assert!(pool.apply(whoami, (0,)).unwrap().starts_with("ForkPoolWorker-"));
-/// ```
-#[derive(Default)]
-pub struct PoolBuilder {
-    processes: Option<usize>,
-    initializer: Option<Arc<dyn Fn() + Send + Sync>>,
-    maxtasksperchild: Option<usize>,
-    readahead: Option<usize>,
-}
-
-/// The default read-ahead of `imap` calls, in chunks: this many, or 4 per worker if that is more.
-pub const DEFAULT_READAHEAD: usize = 64;
-
-impl PoolBuilder {
-    /// The number of workers (default: [`crate::cpu_count`]); 0 is an error at `build`.
-    ///
-    /// ```
-    /// let pool = multiprocessing::Pool::builder().processes(1).build().unwrap();
-    /// # drop(pool);
-    /// ```
-    pub fn processes(mut self, n: usize) -> Self {
-        self.processes = Some(n);
-        self
-    }
-
-    /// Runs in each worker when it starts (and in each replacement worker). It may capture
-    /// anything: workers are forked, so it is copied, not sent. A worker takes work only once its
-    /// initializer has returned; a worker whose initializer panics is replaced. If the
-    /// initializer fails `processes + 2` times in a row, the pool stops forking and the work no
-    /// worker can take fails with the initializer's panic ([`Error::Task`]); new work tries again.
-    ///
-    /// ```
-    /// let pool = multiprocessing::Pool::builder().processes(1).initializer(|| ()).build().unwrap();
-    /// # drop(pool);
-    /// ```
-    pub fn initializer(mut self, f: impl Fn() + Send + Sync + 'static) -> Self {
-        self.initializer = Some(Arc::new(f));
-        self
-    }
-
-    /// Replaces each worker after it has run this many chunks (0 is an error at `build`).
-    ///
-    /// ```
-    /// let pool = multiprocessing::Pool::builder().processes(1).maxtasksperchild(2).build().unwrap();
-    /// # drop(pool);
-    /// ```
-    pub fn maxtasksperchild(mut self, n: usize) -> Self {
-        self.maxtasksperchild = Some(n);
-        self
-    }
-
-    /// How far `imap` and `imap_unordered` read their input ahead of the caller: at most this
-    /// many chunks are submitted and not yet taken from the iterator (default
-    /// 64 chunks, or 4 per worker if that is more; 0 is an error at `build`). Memory
-    /// stays bounded by it whatever the input's length, endless inputs included.
-    ///
-    /// ```
-    /// fn inc(x: u64) -> u64 { x + 1 }
-    /// let pool = multiprocessing::Pool::builder().processes(2).readahead(4).build().unwrap();
-    /// let first: Vec<u64> = pool.imap(inc, 0u64..).unwrap().take(3).map(Result::unwrap).collect();
-    /// assert_eq!(first, vec![1, 2, 3]);
-    /// ```
-    pub fn readahead(mut self, chunks: usize) -> Self {
-        self.readahead = Some(chunks);
-        self
-    }
-
-    /// Starts the pool and its workers.
-    ///
-    /// ```
-    /// use multiprocessing::{Error, Pool};
-    /// assert!(matches!(Pool::builder().processes(0).build(), Err(Error::InvalidArgument(_))));
-    /// assert!(matches!(Pool::builder().maxtasksperchild(0).build(), Err(Error::InvalidArgument(_))));
-    /// ```
-    pub fn build(self) -> Result<Pool> {
-        let processes = self.processes.unwrap_or_else(crate::cpu_count);
-        if processes == 0 {
-            return Err(Error::InvalidArgument(
-                "Number of processes must be at least 1".into(),
-            ));
-        }
-        if self.maxtasksperchild == Some(0) {
-            return Err(Error::InvalidArgument(
-                "maxtasksperchild must be a positive int or None".into(),
-            ));
-        }
-        if self.readahead == Some(0) {
-            return Err(Error::InvalidArgument(
-                "readahead must be at least 1 chunk".into(),
-            ));
-        }
-        let readahead = self
-            .readahead
-            .unwrap_or_else(|| DEFAULT_READAHEAD.max(4 * processes));
-        let shared = Arc::new(Shared::new()?);
-        let config = Config {
-            processes,
-            initializer: self.initializer,
-            maxtasksperchild: self.maxtasksperchild,
-        };
-        let (tx, rx) = std::sync::mpsc::channel();
-        let thread_shared = shared.clone();
-        // The manager thread forks the workers: they are killed if it dies (PR_SET_PDEATHSIG).
-        let handle = std::thread::Builder::new()
-            .name("multiprocessing-pool".into())
-            .spawn(move || {
-                let mut m = Manager::new(thread_shared, config);
-                let started = m.start();
-                let ok = started.is_ok();
-                let _ = tx.send(started);
-                if ok {
-                    m.run();
-                }
-            })
-            .map_err(|e| Error::Os {
-                call: "spawn the pool's manager thread",
-                source: e,
-            })?;
-        match rx.recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                let _ = handle.join();
-                return Err(e);
-            }
-            Err(_) => {
-                let _ = handle.join();
-                return Err(Error::Broken(
-                    "the pool's manager thread failed to start".into(),
-                ));
-            }
-        }
-        Ok(Pool {
-            shared,
-            manager: Mutex::new(Some(handle)),
-            processes,
-            readahead,
-            owner: sys::getpid(),
-        })
-    }
-}
-
 /// Python's default chunksize for `map`: `ceil(len / (4 * processes))`.
 fn default_chunksize(len: usize, processes: usize) -> usize {
     if len == 0 {
@@ -248,18 +117,6 @@ fn check_chunksize(chunksize: usize) -> Result<()> {
         return Err(Error::InvalidArgument("Chunksize must be 1+, not 0".into()));
     }
     Ok(())
-}
-
-fn single<R>(mut v: Vec<R>) -> R {
-    match v.pop() {
-        Some(r) => r,
-        // A chunk of one argument always gives one result.
-        None => unreachable!("a task of one argument returned no result"),
-    }
-}
-
-fn identity<R>(v: Vec<R>) -> Vec<R> {
-    v
 }
 
 impl Pool {
@@ -434,305 +291,6 @@ impl Pool {
             chunks.push(it.by_ref().take(size).collect());
         }
         Ok(chunks)
-    }
-
-    /// Runs `f(*args)` in a worker and waits for the result (Python's `apply`).
-    ///
-    /// ```
-    /// fn add(a: i32, b: i32) -> i32 { a + b }
-    /// let pool = multiprocessing::Pool::new(1).unwrap();
-    /// assert_eq!(pool.apply(add, (2, 3)).unwrap(), 5);
-    /// ```
-    pub fn apply<F, A, R>(&self, f: F, args: A) -> Result<R>
-    where
-        F: StarFn<A, R> + 'static,
-        A: TaskData,
-        R: TaskData + Send,
-    {
-        self.apply_async(f, args)?.get_owned()
-    }
-
-    /// Starts `f(*args)` in a worker (Python's `apply_async`).
-    ///
-    /// ```
-    /// fn add(a: i32, b: i32) -> i32 { a + b }
-    /// let pool = multiprocessing::Pool::new(2).unwrap();
-    /// let r = pool.apply_async(add, (2, 3)).unwrap();
-    /// assert_eq!(r.get().unwrap(), 5);
-    /// ```
-    pub fn apply_async<F, A, R>(&self, f: F, args: A) -> Result<AsyncResult<R>>
-    where
-        F: StarFn<A, R> + 'static,
-        A: TaskData,
-        R: TaskData + Send,
-    {
-        self.apply_async_with(f, args, Callbacks::new())
-    }
-
-    /// [`apply_async`](Self::apply_async) with a success and/or error callback.
-    ///
-    /// ```
-    /// use multiprocessing::{Callbacks, Pool};
-    /// fn neg(x: i32) -> i32 { if x < 0 { panic!("negative") } x }
-    /// let pool = Pool::new(1).unwrap();
-    /// let (tx, rx) = std::sync::mpsc::channel();
-    /// let r = pool
-    ///     .apply_async_with(neg, (-1,), Callbacks::new().on_error(move |e| tx.send(e.to_string()).unwrap()))
-    ///     .unwrap();
-    /// assert!(r.get().is_err());
-    /// assert!(rx.recv().unwrap().contains("negative"));
-    /// ```
-    pub fn apply_async_with<F, A, R>(
-        &self,
-        f: F,
-        args: A,
-        callbacks: Callbacks<R>,
-    ) -> Result<AsyncResult<R>>
-    where
-        F: StarFn<A, R> + 'static,
-        A: TaskData,
-        R: TaskData + Send,
-    {
-        task::hand_over(f);
-        self.submit_slot::<Star<F>, A, R, R>(vec![vec![args]], single, callbacks)
-    }
-
-    /// Applies `f` to every item and returns the results in input order (Python's `map`), with
-    /// Python's default chunksize. If tasks panic, the error of the first failure is returned once
-    /// every chunk has finished.
-    ///
-    /// ```
-    /// fn inc(x: u8) -> u8 { x + 1 }
-    /// let pool = multiprocessing::Pool::new(2).unwrap();
-    /// assert_eq!(pool.map(inc, vec![1, 2, 3]).unwrap(), vec![2, 3, 4]);
-    /// ```
-    pub fn map<F, T, R, I>(&self, f: F, iterable: I) -> Result<Vec<R>>
-    where
-        F: Fn(T) -> R + 'static,
-        I: IntoIterator<Item = T>,
-        T: TaskData,
-        R: TaskData + Send,
-    {
-        self.map_async_with(f, iterable, None, Callbacks::new())?
-            .get_owned()
-    }
-
-    /// [`map`](Self::map) with an explicit chunksize (items per task sent to a worker).
-    ///
-    /// ```
-    /// fn pid(_: u32) -> u32 { std::process::id() }
-    /// let pool = multiprocessing::Pool::new(2).unwrap();
-    /// let pids = pool.map_chunked(pid, 0..10, 5).unwrap();
-    /// assert!(pids[..5].iter().all(|p| *p == pids[0]));
-    /// assert!(pids[5..].iter().all(|p| *p == pids[5]));
-    /// ```
-    pub fn map_chunked<F, T, R, I>(&self, f: F, iterable: I, chunksize: usize) -> Result<Vec<R>>
-    where
-        F: Fn(T) -> R + 'static,
-        I: IntoIterator<Item = T>,
-        T: TaskData,
-        R: TaskData + Send,
-    {
-        self.map_async_with(f, iterable, Some(chunksize), Callbacks::new())?
-            .get_owned()
-    }
-
-    /// Starts a [`map`](Self::map) and returns at once (Python's `map_async`).
-    ///
-    /// ```
-    /// fn inc(x: u8) -> u8 { x + 1 }
-    /// let pool = multiprocessing::Pool::new(2).unwrap();
-    /// let r = pool.map_async(inc, vec![1, 2]).unwrap();
-    /// assert_eq!(r.get().unwrap(), vec![2, 3]);
-    /// ```
-    pub fn map_async<F, T, R, I>(&self, f: F, iterable: I) -> Result<AsyncResult<Vec<R>>>
-    where
-        F: Fn(T) -> R + 'static,
-        I: IntoIterator<Item = T>,
-        T: TaskData,
-        R: TaskData + Send,
-    {
-        self.map_async_with(f, iterable, None, Callbacks::new())
-    }
-
-    /// [`map_async`](Self::map_async) with an optional chunksize and callbacks (the success callback
-    /// gets the whole list once).
-    ///
-    /// ```
-    /// use multiprocessing::{Callbacks, Pool};
-    /// fn inc(x: u8) -> u8 { x + 1 }
-    /// let pool = Pool::new(2).unwrap();
-    /// let r = pool.map_async_with(inc, vec![1, 2], Some(1), Callbacks::new()).unwrap();
-    /// assert_eq!(r.get().unwrap(), vec![2, 3]);
-    /// ```
-    pub fn map_async_with<F, T, R, I>(
-        &self,
-        f: F,
-        iterable: I,
-        chunksize: Option<usize>,
-        callbacks: Callbacks<Vec<R>>,
-    ) -> Result<AsyncResult<Vec<R>>>
-    where
-        F: Fn(T) -> R + 'static,
-        I: IntoIterator<Item = T>,
-        T: TaskData,
-        R: TaskData + Send,
-    {
-        task::hand_over(f);
-        let chunks = self.chunk(iterable.into_iter().collect(), chunksize)?;
-        self.submit_slot::<One<F>, T, R, Vec<R>>(chunks, identity, callbacks)
-    }
-
-    /// Like [`map`](Self::map), but yields results lazily in input order (Python's `imap`,
-    /// chunksize 1).
-    ///
-    /// ```
-    /// fn sq(x: i32) -> i32 { x * x }
-    /// let pool = multiprocessing::Pool::new(2).unwrap();
-    /// let v: Vec<i32> = pool.imap(sq, 1..4).unwrap().collect::<Result<_, _>>().unwrap();
-    /// assert_eq!(v, vec![1, 4, 9]);
-    /// ```
-    pub fn imap<'a, F, T, R, I>(&self, f: F, iterable: I) -> Result<IMapIterator<'a, R>>
-    where
-        F: Fn(T) -> R + 'static,
-        I: IntoIterator<Item = T>,
-        I::IntoIter: 'a,
-        T: TaskData,
-        R: TaskData + Send,
-    {
-        self.imap_chunked(f, iterable, 1)
-    }
-
-    /// [`imap`](Self::imap) with an explicit chunksize (0 is an error).
-    ///
-    /// ```
-    /// fn sq(x: i32) -> i32 { x * x }
-    /// let pool = multiprocessing::Pool::new(2).unwrap();
-    /// assert!(pool.imap_chunked(sq, 1..4, 0).is_err());
-    /// let v: Vec<i32> = pool.imap_chunked(sq, 1..4, 2).unwrap().map(Result::unwrap).collect();
-    /// assert_eq!(v, vec![1, 4, 9]);
-    /// ```
-    pub fn imap_chunked<'a, F, T, R, I>(
-        &self,
-        f: F,
-        iterable: I,
-        chunksize: usize,
-    ) -> Result<IMapIterator<'a, R>>
-    where
-        F: Fn(T) -> R + 'static,
-        I: IntoIterator<Item = T>,
-        I::IntoIter: 'a,
-        T: TaskData,
-        R: TaskData + Send,
-    {
-        task::hand_over(f);
-        self.submit_imap::<One<F>, T, R>(iterable.into_iter(), chunksize, true)
-    }
-
-    /// Like [`imap`](Self::imap), but yields results in the order they complete (Python's `imap_unordered`).
-    ///
-    /// ```
-    /// fn sq(x: i32) -> i32 { x * x }
-    /// let pool = multiprocessing::Pool::new(2).unwrap();
-    /// let mut v: Vec<i32> = pool.imap_unordered(sq, 1..4).unwrap().map(Result::unwrap).collect();
-    /// v.sort();
-    /// assert_eq!(v, vec![1, 4, 9]);
-    /// ```
-    pub fn imap_unordered<'a, F, T, R, I>(&self, f: F, iterable: I) -> Result<IMapIterator<'a, R>>
-    where
-        F: Fn(T) -> R + 'static,
-        I: IntoIterator<Item = T>,
-        I::IntoIter: 'a,
-        T: TaskData,
-        R: TaskData + Send,
-    {
-        self.imap_unordered_chunked(f, iterable, 1)
-    }
-
-    /// [`imap_unordered`](Self::imap_unordered) with an explicit chunksize.
-    ///
-    /// ```
-    /// fn sq(x: i32) -> i32 { x * x }
-    /// let pool = multiprocessing::Pool::new(2).unwrap();
-    /// assert_eq!(pool.imap_unordered_chunked(sq, 0..10, 3).unwrap().count(), 10);
-    /// ```
-    pub fn imap_unordered_chunked<'a, F, T, R, I>(
-        &self,
-        f: F,
-        iterable: I,
-        chunksize: usize,
-    ) -> Result<IMapIterator<'a, R>>
-    where
-        F: Fn(T) -> R + 'static,
-        I: IntoIterator<Item = T>,
-        I::IntoIter: 'a,
-        T: TaskData,
-        R: TaskData + Send,
-    {
-        task::hand_over(f);
-        self.submit_imap::<One<F>, T, R>(iterable.into_iter(), chunksize, false)
-    }
-
-    /// Like [`map`](Self::map), but each item is a tuple of arguments (Python's `starmap`).
-    ///
-    /// ```
-    /// fn pow(b: u64, e: u32) -> u64 { b.pow(e) }
-    /// let pool = multiprocessing::Pool::new(2).unwrap();
-    /// assert_eq!(pool.starmap(pow, vec![(2, 3), (3, 2), (10, 0)]).unwrap(), vec![8, 9, 1]);
-    /// ```
-    pub fn starmap<F, A, R, I>(&self, f: F, iterable: I) -> Result<Vec<R>>
-    where
-        F: StarFn<A, R> + 'static,
-        I: IntoIterator<Item = A>,
-        A: TaskData,
-        R: TaskData + Send,
-    {
-        self.starmap_async_with(f, iterable, None, Callbacks::new())?
-            .get_owned()
-    }
-
-    /// Starts a [`starmap`](Self::starmap) and returns at once (Python's `starmap_async`).
-    ///
-    /// ```
-    /// fn add(a: i32, b: i32) -> i32 { a + b }
-    /// let pool = multiprocessing::Pool::new(2).unwrap();
-    /// assert_eq!(pool.starmap_async(add, vec![(1, 2)]).unwrap().get().unwrap(), vec![3]);
-    /// ```
-    pub fn starmap_async<F, A, R, I>(&self, f: F, iterable: I) -> Result<AsyncResult<Vec<R>>>
-    where
-        F: StarFn<A, R> + 'static,
-        I: IntoIterator<Item = A>,
-        A: TaskData,
-        R: TaskData + Send,
-    {
-        self.starmap_async_with(f, iterable, None, Callbacks::new())
-    }
-
-    /// [`starmap_async`](Self::starmap_async) with an optional chunksize and callbacks.
-    ///
-    /// ```
-    /// use multiprocessing::Callbacks;
-    /// fn add(a: i32, b: i32) -> i32 { a + b }
-    /// let pool = multiprocessing::Pool::new(2).unwrap();
-    /// let r = pool.starmap_async_with(add, vec![(1, 2), (3, 4)], Some(1), Callbacks::new()).unwrap();
-    /// assert_eq!(r.get().unwrap(), vec![3, 7]);
-    /// ```
-    pub fn starmap_async_with<F, A, R, I>(
-        &self,
-        f: F,
-        iterable: I,
-        chunksize: Option<usize>,
-        callbacks: Callbacks<Vec<R>>,
-    ) -> Result<AsyncResult<Vec<R>>>
-    where
-        F: StarFn<A, R> + 'static,
-        I: IntoIterator<Item = A>,
-        A: TaskData,
-        R: TaskData + Send,
-    {
-        task::hand_over(f);
-        let chunks = self.chunk(iterable.into_iter().collect(), chunksize)?;
-        self.submit_slot::<Star<F>, A, R, Vec<R>>(chunks, identity, callbacks)
     }
 
     /// Stops accepting work; the workers exit once the queued work is done (Python's `close`).

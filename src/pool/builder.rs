@@ -1,0 +1,161 @@
+//! [`PoolBuilder`]: a [`Pool`]'s optional settings (Python's `Pool(processes, initializer,
+//! maxtasksperchild)`, plus the read-ahead of `imap`), and starting the pool's manager thread.
+
+use super::Pool;
+use super::manager::{Config, Manager};
+use super::shared::Shared;
+use crate::error::{Error, Result};
+use crate::sys;
+use std::sync::{Arc, Mutex};
+
+/// Builds a [`Pool`] with Python's optional settings.
+///
+/// ```
+/// use multiprocessing::{current_process, Pool};
+/// fn whoami(_: u8) -> String { current_process().name().to_string() }
+/// let pool = Pool::builder()
+///     .processes(2)
+///     .initializer(|| eprintln!("worker ready"))
+///     .maxtasksperchild(10)
+///     .build()
+///     .unwrap();
+/// assert!(pool.apply(whoami, (0,)).unwrap().starts_with("ForkPoolWorker-"));
+/// ```
+#[derive(Default)]
+pub struct PoolBuilder {
+    processes: Option<usize>,
+    initializer: Option<Arc<dyn Fn() + Send + Sync>>,
+    maxtasksperchild: Option<usize>,
+    readahead: Option<usize>,
+}
+
+/// The default read-ahead of `imap` calls, in chunks: this many, or 4 per worker if that is more.
+const DEFAULT_READAHEAD: usize = 64;
+
+impl PoolBuilder {
+    /// The number of workers (default: [`crate::cpu_count`]); 0 is an error at `build`.
+    ///
+    /// ```
+    /// let pool = multiprocessing::Pool::builder().processes(1).build().unwrap();
+    /// # drop(pool);
+    /// ```
+    pub fn processes(mut self, n: usize) -> Self {
+        self.processes = Some(n);
+        self
+    }
+
+    /// Runs in each worker when it starts (and in each replacement worker). It may capture
+    /// anything: workers are forked, so it is copied, not sent. A worker takes work only once its
+    /// initializer has returned; a worker whose initializer panics is replaced. If the
+    /// initializer fails `processes + 2` times in a row, the pool stops forking and the work no
+    /// worker can take fails with the initializer's panic ([`Error::Task`]); new work tries again.
+    ///
+    /// ```
+    /// let pool = multiprocessing::Pool::builder().processes(1).initializer(|| ()).build().unwrap();
+    /// # drop(pool);
+    /// ```
+    pub fn initializer(mut self, f: impl Fn() + Send + Sync + 'static) -> Self {
+        self.initializer = Some(Arc::new(f));
+        self
+    }
+
+    /// Replaces each worker after it has run this many chunks (0 is an error at `build`).
+    ///
+    /// ```
+    /// let pool = multiprocessing::Pool::builder().processes(1).maxtasksperchild(2).build().unwrap();
+    /// # drop(pool);
+    /// ```
+    pub fn maxtasksperchild(mut self, n: usize) -> Self {
+        self.maxtasksperchild = Some(n);
+        self
+    }
+
+    /// How far `imap` and `imap_unordered` read their input ahead of the caller: at most this
+    /// many chunks are submitted and not yet taken from the iterator (default
+    /// 64 chunks, or 4 per worker if that is more; 0 is an error at `build`). Memory
+    /// stays bounded by it whatever the input's length, endless inputs included.
+    ///
+    /// ```
+    /// fn inc(x: u64) -> u64 { x + 1 }
+    /// let pool = multiprocessing::Pool::builder().processes(2).readahead(4).build().unwrap();
+    /// let first: Vec<u64> = pool.imap(inc, 0u64..).unwrap().take(3).map(Result::unwrap).collect();
+    /// assert_eq!(first, vec![1, 2, 3]);
+    /// ```
+    pub fn readahead(mut self, chunks: usize) -> Self {
+        self.readahead = Some(chunks);
+        self
+    }
+
+    /// Starts the pool and its workers.
+    ///
+    /// ```
+    /// use multiprocessing::{Error, Pool};
+    /// assert!(matches!(Pool::builder().processes(0).build(), Err(Error::InvalidArgument(_))));
+    /// assert!(matches!(Pool::builder().maxtasksperchild(0).build(), Err(Error::InvalidArgument(_))));
+    /// ```
+    pub fn build(self) -> Result<Pool> {
+        let processes = self.processes.unwrap_or_else(crate::cpu_count);
+        if processes == 0 {
+            return Err(Error::InvalidArgument(
+                "Number of processes must be at least 1".into(),
+            ));
+        }
+        if self.maxtasksperchild == Some(0) {
+            return Err(Error::InvalidArgument(
+                "maxtasksperchild must be a positive int or None".into(),
+            ));
+        }
+        if self.readahead == Some(0) {
+            return Err(Error::InvalidArgument(
+                "readahead must be at least 1 chunk".into(),
+            ));
+        }
+        let readahead = self
+            .readahead
+            .unwrap_or_else(|| DEFAULT_READAHEAD.max(4 * processes));
+        let shared = Arc::new(Shared::new()?);
+        let config = Config {
+            processes,
+            initializer: self.initializer,
+            maxtasksperchild: self.maxtasksperchild,
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread_shared = shared.clone();
+        // The manager thread forks the workers: they are killed if it dies (PR_SET_PDEATHSIG).
+        let handle = std::thread::Builder::new()
+            .name("multiprocessing-pool".into())
+            .spawn(move || {
+                let mut m = Manager::new(thread_shared, config);
+                let started = m.start();
+                let ok = started.is_ok();
+                let _ = tx.send(started);
+                if ok {
+                    m.run();
+                }
+            })
+            .map_err(|e| Error::Os {
+                call: "spawn the pool's manager thread",
+                source: e,
+            })?;
+        match rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                let _ = handle.join();
+                return Err(e);
+            }
+            Err(_) => {
+                let _ = handle.join();
+                return Err(Error::Broken(
+                    "the pool's manager thread failed to start".into(),
+                ));
+            }
+        }
+        Ok(Pool {
+            shared,
+            manager: Mutex::new(Some(handle)),
+            processes,
+            readahead,
+            owner: sys::getpid(),
+        })
+    }
+}

@@ -1,0 +1,157 @@
+//! The manager's side of one worker: its process, its socket, the frames queued to it and the
+//! answers read back from it.
+
+use super::result::Sink;
+use super::worker::{self, HEADER};
+use crate::sys::{self, Io};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::Arc;
+
+/// Answer frames up to this size are read through the worker's small input buffer; a larger body
+/// is read straight into a buffer of its exact size (one copy, freed with the answer).
+const STAGING: usize = 64 * 1024;
+
+pub(super) struct InFlight {
+    pub(super) job: Arc<dyn Sink>,
+    pub(super) job_id: u64,
+    pub(super) index: usize,
+    pub(super) epoch: u64,
+}
+
+/// A large answer being read straight into its own buffer (`body` filled up to `filled`).
+pub(super) struct Partial {
+    pub(super) answer: Answer,
+    pub(super) filled: usize,
+}
+
+pub(super) struct Worker {
+    pub(super) pid: u32,
+    pub(super) name: String,
+    pub(super) pidfd: Option<OwnedFd>,
+    pub(super) sock: OwnedFd,
+    pub(super) inbuf: Vec<u8>,
+    pub(super) partial: Option<Partial>,
+    /// Its initializer has succeeded (always true without one): it may take work.
+    pub(super) ready: bool,
+    pub(super) out: Vec<u8>,
+    pub(super) out_pos: usize,
+    pub(super) busy: Option<InFlight>,
+    pub(super) tasks: usize,
+    pub(super) generation: u64,
+    pub(super) retiring: bool,
+}
+
+impl Worker {
+    pub(super) fn idle(&self) -> bool {
+        self.ready && self.busy.is_none() && !self.retiring
+    }
+
+    pub(super) fn queue_frame(
+        &mut self,
+        len: u64,
+        job: u64,
+        index: u64,
+        func: u64,
+        payload: &[u8],
+    ) {
+        self.out
+            .extend_from_slice(&worker::header(len, job, index, func));
+        self.out.extend_from_slice(payload);
+    }
+
+    /// Writes what it can of the pending output. `false` if the worker's socket is closed.
+    pub(super) fn flush(&mut self) -> bool {
+        while self.out_pos < self.out.len() {
+            match sys::send(self.sock.as_raw_fd(), &self.out[self.out_pos..], true) {
+                Ok(Io::Done(n)) => self.out_pos += n,
+                Ok(Io::WouldBlock) => return true,
+                Ok(Io::Closed) | Err(_) => return false,
+            }
+        }
+        self.out.clear();
+        self.out_pos = 0;
+        if self.out.capacity() > (4 << 20) {
+            self.out = Vec::new();
+        }
+        true
+    }
+
+    pub(super) fn retire(&mut self) {
+        if !self.retiring {
+            self.retiring = true;
+            self.queue_frame(0, 0, 0, 0, &[]);
+            self.flush();
+        }
+    }
+}
+
+/// A frame read back from a worker.
+pub(super) struct Answer {
+    pub(super) job_id: u64,
+    pub(super) index: u64,
+    pub(super) status: u64,
+    pub(super) body: Vec<u8>,
+}
+
+/// Reads what the worker sent and splits it into answers. Small frames go through the worker's
+/// staging buffer; a large body is read straight into a buffer of its own size, so a large result
+/// costs one buffer in this process, not a grown staging buffer kept for the pool's life.
+pub(super) fn read_answers(w: &mut Worker) -> Vec<Answer> {
+    let mut into = Vec::new();
+    let mut buf = [0u8; STAGING];
+    loop {
+        if let Some(p) = &mut w.partial {
+            while p.filled < p.answer.body.len() {
+                match sys::recv(w.sock.as_raw_fd(), &mut p.answer.body[p.filled..], true) {
+                    Ok(Io::Done(n)) => p.filled += n,
+                    _ => return into,
+                }
+            }
+            if let Some(p) = w.partial.take() {
+                into.push(p.answer);
+            }
+        }
+        let n = match sys::recv(w.sock.as_raw_fd(), &mut buf, true) {
+            Ok(Io::Done(n)) => n,
+            _ => break,
+        };
+        w.inbuf.extend_from_slice(&buf[..n]);
+        let mut pos = 0;
+        while w.inbuf.len() - pos >= HEADER {
+            let (len, job_id, index, status) = worker::parse_header(&w.inbuf[pos..pos + HEADER]);
+            let len = len as usize;
+            let start = pos + HEADER;
+            let have = w.inbuf.len() - start;
+            if have >= len {
+                into.push(Answer {
+                    job_id,
+                    index,
+                    status,
+                    body: w.inbuf[start..start + len].to_vec(),
+                });
+                pos = start + len;
+            } else {
+                if len > STAGING {
+                    let mut body = vec![0u8; len];
+                    body[..have].copy_from_slice(&w.inbuf[start..]);
+                    w.partial = Some(Partial {
+                        answer: Answer {
+                            job_id,
+                            index,
+                            status,
+                            body,
+                        },
+                        filled: have,
+                    });
+                    pos = w.inbuf.len();
+                }
+                break;
+            }
+        }
+        w.inbuf.drain(..pos);
+        if w.inbuf.is_empty() && w.inbuf.capacity() > 4 * STAGING {
+            w.inbuf = Vec::new();
+        }
+    }
+    into
+}

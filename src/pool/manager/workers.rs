@@ -1,0 +1,152 @@
+//! The manager's workers' lives: forking one (with its socket, and nothing of the others'),
+//! noticing its exit (its in-flight chunk fails), retiring and stopping them all.
+
+use super::Manager;
+use crate::error::{Error, Result, TaskError};
+use crate::interrupt;
+use crate::pool::link::{Worker, read_answers};
+use crate::pool::shared::Chunk;
+use crate::pool::worker;
+use crate::runtime::{self, Kind, Spawn};
+use crate::sys;
+use nix::sys::signal::Signal;
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::Duration;
+
+impl Manager {
+    pub(super) fn spawn_worker(&mut self) -> Result<()> {
+        let (mine, theirs) = sys::socketpair()?;
+        let (name, identity) = runtime::next_name("ForkPoolWorker");
+        let generation = sys::loaded_objects_generation();
+        // Fds the child must not keep: every other worker's socket and pidfd, our end, the wake fd.
+        let mut close_in_child: Vec<RawFd> = self
+            .workers
+            .iter()
+            .flat_map(|w| {
+                std::iter::once(w.sock.as_raw_fd()).chain(w.pidfd.as_ref().map(|p| p.as_raw_fd()))
+            })
+            .collect();
+        close_in_child.push(mine.as_raw_fd());
+        close_in_child.push(self.shared.wake.0.as_raw_fd());
+        close_in_child.push(self.shared.wake.1.as_raw_fd());
+        let child_fd = theirs.as_raw_fd();
+        let initializer = self.config.initializer.clone();
+        let body = Box::new(move || {
+            for fd in close_in_child {
+                // The child's copies of the parent's descriptors: nothing in the child uses them.
+                let _ = nix::unistd::close(fd);
+            }
+            worker::run(child_fd, initializer)
+        });
+        let (pid, pidfd) = runtime::spawn(
+            Spawn {
+                name: name.clone(),
+                identity,
+                daemon: true,
+                kind: Kind::PoolWorker,
+                bind_to_thread: true,
+            },
+            body,
+        )?;
+        drop(theirs);
+        sys::set_nonblocking(&mine, true)?;
+        self.workers.push(Worker {
+            pid,
+            name,
+            pidfd,
+            sock: mine,
+            inbuf: Vec::new(),
+            partial: None,
+            ready: self.config.initializer.is_none(),
+            out: Vec::new(),
+            out_pos: 0,
+            busy: None,
+            tasks: 0,
+            generation,
+            retiring: false,
+        });
+        Ok(())
+    }
+
+    /// Reaps worker `i` if it has exited: its in-flight chunk fails with [`Error::WorkerDied`].
+    pub(super) fn check_exit(&mut self, i: usize) {
+        let pid = self.workers[i].pid;
+        let Ok(Some(code)) = runtime::poll_exit(pid) else {
+            return;
+        };
+        // Answers it sent before dying come first.
+        for a in read_answers(&mut self.workers[i]) {
+            self.handle_answer(i, a);
+        }
+        let w = self.workers.remove(i);
+        runtime::disown(pid);
+        if self.config.initializer.is_some() && !w.ready && !w.retiring {
+            // Died in its initializer without a report (exit, abort, a signal): a failure too
+            // (a reported failure already marked it retiring).
+            self.init_failures += 1;
+            self.init_failure = Some(TaskError {
+                message: format!("the initializer exited with code {code}"),
+                location: None,
+                backtrace: String::new(),
+                worker: w.name.clone(),
+                pid,
+            });
+        }
+        if let Some(inflight) = w.busy {
+            // A worker that dies after its call was interrupted was terminated for it.
+            let err = if interrupt::raised_since(inflight.epoch) {
+                Error::Interrupted
+            } else {
+                Error::WorkerDied {
+                    worker: w.name,
+                    pid,
+                    exitcode: code,
+                }
+            };
+            inflight.job.deliver(inflight.index, Err(err));
+        }
+    }
+
+    pub(super) fn shutdown_idle_workers(&mut self) {
+        for w in &mut self.workers {
+            w.retire();
+        }
+        self.await_workers(Duration::from_secs(5));
+        self.workers.clear();
+    }
+
+    /// Waits up to `grace` for every worker to exit, then SIGKILLs the rest; reaps them all.
+    pub(super) fn await_workers(&self, grace: Duration) {
+        let deadline = sys::Deadline::after(grace);
+        for w in &self.workers {
+            let exited = runtime::wait_exit(w.pid, w.pidfd.as_ref(), deadline, None);
+            if !matches!(exited, Ok(Some(_))) {
+                let _ = runtime::signal(w.pid, Signal::SIGKILL);
+                let hard = sys::Deadline::after(Duration::from_secs(2));
+                let _ = runtime::wait_exit(w.pid, w.pidfd.as_ref(), hard, None);
+            }
+            runtime::disown(w.pid);
+        }
+    }
+
+    pub(super) fn terminate(&mut self) {
+        for w in &self.workers {
+            let _ = runtime::signal(w.pid, Signal::SIGTERM);
+        }
+        self.await_workers(Duration::from_millis(200));
+        for w in self.workers.drain(..) {
+            if let Some(inflight) = w.busy {
+                inflight
+                    .job
+                    .deliver(inflight.index, Err(Error::PoolTerminated));
+            }
+        }
+        for c in self.pending.drain(..) {
+            c.job.deliver(c.index, Err(Error::PoolTerminated));
+        }
+        let rest: Vec<Chunk> = self.shared.lock().queue.drain(..).collect();
+        for c in rest {
+            c.job.deliver(c.index, Err(Error::PoolTerminated));
+        }
+    }
+}
