@@ -130,7 +130,7 @@ mod tests {
             drop(b);
             let (r, _w) = nix::unistd::pipe().unwrap();
             let err = send_fds(a.as_fd(), b"x", &[r.as_fd()]).unwrap_err();
-            assert_eq!(err.raw_os_error(), Some(libc::EPIPE));
+            assert_eq!(err.raw_os_error(), Some(Errno::EPIPE as i32));
         });
         p.start().unwrap();
         p.join().unwrap();
