@@ -2,7 +2,7 @@
 //! input.
 
 use super::feed::Input;
-use super::manager::on_manager_thread_of;
+use super::manager_thread::on_manager_thread_of;
 use super::result::{CANCELS, Sink, lock};
 use crate::codec;
 use crate::error::{Error, Result};

@@ -2,6 +2,7 @@
 //! ones, collects answers, notices dead workers and replaces them at once.
 
 use super::link::{Answer, InFlight, Worker, read_answers};
+use super::manager_thread;
 use super::result::CANCELS;
 use super::shared::{Chunk, Shared, Status};
 use super::task::{STATUS_ERROR, STATUS_INIT_FAILED, STATUS_OK, STATUS_PANIC, STATUS_READY};
@@ -10,22 +11,11 @@ use crate::error::{Error, Result, TaskError};
 use crate::interrupt;
 use crate::panic::PanicWire;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
-use std::cell::Cell;
 use std::collections::VecDeque;
 use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::SeqCst;
 use std::time::Duration;
-
-thread_local! {
-    /// On a pool's manager thread (where callbacks run): that pool's id.
-    static MANAGER_OF: Cell<usize> = const { Cell::new(0) };
-}
-
-/// True on the manager thread of pool `id`: a wait there for that pool's results would never end.
-pub(crate) fn on_manager_thread_of(id: usize) -> bool {
-    MANAGER_OF.with(Cell::get) == id
-}
 
 /// The pool's settings.
 #[derive(Clone)]
@@ -72,7 +62,7 @@ impl Manager {
 
     /// Starts the first workers (Python starts them all with the pool).
     pub(crate) fn start(&mut self) -> Result<()> {
-        MANAGER_OF.with(|m| m.set(self.shared.id()));
+        manager_thread::enter(self.shared.id());
         for _ in 0..self.config.processes {
             self.spawn_worker()?;
         }

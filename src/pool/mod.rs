@@ -26,7 +26,8 @@
 //! settings, starting the manager), `map` (the calls: `apply`, `map`, `imap`, `starmap`…),
 //! `result` and `imap` (where answers arrive), `feed` (an `imap`'s lazy input); `shared` is what
 //! the caller and the manager thread share; the manager thread is `manager` (scheduling) and
-//! `manager/workers` (the workers' lives), `link` its side of one worker; `worker` is the worker
+//! `manager/workers` (the workers' lives), `link` its side of one worker, `manager_thread` which
+//! thread it is (callbacks run there); `worker` is the worker
 //! process's side, and `task` how a task's function and data travel.
 
 #[deny(unsafe_code)]
@@ -39,6 +40,8 @@ mod imap;
 mod link;
 #[deny(unsafe_code)]
 mod manager;
+#[deny(unsafe_code)]
+mod manager_thread;
 #[deny(unsafe_code)]
 mod map;
 #[deny(unsafe_code)]
@@ -61,7 +64,7 @@ use crate::interrupt::{self, Watch};
 use crate::sys;
 use feed::{ChunkFeed, Input};
 use imap::IMapShared;
-use manager::on_manager_thread_of;
+use manager_thread::on_manager_thread_of;
 use result::{Outcome, Sink, Slot};
 use serde::Serialize;
 use shared::{Chunk, Shared, Status};

@@ -1,7 +1,7 @@
 //! [`AsyncResult`]: where the answers of an `apply` or `map` job arrive (the answers of an
 //! `imap` job arrive in [`super::imap`]), and the callbacks run when it is ready.
 
-use super::manager::on_manager_thread_of;
+use super::manager_thread::on_manager_thread_of;
 use crate::codec;
 use crate::error::{Error, Result};
 use crate::interrupt::Watch;

@@ -79,7 +79,7 @@ impl Shared {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// This pool's id (what [`super::manager::on_manager_thread_of`] compares).
+    /// This pool's id (what [`super::manager_thread::on_manager_thread_of`] compares).
     pub(crate) fn id(&self) -> usize {
         self as *const Shared as usize
     }
