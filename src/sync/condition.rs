@@ -228,14 +228,19 @@ impl<L: Lockable> Condition<L> {
         {
             return Ok(()); // notified while spinning
         }
-        while slot.state.load(SeqCst) == SLEEPING {
-            liveness::beat(&slot.heartbeat);
-            watch.check()?;
-            let Some(slice) = deadline.slice() else {
-                return Ok(());
-            };
-            sys::futex_wait(&slot.state, SLEEPING, slice);
+        if slot.state.load(SeqCst) != SLEEPING {
+            return Ok(());
         }
+        deadline.wait(
+            || {
+                liveness::beat(&slot.heartbeat);
+                watch.check()
+            },
+            |slice| {
+                sys::futex_wait(&slot.state, SLEEPING, slice);
+                Ok((slot.state.load(SeqCst) != SLEEPING).then_some(()))
+            },
+        )?;
         Ok(())
     }
 

@@ -206,10 +206,13 @@ impl MutexCore {
                 if deadline.is_never() {
                     return Err(Error::Deadlock);
                 }
-                while let Some(slice) = deadline.slice() {
-                    watch.check()?;
-                    std::thread::sleep(slice);
-                }
+                deadline.wait(
+                    || watch.check(),
+                    |slice| {
+                        std::thread::sleep(slice);
+                        Ok(None::<()>)
+                    },
+                )?;
                 Ok(false)
             }
         }

@@ -100,24 +100,21 @@ impl Semaphore {
             return Ok(true);
         }
         let watch = Watch::new();
-        loop {
-            watch.check()?;
-            let Some(slice) = deadline.slice() else {
-                return Ok(false);
-            };
-            self.state.waiters.fetch_add(1, SeqCst);
-            // Sleeps only while the value is still 0 (checked by the kernel).
-            if !self.try_take() {
+        let taken = deadline.wait(
+            || watch.check(),
+            |slice| {
+                self.state.waiters.fetch_add(1, SeqCst);
+                // Sleeps only while the value is still 0 (checked by the kernel).
+                if self.try_take() {
+                    self.state.waiters.fetch_sub(1, SeqCst);
+                    return Ok(Some(()));
+                }
                 sys::futex_wait(&self.state.value, 0, slice);
-            } else {
                 self.state.waiters.fetch_sub(1, SeqCst);
-                return Ok(true);
-            }
-            self.state.waiters.fetch_sub(1, SeqCst);
-            if self.try_take() {
-                return Ok(true);
-            }
-        }
+                Ok(self.try_take().then_some(()))
+            },
+        )?;
+        Ok(taken.is_some())
     }
 
     /// Waits until the value is positive, then decrements it (or [`Error::Interrupted`]).

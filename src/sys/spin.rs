@@ -9,20 +9,23 @@
 use std::time::{Duration, Instant};
 
 /// How a wait spins: for how long, how many `spin_loop` hints between two probes of its
-/// condition, and every how many probes it yields the CPU.
+/// condition, every how many probes it reads the clock, and every how many it yields the CPU.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Spin {
     budget: Duration,
     pause: u32,
+    check_every: u32,
     yield_every: u32,
 }
 
 impl Spin {
-    /// A spin of at most `budget`, one `spin_loop` hint between probes, yielding every 64 probes.
+    /// A spin of at most `budget`: one `spin_loop` hint between probes, and every 64 probes a
+    /// look at the clock and a yield (cheap probes: an atomic load).
     pub(crate) const fn new(budget: Duration) -> Spin {
         Spin {
             budget,
             pause: 1,
+            check_every: 64,
             yield_every: 64,
         }
     }
@@ -32,7 +35,16 @@ impl Spin {
         Spin { pause: n, ..self }
     }
 
-    /// Yields the CPU every `n` probes (0: never).
+    /// Reads the clock every `n` probes (at least 1; for probes that cost as much as a clock
+    /// read, such as a system call).
+    pub(crate) const fn check_every(self, n: u32) -> Spin {
+        Spin {
+            check_every: if n == 0 { 1 } else { n },
+            ..self
+        }
+    }
+
+    /// Yields the CPU every `n` probes (0: never), once the clock says there is time left.
     pub(crate) const fn yield_every(self, n: u32) -> Spin {
         Spin {
             yield_every: n,
@@ -60,11 +72,11 @@ impl Spin {
                 return true;
             }
             probes = probes.wrapping_add(1);
+            if probes.is_multiple_of(self.check_every) && start.elapsed() >= self.budget {
+                return false;
+            }
             if self.yield_every != 0 && probes.is_multiple_of(self.yield_every) {
                 std::thread::yield_now();
-            }
-            if start.elapsed() >= self.budget {
-                return false;
             }
         }
     }
@@ -87,10 +99,15 @@ mod tests {
         assert!(!Spin::new(Duration::from_micros(50)).until(|| false));
         assert!(start.elapsed() >= Duration::from_micros(50));
         let mut probes = 0;
-        assert!(!Spin::new(Duration::ZERO).yield_every(0).until(|| {
-            probes += 1;
-            false
-        }));
+        assert!(
+            !Spin::new(Duration::ZERO)
+                .check_every(1)
+                .yield_every(0)
+                .until(|| {
+                    probes += 1;
+                    false
+                })
+        );
         assert_eq!(probes, 1);
     }
 }
