@@ -229,12 +229,16 @@ impl Shared {
 
     /// The ring position up to which producers may write: `CAPACITY` past what consumers are done
     /// with. When they have read everything up to where producers went back to the ring's start,
-    /// that is all of the previous lap, even before a `get` has moved on past that point.
+    /// and freed the granules they read (a consumer publishes its head first, then frees), that
+    /// is all of the previous lap, even before a `get` has moved on past that point.
     fn free_limit(&self) -> u64 {
         let ctl = self.ctl();
         let released = ctl.released.load(Acquire);
         let wrap_from = ctl.wrap.0.0.load(Acquire);
-        if wrap_from != NO_WRAP && ctl.head.0.load(Acquire) == wrap_from {
+        if wrap_from != NO_WRAP
+            && ctl.head.0.load(Acquire) == wrap_from
+            && released >= wrap_from - wrap_from % GRANULE
+        {
             ctl.wrap.0.1.load(Acquire).max(released) + CAPACITY
         } else {
             released + CAPACITY
@@ -403,6 +407,8 @@ impl Shared {
         let new_head = head + frame;
         ctl.head.0.store(new_head, Release);
         ctl.gets.store(ctl.gets.load(Relaxed) + 1, Release);
+        #[cfg(test)]
+        tests::pause_before_release(new_head == ctl.wrap.0.0.load(Acquire));
         self.release_before(new_head);
         ctl.space.0.notify_all();
         value
@@ -819,6 +825,67 @@ impl<T: Serialize + DeserializeOwned> JoinableQueue<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{ByteBuf, Process};
+
+    /// A consumer's pause between publishing its new head and freeing what it read, in
+    /// microseconds: after every message, and (second) when the new head is where the producers
+    /// went back to the start of the ring. Zero in every other test.
+    static PAUSES: (AtomicU64, AtomicU64) = (AtomicU64::new(0), AtomicU64::new(0));
+
+    pub(super) fn pause_before_release(at_wrap: bool) {
+        let us = if at_wrap { &PAUSES.1 } else { &PAUSES.0 }.load(Relaxed);
+        if us > 0 {
+            std::thread::sleep(Duration::from_micros(us));
+        }
+    }
+
+    /// A consumer descheduled right after it read up to where the producer went back to the
+    /// start of the ring (a loaded machine) used to free the last granule it read only after the
+    /// producer had been told the whole next lap was free and had written there: the message
+    /// written there read back as zeros (a codec error, and a producer stuck for ever behind a
+    /// consumer that gave up). Seen in `cargo bench --bench vs_python` on a loaded VM.
+    #[test]
+    fn a_consumer_slow_to_free_what_it_read_loses_no_message() {
+        const N: usize = 300;
+        const SIZE: usize = 1 << 20;
+        let q: Queue<ByteBuf> = Queue::new().unwrap();
+        let tx = q.clone();
+        let mut p = Process::new(move || {
+            for i in 0..N {
+                tx.put(ByteBuf::from(vec![i as u8; SIZE])).unwrap();
+            }
+        });
+        // A slow consumer (the producer catches up with it in the next lap), slowest where the
+        // producer went back to the start (longer than a sleeping producer's slice).
+        PAUSES.0.store(1_000, Relaxed);
+        PAUSES.1.store(50_000, Relaxed);
+        p.start().unwrap();
+        let mut bad = None;
+        for i in 0..N {
+            match q.get_timeout(Duration::from_secs(20)) {
+                Ok(m) if m.len() == SIZE && m.iter().all(|&b| b == i as u8) => {}
+                Ok(m) => {
+                    let wrong = m.iter().position(|&b| b != i as u8);
+                    bad = Some(format!(
+                        "message {i}: {} bytes, first wrong byte at {wrong:?}",
+                        m.len()
+                    ));
+                    break;
+                }
+                Err(e) => {
+                    bad = Some(format!("message {i}: {e}"));
+                    break;
+                }
+            }
+        }
+        PAUSES.0.store(0, Relaxed);
+        PAUSES.1.store(0, Relaxed);
+        if bad.is_some() {
+            let _ = p.terminate();
+        }
+        let _ = p.join();
+        assert_eq!(bad, None);
+    }
 
     #[test]
     fn frames_never_straddle_a_window_nor_run_past_the_ring() {

@@ -13,6 +13,7 @@ use super::tid::tid;
 use crate::error::{Error, Result};
 use crate::interrupt::Watch;
 use crate::sys::{Acquired, Deadline, RobustMutex};
+use nix::errno::Errno;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
@@ -48,7 +49,7 @@ pub(crate) fn guard<'a>(
         Acquired::Got { .. } => Ok(Some(RobustGuard(m))),
         Acquired::Busy => Ok(None),
         // Only a thread that locks a lock it holds; the queues never do.
-        Acquired::Mine => Err(Error::os("pthread_mutex_lock", libc::EDEADLK)),
+        Acquired::Mine => Err(Error::os("pthread_mutex_lock", Errno::EDEADLK as i32)),
     }
 }
 
@@ -86,8 +87,8 @@ fn depth_of(own: u64) -> u32 {
 }
 
 #[cold]
-fn unlock_error(e: libc::c_int) -> Error {
-    if e == libc::EPERM {
+fn unlock_error(e: i32) -> Error {
+    if e == Errno::EPERM as i32 {
         Error::NotOwner
     } else {
         Error::os("pthread_mutex_unlock", e)

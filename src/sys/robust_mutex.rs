@@ -117,7 +117,7 @@ impl RobustMutex {
 
     /// Unlocks; the error is pthread's errno (`EPERM`: not the holder, error-checking only).
     #[inline]
-    pub(crate) fn unlock(&self) -> std::result::Result<(), libc::c_int> {
+    pub(crate) fn unlock(&self) -> std::result::Result<(), i32> {
         // SAFETY: initialized mutex (see `try_lock`); pthread itself checks the holder of an
         // error-checking mutex, and the others are unlocked only by their holder.
         match unsafe { libc::pthread_mutex_unlock(self.raw()) } {
