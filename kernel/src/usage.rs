@@ -2,6 +2,9 @@
 //! memory of the kernel's whole process tree — the runtime and every child the cells started —
 //! and of the host, read from `/proc`.
 
+#![deny(unsafe_code)]
+
+use nix::unistd::{SysconfVar, sysconf};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use std::time::Instant;
@@ -57,9 +60,10 @@ fn round1(x: f64) -> f64 {
 }
 
 fn clock_ticks() -> f64 {
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if hz > 0 { hz as f64 } else { 100.0 }
+    match sysconf(SysconfVar::CLK_TCK) {
+        Ok(Some(hz)) if hz > 0 => hz as f64,
+        _ => 100.0,
+    }
 }
 
 /// `/proc/<pid>/stat` fields after the command name (which may hold spaces and parentheses).
@@ -114,8 +118,10 @@ fn memory(pid: u32) -> Option<u64> {
     }
     let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
     let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    // SAFETY: sysconf has no preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as u64;
+    let page = match sysconf(SysconfVar::PAGE_SIZE) {
+        Ok(Some(size)) => size.max(4096) as u64,
+        _ => 4096,
+    };
     Some(pages * page)
 }
 
@@ -165,14 +171,9 @@ fn host_memory() -> Value {
 }
 
 fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: gethostname writes at most buf.len() bytes into our buffer.
-    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
-    if !ok {
-        return String::new();
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
+    nix::unistd::gethostname()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

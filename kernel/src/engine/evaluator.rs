@@ -2,6 +2,8 @@
 //! crates; one cell run, its outputs sent to the sink and its outcome made; completion and
 //! documentation.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use super::capture::{Capture, Event};
 use super::cells::{self, Locator};
 use super::error::EngineError;
@@ -12,8 +14,10 @@ use super::outcome::{
 use super::output::{ErrorContent, MimeBundle, Output, Sink, Stream, StreamName};
 use super::paths::Paths;
 use super::relay;
+use super::sys;
 use super::timing::timing;
 use evcxr::{CommandContext, EvalCallbacks, EvalContext};
+use nix::sys::signal::SigSet;
 use serde_json::Value;
 use std::os::unix::process::CommandExt;
 use std::sync::{Arc, Mutex};
@@ -103,27 +107,24 @@ impl Engine {
         cmd.env(relay::CAPTURE_ENV, "1");
         cmd.process_group(0);
         let socket = capture.child_socket();
-        let parent = std::process::id() as i32;
-        // SAFETY: only async-signal-safe calls between fork and exec.
-        unsafe {
-            cmd.pre_exec(move || {
-                if libc::dup2(socket, relay::OUTPUT_SOCKET_FD) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                // The runtime takes SIGINT for interrupts: start it with no signal blocked,
-                // whatever the thread that starts it blocks (`rustmp run` waits for Ctrl-C on a
-                // thread of its own).
-                let mut empty: libc::sigset_t = std::mem::zeroed();
-                libc::sigemptyset(&mut empty);
-                libc::pthread_sigmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
-                // The runtime watches this pid and ends its process group when the kernel is gone
-                // (PR_SET_PDEATHSIG would follow the thread that started it, not the kernel).
-                if libc::getppid() != parent {
-                    libc::_exit(1);
-                }
-                Ok(())
-            });
-        }
+        let parent = nix::unistd::getpid();
+        let pre_exec = move || {
+            // The capture's socket lives as long as the engine, which outlives the runtime's start.
+            sys::dup_onto(socket, relay::OUTPUT_SOCKET_FD)?;
+            // The runtime takes SIGINT for interrupts: start it with no signal blocked,
+            // whatever the thread that starts it blocks (`rustmp run` waits for Ctrl-C on a
+            // thread of its own).
+            SigSet::empty().thread_set_mask()?;
+            // The runtime watches this pid and ends its process group when the kernel is gone
+            // (PR_SET_PDEATHSIG would follow the thread that started it, not the kernel).
+            if nix::unistd::getppid() != parent {
+                sys::exit_now(1);
+            }
+            Ok(())
+        };
+        // SAFETY: between fork and exec the closure makes only async-signal-safe calls (dup2,
+        // pthread_sigmask, getppid, _exit) and allocates nothing.
+        unsafe { cmd.pre_exec(pre_exec) };
         let spawned = Instant::now();
         let (eval, outputs) = EvalContext::with_subprocess_command(cmd)
             .map_err(|e| EngineError::Evcxr(e.to_string()))?;

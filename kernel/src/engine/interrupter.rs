@@ -1,6 +1,10 @@
 //! Interrupting the running cell from another thread: SIGINT to the runtime, then, if the cell
 //! still runs after a grace period, the runtime's process group killed (it restarts).
 
+#![deny(unsafe_code)]
+
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::Pid;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,10 +20,10 @@ pub struct Interrupter {
 }
 
 impl Interrupter {
-    fn pid(&self) -> Option<i32> {
+    fn pid(&self) -> Option<Pid> {
         let mut child = self.process.lock().ok()?;
         match child.try_wait() {
-            Ok(None) => Some(child.id() as i32),
+            Ok(None) => Some(Pid::from_raw(child.id() as i32)),
             _ => None,
         }
     }
@@ -32,8 +36,7 @@ impl Interrupter {
             *t = Some(Instant::now());
         }
         if let Some(pid) = self.pid() {
-            // SAFETY: signalling our own child.
-            unsafe { libc::kill(pid, libc::SIGINT) };
+            let _ = kill(pid, Signal::SIGINT);
         }
         let this = self.clone();
         std::thread::spawn(move || {
@@ -65,11 +68,9 @@ impl Interrupter {
     /// Kills the runtime's whole process group (it restarts at the next cell).
     pub fn kill(&self) {
         if let Some(pid) = self.pid() {
-            // SAFETY: signalling our child's process group (it leads its own group).
-            unsafe {
-                libc::kill(-pid, libc::SIGKILL);
-                libc::kill(pid, libc::SIGKILL);
-            }
+            // The runtime leads its own process group.
+            let _ = killpg(pid, Signal::SIGKILL);
+            let _ = kill(pid, Signal::SIGKILL);
         }
     }
 }

@@ -14,6 +14,7 @@
 //! - `wrapper`: the rustc wrapper that fixes what evcxr's generated code gets wrong.
 //! - `embedded`, `rust_src`: the crates carried in the binary; rust-analyzer's lighter std source.
 //! - `timing`: `RUSTMP_TIMING` lines.
+//! - `sys`: the system calls `nix` does not offer safely (every other module goes through nix).
 
 mod capture;
 mod cells;
@@ -27,6 +28,7 @@ pub mod output;
 mod paths;
 pub mod relay;
 mod rust_src;
+pub(crate) mod sys;
 mod timing;
 pub mod wrapper;
 

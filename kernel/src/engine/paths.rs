@@ -2,8 +2,8 @@
 //! holds, evcxr's configuration, and the environment evcxr reads.
 
 use super::error::EngineError;
+use nix::fcntl::{Flock, FlockArg};
 use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 
 /// The cache and build directories, chosen once per process before any thread starts.
@@ -13,7 +13,7 @@ pub struct Paths {
     /// The cells' crate's source, as evcxr last wrote it (`<build slot>/src/lib.rs`).
     pub source: PathBuf,
     /// Holds the build slot (evcxr's build directory) for this process.
-    _lock: File,
+    _lock: Flock<File>,
 }
 
 /// Prepares the cache: embedded crates, a locked build slot, evcxr's config. Sets the
@@ -41,8 +41,7 @@ pub fn prepare() -> Result<Paths, EngineError> {
         let dir = base.join("build").join(format!("slot-{slot}"));
         std::fs::create_dir_all(&dir).map_err(io("create a build directory"))?;
         let lock = File::create(dir.join(".lock")).map_err(io("create a lock file"))?;
-        // SAFETY: flock on a file we own.
-        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        if let Ok(lock) = Flock::lock(lock, FlockArg::LockExclusiveNonblock) {
             break (dir, lock);
         }
         slot += 1;

@@ -15,8 +15,15 @@
 //! 4. at the end of each cell, flushes the cells' stdout (a different std, `libstd.so`) through the
 //!    hook `rustmp_display` registers, so a partial line is not left behind.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+use super::sys;
+use nix::fcntl::OFlag;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::{Pid, dup2_stderr, dup2_stdout, getppid, pipe2};
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The fd number at which the runtime finds the kernel's output-registration socket.
@@ -43,50 +50,39 @@ pub const QUESTION_MARK_HOOK: &str = "use rustmp_display::__eprintln as eprintln
 /// Where `rustmp_display` stores its flush function (its address is passed in the environment).
 static FLUSH_HOOK: AtomicUsize = AtomicUsize::new(0);
 
-extern "C" fn ignore_sigint(_: libc::c_int) {}
-
 /// Sets the runtime process up; a no-op unless the kernel asked for capture.
 pub fn install() {
     if std::env::var_os(CAPTURE_ENV).is_none() {
         return;
     }
-    // SAFETY: called first thing in main, before any other thread exists; every fd used below
-    // is created here or inherited from the kernel (0, 1, 2 and OUTPUT_SOCKET_FD).
+    // SIGINT before the library is loaded must not kill the runtime (its variables).
+    sys::ignore_sigint_until_handled();
+    // Every descriptor is owned as soon as it exists, so that a failure on the way closes what
+    // was made before it.
+    let Ok(ctrl) = sys::dup_above(std::io::stdout().as_fd(), 10) else {
+        return;
+    };
+    // The runtime's own pipes: registered with the kernel exactly as the library does it.
+    let pipe = || pipe2(OFlag::O_CLOEXEC).ok();
+    let (Some((user_r, user_w)), Some((err_r, err_w)), Some((relay_r, relay_w))) =
+        (pipe(), pipe(), pipe())
+    else {
+        return;
+    };
+    if !send_fds(OUTPUT_SOCKET_FD, [user_r.as_raw_fd(), err_r.as_raw_fd()]) {
+        return;
+    }
+    drop((user_r, err_r));
+    let _ = dup2_stdout(&relay_w);
+    drop(relay_w);
+    let _ = dup2_stderr(&err_w);
+    drop(err_w);
+    let relay_in = std::fs::File::from(relay_r);
+    let user_out = std::fs::File::from(user_w);
+    let ctrl_out = std::fs::File::from(ctrl);
+    // SAFETY: called first thing in main, before any other thread exists (the threads below
+    // start after it).
     unsafe {
-        // SIGINT before the library is loaded must not kill the runtime (its variables).
-        libc::signal(
-            libc::SIGINT,
-            ignore_sigint as *const () as libc::sighandler_t,
-        );
-        // Every descriptor is owned as soon as it exists, so that a failure on the way closes
-        // what was made before it.
-        let ctrl = libc::fcntl(1, libc::F_DUPFD_CLOEXEC, 10);
-        if ctrl < 0 {
-            return;
-        }
-        let ctrl = OwnedFd::from_raw_fd(ctrl);
-        // The runtime's own pipes: registered with the kernel exactly as the library does it.
-        let pipe = || {
-            let mut ends = [0; 2];
-            (libc::pipe2(ends.as_mut_ptr(), libc::O_CLOEXEC) == 0)
-                .then(|| (OwnedFd::from_raw_fd(ends[0]), OwnedFd::from_raw_fd(ends[1])))
-        };
-        let (Some((user_r, user_w)), Some((err_r, err_w)), Some((relay_r, relay_w))) =
-            (pipe(), pipe(), pipe())
-        else {
-            return;
-        };
-        if !send_fds(OUTPUT_SOCKET_FD, [user_r.as_raw_fd(), err_r.as_raw_fd()]) {
-            return;
-        }
-        drop((user_r, err_r));
-        libc::dup2(relay_w.as_raw_fd(), 1);
-        drop(relay_w);
-        libc::dup2(err_w.as_raw_fd(), 2);
-        drop(err_w);
-        let relay_in = std::fs::File::from(relay_r);
-        let user_out = std::fs::File::from(user_w);
-        let ctrl_out = std::fs::File::from(ctrl);
         std::env::set_var(
             "MULTIPROCESSING_OUTPUT_SOCKET",
             OUTPUT_SOCKET_FD.to_string(),
@@ -96,26 +92,24 @@ pub fn install() {
             "RUSTMP_RUNTIME_HOOKS",
             format!("{:x}", &FLUSH_HOOK as *const AtomicUsize as usize),
         );
-        let _ = std::thread::Builder::new()
-            .name("rustmp-relay".into())
-            .spawn(move || relay_loop(relay_in, user_out, ctrl_out));
-        let kernel = libc::getppid();
-        let _ = std::thread::Builder::new()
-            .name("rustmp-watch".into())
-            .spawn(move || watch_kernel(kernel));
     }
+    let _ = std::thread::Builder::new()
+        .name("rustmp-relay".into())
+        .spawn(move || relay_loop(relay_in, user_out, ctrl_out));
+    let kernel = getppid();
+    let _ = std::thread::Builder::new()
+        .name("rustmp-watch".into())
+        .spawn(move || watch_kernel(kernel));
 }
 
 /// Ends this process group (the runtime and every child it forked) once the kernel is gone.
-fn watch_kernel(kernel: libc::pid_t) {
+fn watch_kernel(kernel: Pid) {
     loop {
         std::thread::sleep(std::time::Duration::from_millis(200));
-        // SAFETY: plain syscalls.
-        unsafe {
-            if libc::getppid() != kernel {
-                libc::kill(0, libc::SIGKILL);
-                libc::_exit(1);
-            }
+        if getppid() != kernel {
+            // Pid 0: this process's group.
+            let _ = kill(Pid::from_raw(0), Signal::SIGKILL);
+            sys::exit_now(1);
         }
     }
 }
@@ -192,16 +186,10 @@ fn finish_cell(
         flush();
     }
     // Read what the flush (or a late write) put in the pipe, without blocking.
-    let fd = std::os::fd::AsRawFd::as_raw_fd(input);
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let mut p = libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd, no wait.
-        if unsafe { libc::poll(&mut p, 1, 0) } <= 0 {
+        let mut p = [PollFd::new(input.as_fd(), PollFlags::POLLIN)];
+        if !matches!(poll(&mut p, PollTimeout::ZERO), Ok(n) if n > 0) {
             break;
         }
         let n = match input.read(&mut buf) {
@@ -311,8 +299,8 @@ mod tests {
             let room: Vec<RawFd> = lowest_free(2);
             // Every other free number below the control descriptor is taken.
             for fd in (0..ctrl).filter(|fd| !room.contains(fd) && !is_open(*fd)) {
-                // SAFETY: duplicating stdin onto a free number.
-                unsafe { libc::dup2(0, fd) };
+                // Left open: the number stays taken.
+                let _ = nix::fcntl::fcntl(std::io::stdin(), nix::fcntl::FcntlArg::F_DUPFD(fd));
             }
             limit_to(ctrl + 1);
             install();

@@ -1,6 +1,7 @@
 //! Ctrl-C during `rustmp run`.
 
 use crate::engine;
+use nix::sys::signal::{SigSet, Signal};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -21,33 +22,22 @@ impl CtrlC {
             running: Arc::new(AtomicBool::new(false)),
             stop: AtomicBool::new(false),
         });
-        // SAFETY: building a signal set and changing this thread's mask.
-        let set = unsafe {
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            libc::sigaddset(&mut set, libc::SIGINT);
-            if libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
-                return this;
-            }
-            set
-        };
+        let mut set = SigSet::empty();
+        set.add(Signal::SIGINT);
+        if set.thread_block().is_err() {
+            return this;
+        }
         let handler = this.clone();
         let spawned = std::thread::Builder::new()
             .name("rustmp-ctrl-c".into())
             .spawn(move || {
-                loop {
-                    let mut sig = 0;
-                    // SAFETY: waiting for a signal of a set we built.
-                    if unsafe { libc::sigwait(&set, &mut sig) } != 0 {
-                        return;
-                    }
+                while set.wait().is_ok() {
                     handler.on_sigint();
                 }
             });
         if spawned.is_err() {
             // Nobody would wait for it: let SIGINT act as usual.
-            // SAFETY: unblocking the signal we blocked above.
-            unsafe { libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut()) };
+            let _ = set.thread_unblock();
         }
         this
     }

@@ -1,6 +1,7 @@
 //! Answering a cell's `rustmp_display::input` from the terminal (echo off for a password).
 
 use super::echo::AT_LINE_START;
+use nix::sys::termios::{self, LocalFlags, SetArg, Termios};
 use std::io::Write;
 use std::sync::atomic::Ordering;
 
@@ -34,20 +35,17 @@ pub(super) fn read_answer(cell: usize, prompt: &str, password: bool) -> String {
 }
 
 /// Turns the terminal's echo off (for a password) until dropped.
-struct EchoOff(Option<libc::termios>);
+struct EchoOff(Option<Termios>);
 
 impl EchoOff {
     fn new() -> EchoOff {
-        // SAFETY: termios is plain data; tcgetattr fills it for fd 0 or fails.
-        let mut saved: libc::termios = unsafe { std::mem::zeroed() };
-        // SAFETY: fd 0 is this process's stdin; `saved` is a valid termios to fill.
-        if unsafe { libc::tcgetattr(0, &mut saved) } != 0 {
+        let stdin = std::io::stdin();
+        let Ok(saved) = termios::tcgetattr(&stdin) else {
             return EchoOff(None);
-        }
-        let mut quiet = saved;
-        quiet.c_lflag &= !libc::ECHO;
-        // SAFETY: setting fd 0's attributes from a valid termios.
-        if unsafe { libc::tcsetattr(0, libc::TCSANOW, &quiet) } != 0 {
+        };
+        let mut quiet = saved.clone();
+        quiet.local_flags.remove(LocalFlags::ECHO);
+        if termios::tcsetattr(&stdin, SetArg::TCSANOW, &quiet).is_err() {
             return EchoOff(None);
         }
         EchoOff(Some(saved))
@@ -57,8 +55,7 @@ impl EchoOff {
 impl Drop for EchoOff {
     fn drop(&mut self) {
         if let Some(saved) = &self.0 {
-            // SAFETY: restoring fd 0's attributes saved by `new`.
-            unsafe { libc::tcsetattr(0, libc::TCSANOW, saved) };
+            let _ = termios::tcsetattr(std::io::stdin(), SetArg::TCSANOW, saved);
         }
     }
 }

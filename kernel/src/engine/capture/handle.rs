@@ -1,57 +1,44 @@
 //! The kernel's end of output capture: the registration socket and the reader thread started,
 //! the cell that outputs belong to set, a barrier that publishes everything written so far.
 
+#![deny(unsafe_code)]
+
 use super::event::EventSink;
 use super::reader::{Command, Reader};
+use nix::sys::eventfd::{EfdFlags, EventFd};
 use serde_json::Value;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::mpsc;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixDatagram;
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 /// The kernel's end of output capture.
 pub struct Capture {
     commands: mpsc::Sender<Command>,
-    wake: OwnedFd,
+    wake: Arc<EventFd>,
     child_socket: OwnedFd,
 }
 
 impl Capture {
     /// Starts the capture thread; `sink` receives every output.
     pub fn start(sink: EventSink) -> std::io::Result<Capture> {
-        let mut pair = [0; 2];
-        // SAFETY: creating a socket pair; its two descriptors are ours, owned at once (so that
-        // a failure below closes them).
-        let (mine, theirs) = unsafe {
-            if libc::socketpair(
-                libc::AF_UNIX,
-                libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
-                0,
-                pair.as_mut_ptr(),
-            ) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            (OwnedFd::from_raw_fd(pair[0]), OwnedFd::from_raw_fd(pair[1]))
-        };
-        // SAFETY: creating an eventfd, ours once it is valid.
-        let wake = unsafe {
-            let wake = libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK);
-            if wake < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            OwnedFd::from_raw_fd(wake)
-        };
-        let flags = unsafe { libc::fcntl(mine.as_raw_fd(), libc::F_GETFL) };
-        unsafe { libc::fcntl(mine.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) };
+        // Close-on-exec, owned at once (so that a failure below closes them).
+        let (mine, theirs) = UnixDatagram::pair()?;
+        let wake = Arc::new(EventFd::from_value_and_flags(
+            0,
+            EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK,
+        )?);
+        // Only the kernel's end reads without waiting; the runtime's sends may wait.
+        mine.set_nonblocking(true)?;
         let (tx, rx) = mpsc::channel();
-        let wake_fd = wake.as_raw_fd();
+        let reader_wake = wake.clone();
         std::thread::Builder::new()
             .name("rustmp-capture".into())
-            .spawn(move || Reader::new(mine, wake_fd, sink).run(rx))?;
+            .spawn(move || Reader::new(OwnedFd::from(mine), reader_wake, sink).run(rx))?;
         Ok(Capture {
             commands: tx,
             wake,
-            child_socket: theirs,
+            child_socket: OwnedFd::from(theirs),
         })
     }
 
@@ -62,9 +49,7 @@ impl Capture {
 
     fn send(&self, c: Command) {
         let _ = self.commands.send(c);
-        let one: u64 = 1;
-        // SAFETY: writing 8 bytes to our eventfd.
-        unsafe { libc::write(self.wake.as_raw_fd(), (&one as *const u64).cast(), 8) };
+        let _ = self.wake.write(1);
     }
 
     /// From now on, outputs belong to `target` (a cell's request header, say).

@@ -5,10 +5,14 @@ use super::event::{Event, EventSink};
 use super::fd_passing::receive;
 use super::parse::{Finish, MAX_LINE, parse};
 use crate::engine::output::StreamName;
+use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::eventfd::EventFd;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::mpsc;
+use std::os::fd::{AsFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 /// What the kernel's end asks of the reader thread.
@@ -44,7 +48,7 @@ struct Pipe {
 /// The reader thread's state.
 pub(super) struct Reader {
     socket: OwnedFd,
-    wake: RawFd,
+    wake: Arc<EventFd>,
     sink: EventSink,
     pipes: HashMap<RawFd, Pipe>,
     target: Value,
@@ -55,7 +59,7 @@ pub(super) struct Reader {
 }
 
 impl Reader {
-    pub(super) fn new(socket: OwnedFd, wake: RawFd, sink: EventSink) -> Reader {
+    pub(super) fn new(socket: OwnedFd, wake: Arc<EventFd>, sink: EventSink) -> Reader {
         Reader {
             socket,
             wake,
@@ -70,35 +74,13 @@ impl Reader {
     /// Reads and publishes until the [`Capture`](super::Capture) is dropped.
     pub(super) fn run(mut self, commands: mpsc::Receiver<Command>) {
         loop {
-            let mut fds = vec![
-                libc::pollfd {
-                    fd: self.wake,
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
-                libc::pollfd {
-                    fd: self.socket.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
-            ];
             let now = Instant::now();
             for p in self.pipes.values_mut() {
                 if p.held_until.is_some_and(|t| t <= now) {
                     p.held_until = None;
                 }
             }
-            fds.extend(
-                self.pipes
-                    .iter()
-                    .filter(|(_, p)| p.held_until.is_none())
-                    .map(|(&fd, _)| libc::pollfd {
-                        fd,
-                        events: libc::POLLIN,
-                        revents: 0,
-                    }),
-            );
-            let timeout = if self
+            let timeout: u16 = if self
                 .pipes
                 .values()
                 .any(|p| !p.pending.is_empty() || p.held_until.is_some())
@@ -107,19 +89,36 @@ impl Reader {
             } else {
                 1000
             };
-            // SAFETY: a valid array of pollfds.
-            unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
-            if fds[0].revents != 0 {
-                let mut v = 0u64;
-                // SAFETY: draining our eventfd.
-                unsafe { libc::read(self.wake, (&mut v as *mut u64).cast(), 8) };
+            let polled: Vec<(RawFd, &Pipe)> = self
+                .pipes
+                .iter()
+                .filter(|(_, p)| p.held_until.is_none())
+                .map(|(&fd, p)| (fd, p))
+                .collect();
+            let mut fds = vec![
+                PollFd::new(self.wake.as_fd(), PollFlags::POLLIN),
+                PollFd::new(self.socket.as_fd(), PollFlags::POLLIN),
+            ];
+            fds.extend(
+                polled
+                    .iter()
+                    .map(|(_, p)| PollFd::new(p.fd.as_fd(), PollFlags::POLLIN)),
+            );
+            // An interrupted poll is one more turn.
+            let _ = poll(&mut fds, PollTimeout::from(timeout));
+            let fired = |p: &PollFd| p.revents().is_some_and(|r| !r.is_empty());
+            let woken = fired(&fds[0]);
+            let ready: Vec<RawFd> = polled
+                .iter()
+                .zip(&fds[2..])
+                .filter(|(_, p)| fired(p))
+                .map(|((fd, _), _)| *fd)
+                .collect();
+            drop(fds);
+            if woken {
+                let _ = self.wake.read(); // drains the eventfd
             }
             self.accept_registrations();
-            let ready: Vec<RawFd> = fds[2..]
-                .iter()
-                .filter(|p| p.revents != 0)
-                .map(|p| p.fd)
-                .collect();
             for fd in ready {
                 self.read_pipe(fd, Finish::Wait);
             }
@@ -257,11 +256,7 @@ impl Reader {
                 if i > 1 {
                     continue;
                 }
-                // SAFETY: making our own fd non-blocking.
-                unsafe {
-                    let flags = libc::fcntl(fd, libc::F_GETFL);
-                    libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
-                }
+                set_nonblocking(&owned);
                 self.pipes.insert(
                     fd,
                     Pipe {
@@ -295,20 +290,18 @@ impl Reader {
             return;
         }
         loop {
-            // SAFETY: a non-blocking read into our buffer.
-            let n = unsafe { libc::read(pipe.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-            if n > 0 {
-                pipe.pending.extend_from_slice(&buf[..n as usize]);
-                pipe.since = Instant::now();
-                if pipe.pending.len() > 4 * MAX_LINE {
-                    break;
+            match nix::unistd::read(&pipe.fd, &mut buf) {
+                Ok(0) => eof = true,
+                Ok(n) => {
+                    pipe.pending.extend_from_slice(&buf[..n]);
+                    pipe.since = Instant::now();
+                    if pipe.pending.len() > 4 * MAX_LINE {
+                        break;
+                    }
+                    continue;
                 }
-                continue;
-            }
-            if n == 0 {
-                eof = true;
-            } else if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-                continue;
+                Err(Errno::EINTR) => continue,
+                Err(_) => {} // EAGAIN: nothing more for now
             }
             break;
         }
@@ -343,5 +336,14 @@ impl Reader {
         for fd in touched {
             self.publish(fd);
         }
+    }
+}
+
+/// Makes a received pipe non-blocking (its reads never stall the reader); a pipe that refuses
+/// stays as it is.
+fn set_nonblocking(fd: &OwnedFd) {
+    if let Ok(flags) = fcntl(fd, FcntlArg::F_GETFL) {
+        let flags = OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK;
+        let _ = fcntl(fd, FcntlArg::F_SETFL(flags));
     }
 }
