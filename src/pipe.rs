@@ -16,9 +16,7 @@ use std::time::Duration;
 /// How long `recv` keeps trying without sleeping before it blocks (a reply from a process running on
 /// another core usually arrives within that time, and sleeping would add a wake-up to each message).
 /// Every probe is a `read`; it never yields (the read is a system call already).
-const SPIN: Spin = Spin::new(Duration::from_micros(60))
-    .check_every(1)
-    .yield_every(0);
+const SPIN: Spin = Spin::new(Duration::from_micros(60)).yield_every(0);
 
 /// Creates connected pairs of [`Connection`]s: Python's `multiprocessing.Pipe`.
 ///

@@ -76,9 +76,9 @@ pub(crate) fn poll_fd(
     }
 }
 
-/// [`poll_fd`] for callers that hold a raw descriptor (and `libc::POLL*` events). Returns the
+/// [`poll_fd`] for the blocking transfers below, which are given a raw descriptor. Returns the
 /// revents (0 on timeout).
-pub(crate) fn poll_one(
+fn poll_one(
     fd: RawFd,
     events: libc::c_short,
     timeout: Duration,

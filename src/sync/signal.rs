@@ -27,12 +27,7 @@ impl Signal {
         spin: Duration,
     ) -> Result<bool> {
         // The condition may touch lines the other side writes: probe it every 64 hints only.
-        if Spin::new(spin)
-            .pause(64)
-            .check_every(1)
-            .yield_every(16)
-            .until(&mut ready)
-        {
+        if Spin::new(spin).pause(64).yield_every(16).until(&mut ready) {
             return Ok(true);
         }
         let woken = deadline.wait(

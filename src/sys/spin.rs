@@ -19,13 +19,13 @@ pub(crate) struct Spin {
 }
 
 impl Spin {
-    /// A spin of at most `budget`: one `spin_loop` hint between probes, and every 64 probes a
-    /// look at the clock and a yield (cheap probes: an atomic load).
+    /// A spin of at most `budget`: one `spin_loop` hint between probes, a look at the clock after
+    /// every probe, and a yield every 64 probes.
     pub(crate) const fn new(budget: Duration) -> Spin {
         Spin {
             budget,
             pause: 1,
-            check_every: 64,
+            check_every: 1,
             yield_every: 64,
         }
     }
@@ -35,8 +35,8 @@ impl Spin {
         Spin { pause: n, ..self }
     }
 
-    /// Reads the clock every `n` probes (at least 1; for probes that cost as much as a clock
-    /// read, such as a system call).
+    /// Reads the clock every `n` probes only (at least 1), for probes much cheaper than a look
+    /// at the clock (an atomic load).
     pub(crate) const fn check_every(self, n: u32) -> Spin {
         Spin {
             check_every: if n == 0 { 1 } else { n },
