@@ -78,11 +78,7 @@ pub(crate) fn poll_fd(
 
 /// [`poll_fd`] for the blocking transfers below, which are given a raw descriptor. Returns the
 /// revents (0 on timeout).
-fn poll_one(
-    fd: RawFd,
-    events: libc::c_short,
-    timeout: Duration,
-) -> Result<libc::c_short> {
+fn poll_one(fd: RawFd, events: libc::c_short, timeout: Duration) -> Result<libc::c_short> {
     // SAFETY: every caller passes a descriptor it holds open (owned by it, or by a struct it
     // borrows) for the whole call; the borrow ends with it.
     let fd = unsafe { BorrowedFd::borrow_raw(fd) };
