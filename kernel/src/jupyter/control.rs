@@ -88,10 +88,8 @@ fn dispatch(shared: &Arc<Shared>, m: &Message) -> After {
             return After::Serve;
         };
         handle(shared, m).unwrap_or_else(|e| {
-            eprintln!("rustmp: {e}");
-            if let Some(reply) = content::ErrorReply::msg_type(msg_type) {
-                let error = content::ErrorReply::bad_content(&e).to_json();
-                let _ = shared.control_out.send(shared.message(m, &reply, error));
+            if let Some(reply) = shared.refuse(m, &e) {
+                let _ = shared.control_out.send(reply);
             }
             After::Serve
         })

@@ -1,7 +1,7 @@
 //! The state the kernel's tasks and threads share: the session, the signer, the queues of the
 //! sockets, the running cell and its interrupter; publishing on IOPub and building replies.
 
-use super::content::{Content, ExecutionState, Status};
+use super::content::{BadContent, Content, ErrorReply, ExecutionState, Status};
 use super::wire::{self, Message, Signer};
 use crate::engine::Interrupter;
 use serde_json::{Map, Value};
@@ -70,6 +70,14 @@ impl Shared {
     /// The reply `content` to `request` (to the same identities).
     pub(super) fn reply<C: Content>(&self, request: &Message, content: &C) -> Message {
         self.message(request, C::MSG_TYPE, content.to_json())
+    }
+
+    /// Logs why `request`'s content is invalid; the error reply to send, if it is a request.
+    pub(super) fn refuse(&self, request: &Message, error: &BadContent) -> Option<Message> {
+        eprintln!("rustmp: {error}");
+        let msg_type = ErrorReply::msg_type(&request.header.msg_type)?;
+        let content = ErrorReply::bad_content(error).to_json();
+        Some(self.message(request, &msg_type, content))
     }
 
     /// A `msg_type` message with `content` answering `request` (to the same identities).

@@ -127,10 +127,8 @@ impl Executor {
                 // saw the failed cell end is not aborted, only those already queued.
                 Ok(After::AbortQueued) => self.abort_queued(rx),
                 Err(e) => {
-                    eprintln!("rustmp: {e}");
-                    if let Some(reply) = content::ErrorReply::msg_type(msg_type) {
-                        let error = content::ErrorReply::bad_content(&e).to_json();
-                        let _ = shared.shell_out.send(shared.message(m, &reply, error));
+                    if let Some(reply) = shared.refuse(m, &e) {
+                        let _ = shared.shell_out.send(reply);
                     }
                 }
             }
