@@ -24,7 +24,11 @@ fn collect(dir: &Path, base: &Path, out: &mut Vec<(String, PathBuf)>) {
     }
 }
 
-/// The `[dependencies]` table of a manifest, as written.
+/// The crates embedded, each materialized as `<dir>/<name>`, side by side.
+const EMBEDDED: [&str; 2] = ["multiprocessing", "rustmp_display"];
+
+/// The `[dependencies]` table of a manifest, as written, except that a dependency on another
+/// embedded crate points at its sibling directory (`../<name>`), where it is materialized.
 fn dependencies(manifest: &str) -> String {
     let mut inside = false;
     let mut out = String::new();
@@ -34,7 +38,13 @@ fn dependencies(manifest: &str) -> String {
             inside = t == "[dependencies]";
             continue;
         }
-        if inside && !t.is_empty() {
+        if !inside || t.is_empty() {
+            continue;
+        }
+        let key = t.split('=').next().unwrap_or("").trim();
+        if EMBEDDED.contains(&key) {
+            let _ = writeln!(out, "{key} = {{ path = \"../{key}\" }}");
+        } else {
             out.push_str(line);
             out.push('\n');
         }
@@ -90,12 +100,9 @@ fn embed(name: &str, root: &Path, code: &mut String) {
 fn main() {
     let kernel = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default());
     let mut code = String::from("/// The embedded crates.\npub static CRATES: &[Crate] = &[\n");
-    embed(
-        "multiprocessing",
-        kernel.parent().unwrap_or(&kernel),
-        &mut code,
-    );
-    embed("rustmp_display", &kernel.join("display"), &mut code);
+    let [library, display] = EMBEDDED;
+    embed(library, kernel.parent().unwrap_or(&kernel), &mut code);
+    embed(display, &kernel.join("display"), &mut code);
     code.push_str("];\n");
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap_or_default()).join("embedded.rs");
     if let Err(e) = std::fs::write(&out, code) {

@@ -22,9 +22,8 @@
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// The escape sequence's introducer and terminator (an OSC, ignored by terminals).
-const OSC_START: &str = "\x1b]5379;";
-const OSC_END: &str = "\x07";
+// Records are written in the library's format (an OSC escape sequence, ignored by terminals).
+use multiprocessing::host::record::{self, base64_encode as base64};
 
 fn json_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
@@ -44,27 +43,6 @@ fn json_string(s: &str) -> String {
     out
 }
 
-fn base64(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(T[(n >> (18 - 6 * i)) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 /// Writes one record to stdout, whole, after what the cell printed before it.
 fn emit(kind: &str, json: &str) {
     write_record(&mut std::io::stdout().lock(), kind, json);
@@ -72,9 +50,9 @@ fn emit(kind: &str, json: &str) {
 
 /// Writes one record (`kind` and its JSON) to `out` in one write, after what `out` buffered.
 fn write_record(out: &mut impl Write, kind: &str, json: &str) {
-    let record = format!("{OSC_START}{kind};{}{OSC_END}\n", base64(json.as_bytes()));
+    let record = record::encode(kind, json.as_bytes());
     let _ = out.flush();
-    let _ = out.write_all(record.as_bytes());
+    let _ = out.write_all(&record);
     let _ = out.flush();
 }
 

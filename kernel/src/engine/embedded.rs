@@ -75,9 +75,23 @@ mod tests {
         assert!(manifest.contains("rmp-serde"));
         assert!(!manifest.contains(".workspace"), "{manifest}");
         assert!(lib.files.iter().any(|(p, _)| *p == "src/pool/manager.rs"));
+        // The display crate uses the library's record format: its path dependency names the
+        // library's directory beside it.
+        let display = CRATES[1]
+            .files
+            .iter()
+            .find(|(p, _)| *p == "Cargo.toml")
+            .unwrap()
+            .1;
+        assert!(
+            display.contains("multiprocessing = { path = \"../multiprocessing\" }"),
+            "{display}"
+        );
         let dir = std::env::temp_dir().join(format!("rustmp-embed-{}", std::process::id()));
         let written = materialize(&dir).unwrap();
         assert!(written[0].1.join("src/lib.rs").exists());
+        // Where the display crate's manifest looks for the library, the library is.
+        assert!(written[1].1.join("../multiprocessing/Cargo.toml").exists());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

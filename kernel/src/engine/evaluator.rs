@@ -3,6 +3,7 @@
 //! documentation.
 
 #![deny(clippy::undocumented_unsafe_blocks)]
+#![allow(unsafe_code, reason = "pre_exec, the hook between fork and exec")]
 
 use super::capture::{Capture, Event};
 use super::cells::{self, Locator};

@@ -1,8 +1,6 @@
 //! Interrupting the running cell from another thread: SIGINT to the runtime, then, if the cell
 //! still runs after a grace period, the runtime's process group killed (it restarts).
 
-#![deny(unsafe_code)]
-
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 use std::sync::{Arc, Mutex};

@@ -16,6 +16,8 @@
 //! - `timing`: `RUSTMP_TIMING` lines.
 //! - `sys`: the system calls `nix` does not offer safely (every other module goes through nix).
 
+#![deny(unsafe_code)]
+
 mod capture;
 mod cells;
 mod embedded;

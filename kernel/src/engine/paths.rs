@@ -1,6 +1,9 @@
 //! The engine's files: the cache with the embedded crates, a build slot no other live kernel
 //! holds, evcxr's configuration, and the environment evcxr reads.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+#![allow(unsafe_code, reason = "the environment set before threads start")]
+
 use super::error::EngineError;
 use nix::fcntl::{Flock, FlockArg};
 use std::fs::File;

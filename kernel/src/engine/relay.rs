@@ -16,14 +16,19 @@
 //!    hook `rustmp_display` registers, so a partial line is not left behind.
 
 #![deny(clippy::undocumented_unsafe_blocks)]
+#![allow(
+    unsafe_code,
+    reason = "the environment set before threads start; the flush hook's address"
+)]
 
 use super::sys;
+use multiprocessing::host::{record, send_fds};
 use nix::fcntl::OFlag;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::{Pid, dup2_stderr, dup2_stdout, getppid, pipe2};
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::os::fd::{AsFd, RawFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The fd number at which the runtime finds the kernel's output-registration socket.
@@ -32,11 +37,13 @@ pub const OUTPUT_SOCKET_FD: RawFd = 100;
 pub const CAPTURE_ENV: &str = "RUSTMP_CAPTURE";
 /// The name the runtime registers its own pipes under.
 pub const RUNTIME_NAME: &str = "rustmp-runtime";
-/// The marker after which the kernel's stream parser treats a record as a cell panic.
-pub const CELL_PANIC_RECORD: &[u8] = b"\x1b]5379;cellpanic;e30=\x07\n";
-/// Told to the kernel when the cell's code returned an error through `?` (evcxr says
-/// `EVCXR_ERROR_OCCURRED` after its handler printed the error; see [`QUESTION_MARK_HOOK`]).
-pub const CELL_ERROR_RECORD: &[u8] = b"\x1b]5379;cellerror;e30=\x07\n";
+/// The kind of the record after which the kernel's stream parser treats a panic report as the
+/// cell's (evcxr says `EVCXR_PANIC_NOTIFICATION`).
+pub const CELL_PANIC: &str = "cellpanic";
+/// The kind of the record told to the kernel when the cell's code returned an error through `?`
+/// (evcxr says `EVCXR_ERROR_OCCURRED` after its handler printed the error; see
+/// [`QUESTION_MARK_HOOK`]).
+pub const CELL_ERROR: &str = "cellerror";
 /// Imported into the cells' crate at start (evcxr keeps it, as it keeps any item): an
 /// `eprintln!` that shadows std's in the crate's root module, where evcxr puts its `?` handler,
 /// `impl<T: Display> From<T> for EvcxrUserCodeError`, whose `eprintln!("{}", error)` would put
@@ -69,7 +76,14 @@ pub fn install() {
     else {
         return;
     };
-    if !send_fds(OUTPUT_SOCKET_FD, [user_r.as_raw_fd(), err_r.as_raw_fd()]) {
+    // The runtime's registration, as `multiprocessing::host` children send theirs: its pid,
+    // its name, `[stdout, stderr]` read ends.
+    let Some(socket) = sys::inherited(OUTPUT_SOCKET_FD) else {
+        return;
+    };
+    let mut payload = std::process::id().to_le_bytes().to_vec();
+    payload.extend_from_slice(RUNTIME_NAME.as_bytes());
+    if send_fds(socket, &payload, &[user_r.as_fd(), err_r.as_fd()]).is_err() {
         return;
     }
     drop((user_r, err_r));
@@ -114,32 +128,6 @@ fn watch_kernel(kernel: Pid) {
     }
 }
 
-/// Sends `[stdout, stderr]` read ends to the kernel, as `multiprocessing::host` children do.
-fn send_fds(socket: RawFd, fds: [RawFd; 2]) -> bool {
-    // SAFETY: a sendmsg with a correctly sized and aligned control buffer.
-    unsafe {
-        let mut payload = (libc::getpid() as u32).to_le_bytes().to_vec();
-        payload.extend_from_slice(RUNTIME_NAME.as_bytes());
-        let mut iov = libc::iovec {
-            iov_base: payload.as_mut_ptr().cast(),
-            iov_len: payload.len(),
-        };
-        let space = libc::CMSG_SPACE(std::mem::size_of_val(&fds) as u32) as usize;
-        let mut control = vec![0u64; space.div_ceil(8)];
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = space as _;
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        (*cmsg).cmsg_level = libc::SOL_SOCKET;
-        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-        (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of_val(&fds) as u32) as _;
-        std::ptr::copy_nonoverlapping(fds.as_ptr(), libc::CMSG_DATA(cmsg).cast::<RawFd>(), 2);
-        libc::sendmsg(socket, &msg, libc::MSG_NOSIGNAL) >= 0
-    }
-}
-
 const MARK: &[u8] = b"EVCXR_";
 
 /// Splits the runtime's stdout: evcxr's control lines to `ctrl`, everything else to `user`.
@@ -160,9 +148,9 @@ fn relay_loop(mut input: std::fs::File, mut user: std::fs::File, mut ctrl: std::
                     if line.starts_with(b"EVCXR_EXECUTION_COMPLETE") {
                         finish_cell(&mut input, &mut splitter, &mut user, &mut ctrl);
                     } else if line.starts_with(b"EVCXR_PANIC_NOTIFICATION") {
-                        let _ = user.write_all(CELL_PANIC_RECORD);
+                        let _ = user.write_all(&record::encode(CELL_PANIC, record::EMPTY));
                     } else if line.starts_with(b"EVCXR_ERROR_OCCURRED") {
-                        let _ = user.write_all(CELL_ERROR_RECORD);
+                        let _ = user.write_all(&record::encode(CELL_ERROR, record::EMPTY));
                     }
                     let _ = ctrl.write_all(&line);
                 }

@@ -1,10 +1,11 @@
 //! The few system calls the kernel makes that `nix` does not offer safely: duplicating onto a
 //! chosen descriptor number in a child about to `exec` (nix's `dup2_raw` does not check its
-//! result), a descriptor above a floor owned at once, leaving a process without running
+//! result), a descriptor above a floor owned at once, an inherited descriptor borrowed, leaving a process without running
 //! `atexit` handlers, a SIGINT handler that does nothing, and whether a descriptor number is
 //! open. Every other module reaches the system through `nix` or `std`.
 
 #![deny(clippy::undocumented_unsafe_blocks)]
+#![allow(unsafe_code, reason = "the system calls nix does not offer safely")]
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -49,8 +50,15 @@ pub(crate) fn ignore_sigint_until_handled() {
     let _ = unsafe { signal(Signal::SIGINT, SigHandler::Handler(ignore_sigint)) };
 }
 
-/// Whether descriptor number `fd` is open in this process (for the fd-leak tests).
-#[cfg(test)]
+/// Descriptor number `fd`, which this process inherited open and keeps open for its whole life
+/// (the kernel's registration socket in the runtime), borrowed; `None` if it is not open.
+pub(crate) fn inherited(fd: RawFd) -> Option<BorrowedFd<'static>> {
+    // SAFETY: the descriptor is open (checked) and, by the contract with the process that
+    // passed it, never closed by this process, so the borrow cannot outlive it.
+    is_open(fd).then(|| unsafe { BorrowedFd::borrow_raw(fd) })
+}
+
+/// Whether descriptor number `fd` is open in this process.
 pub(crate) fn is_open(fd: RawFd) -> bool {
     // SAFETY: F_GETFD only reads the descriptor's flags; a closed number is EBADF.
     unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }

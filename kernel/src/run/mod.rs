@@ -18,6 +18,8 @@
 //! - `ctrl_c`: the first Ctrl-C interrupts the cell and stops the run; a second one quits.
 //! - `watchdog`: interrupting a cell that runs past `--timeout`.
 
+#![deny(unsafe_code)]
+
 mod ctrl_c;
 mod echo;
 mod error;

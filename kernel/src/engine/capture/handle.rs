@@ -1,8 +1,6 @@
 //! The kernel's end of output capture: the registration socket and the reader thread started,
 //! the cell that outputs belong to set, a barrier that publishes everything written so far.
 
-#![deny(unsafe_code)]
-
 use super::event::EventSink;
 use super::reader::{Command, Reader};
 use nix::sys::eventfd::{EfdFlags, EventFd};

@@ -24,11 +24,11 @@
 //! - `handle`: the kernel's end ([`Capture`]): starts the reader thread, sets the target cell,
 //!   waits for a barrier.
 //! - `reader`: the reader thread: pipes, ordering records, partial lines.
-//! - `fd_passing`: receiving a process's pipes over the registration socket.
 //! - `parse`: a pipe's bytes as stream text and records; `record`: one record decoded.
+//!
+//! The record format and the descriptor passing are the library's (`multiprocessing::host`).
 
 mod event;
-mod fd_passing;
 mod handle;
 mod parse;
 mod reader;

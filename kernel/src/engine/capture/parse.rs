@@ -2,8 +2,9 @@
 //! records in their escapes, UTF-8 characters never cut.
 
 use super::event::Event;
-use super::record::{OSC, record};
+use super::record::record;
 use crate::engine::output::{Output, StreamName};
+use multiprocessing::host::record::{Split, split};
 
 /// A line longer than this is published in pieces (memory bound).
 pub(super) const MAX_LINE: usize = 8 << 20;
@@ -28,28 +29,22 @@ pub fn parse(mut data: Vec<u8>, name: StreamName, finish: Finish) -> (Vec<Event>
     while i < data.len() {
         if data[i] == 0x1b {
             let rest = &data[i..];
-            if rest.len() < OSC.len() && OSC.starts_with(rest) && wait_records {
-                break; // maybe the start of a record: wait
-            }
-            if rest.starts_with(OSC) {
-                match rest.iter().position(|&b| b == 0x07) {
-                    Some(end) => {
-                        if !text.is_empty() {
-                            outputs.push(stream(name, &std::mem::take(&mut text)));
-                        }
-                        if let Some(o) = record(&rest[OSC.len()..end]) {
-                            outputs.push(o);
-                        }
-                        i += end + 1;
-                        // A record's own newline is not output.
-                        if data.get(i) == Some(&b'\n') {
-                            i += 1;
-                        }
-                        continue;
+            match split(rest) {
+                Split::Whole { body, len } => {
+                    if !text.is_empty() {
+                        outputs.push(stream(name, &std::mem::take(&mut text)));
                     }
-                    None if wait_records && rest.len() < MAX_LINE => break,
-                    None => {}
+                    if let Some(o) = record(body) {
+                        outputs.push(o);
+                    }
+                    // The record's own newline (when it is there) is not output.
+                    i += len;
+                    continue;
                 }
+                // Maybe the start of a record, or one not ended yet: wait (a very long one
+                // is text).
+                Split::Partial if wait_records && rest.len() < MAX_LINE => break,
+                Split::Partial | Split::NotARecord => {}
             }
         }
         text.push(data[i]);

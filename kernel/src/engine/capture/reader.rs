@@ -2,16 +2,16 @@
 //! gave their output (`fork` and `sync` records), and publishes to the sink.
 
 use super::event::{Event, EventSink};
-use super::fd_passing::receive;
 use super::parse::{Finish, MAX_LINE, parse};
 use crate::engine::output::StreamName;
+use multiprocessing::host::recv_fds;
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::eventfd::EventFd;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::os::fd::{AsFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
@@ -237,9 +237,12 @@ impl Reader {
     /// Takes every pending registration: `[stdout, stderr]` read ends.
     fn accept_registrations(&mut self) {
         loop {
-            let Some((payload, fds)) = receive(&self.socket) else {
-                return;
+            // The writer's pid, then its name; `[stdout, stderr]` attached.
+            let mut payload = [0u8; 512];
+            let Ok((len, fds)) = recv_fds(self.socket.as_fd(), &mut payload) else {
+                return; // none pending (the socket does not block)
             };
+            let payload = &payload[..len];
             let pid = payload
                 .get(..4)
                 .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
@@ -250,13 +253,12 @@ impl Reader {
             // A child's output waits for its parent's `fork` record, unless it was seen already.
             let held_until =
                 (!runtime && !self.forked.remove(&pid)).then(|| Instant::now() + HOLD_MAX);
-            for (i, fd) in fds.into_iter().enumerate() {
-                // SAFETY: a received fd, now ours.
-                let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+            for (i, owned) in fds.into_iter().enumerate() {
                 if i > 1 {
-                    continue;
+                    continue; // more than a registration carries: closed
                 }
                 set_nonblocking(&owned);
+                let fd = owned.as_raw_fd();
                 self.pipes.insert(
                     fd,
                     Pipe {

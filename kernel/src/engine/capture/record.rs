@@ -1,17 +1,16 @@
-//! One record (`\x1b]5379;kind;base64(json)\x07`) decoded into an event.
+//! One record (`\x1b]5379;kind;base64(json)\x07`, the format of `multiprocessing::host::record`)
+//! decoded into an event.
 
 use super::event::Event;
 use crate::engine::output::{ClearOutput, DisplayData, Output};
+use crate::engine::relay::{CELL_ERROR, CELL_PANIC};
+use multiprocessing::host::record;
 use serde_json::Value;
 
-/// How a record starts: `ESC ] 5379 ;`, then `kind;base64(json)` and BEL.
-pub(super) const OSC: &[u8] = b"\x1b]5379;";
-
-/// Decodes one `kind;base64(json)` record.
+/// Decodes one record's body (`kind;base64(json)`, as `record::split` returns it).
 pub(super) fn record(body: &[u8]) -> Option<Event> {
-    let text = std::str::from_utf8(body).ok()?;
-    let (kind, payload) = text.split_once(';')?;
-    let json: Value = serde_json::from_slice(&base64_decode(payload)?).ok()?;
+    let (kind, payload) = record::decode(body)?;
+    let json: Value = serde_json::from_slice(&payload).ok()?;
     let display_id = json
         .get("display_id")
         .and_then(Value::as_str)
@@ -29,8 +28,8 @@ pub(super) fn record(body: &[u8]) -> Option<Event> {
             wait: json.get("wait").and_then(Value::as_bool).unwrap_or(false),
         })),
         "panic" => Event::Panic(json),
-        "cellpanic" => Event::CellPanicked,
-        "cellerror" => Event::CellErrored,
+        CELL_PANIC => Event::CellPanicked,
+        CELL_ERROR => Event::CellErrored,
         "cellerrormsg" => Event::CellErrorMessage(json.get("message")?.as_str()?.to_string()),
         k if k.starts_with("sync:") => Event::Sync(
             k["sync:".len()..]
@@ -41,33 +40,4 @@ pub(super) fn record(body: &[u8]) -> Option<Event> {
         k if k.starts_with("fork:") => Event::Fork(k["fork:".len()..].parse().ok()?),
         _ => return None,
     })
-}
-
-fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let val = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32)
-    };
-    let bytes: Vec<u8> = s.bytes().filter(|&c| c != b'=').collect();
-    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
-    for chunk in bytes.chunks(4) {
-        let mut n = 0u32;
-        for (i, &c) in chunk.iter().enumerate() {
-            n |= val(c)? << (18 - 6 * i);
-        }
-        out.push((n >> 16) as u8);
-        if chunk.len() > 2 {
-            out.push((n >> 8) as u8);
-        }
-        if chunk.len() > 3 {
-            out.push(n as u8);
-        }
-    }
-    Some(out)
 }
