@@ -12,6 +12,10 @@
 //! - `history`, `is_complete`, `kernel_info`: what those replies say.
 //! - `cursor`: code points and byte offsets.
 //! - `wire`, `connection`: the message format and signatures; the connection file.
+//!
+//! Each channel has one dispatch function (`control::dispatch`, `Executor::dispatch`, as
+//! ipykernel's `kernelbase.py` has): it looks the handler up by message type, publishes busy and
+//! idle once around it, and answers a request whose content does not decode with an error reply.
 
 mod connection;
 mod content;
