@@ -27,7 +27,7 @@
 //! ```
 //!
 //! Deviations from Python (each where Rust or this design does better) are documented on the item
-//! concerned; the README lists them all.
+//! concerned; `docs/differences-from-python.md` lists them all.
 
 #![warn(missing_docs)]
 
