@@ -1,6 +1,9 @@
-"""No orphans: after shutdown, restart, or a SIGKILL of the kernel, no process of its tree survives."""
+"""No orphans: after shutdown, restart, or a SIGKILL of the kernel, or when the Jupyter server that
+started it is gone, no process of its tree survives."""
 import os
 import signal
+import subprocess
+import sys
 import time
 
 from conftest import execute, pid_alive, start_kernel, stream_text
@@ -58,3 +61,44 @@ def test_sigkill_of_the_kernel_leaves_nothing():
     assert all_gone(pids + [kernel_pid]) is True
     kc.stop_channels()
     km.cleanup_resources()
+
+
+SERVER = r"""
+import sys, time
+from jupyter_client.manager import start_new_kernel
+km, kc = start_new_kernel(kernel_name=sys.argv[1], startup_timeout=120)
+print(km.provisioner.process.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def descendants(pid):
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        for task in os.listdir(f"/proc/{p}/task"):
+            try:
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    kids = [int(c) for c in f.read().split()]
+            except OSError:
+                continue
+            out += kids
+            todo += kids
+    return out
+
+
+def test_the_kernel_exits_when_the_jupyter_server_that_started_it_is_killed():
+    # jupyter_client sets JPY_PARENT_PID to its own pid; a server killed with SIGKILL cannot shut
+    # its kernels down, so the kernel watches that pid.
+    from conftest import KERNEL
+    server = subprocess.Popen([sys.executable, "-c", SERVER, KERNEL], stdout=subprocess.PIPE, text=True)
+    try:
+        kernel_pid = int(server.stdout.readline())
+        time.sleep(1.0)
+        pids = [kernel_pid] + descendants(kernel_pid)
+        assert all(pid_alive(p) for p in pids), "the kernel's tree exited while its server was alive"
+        server.kill()
+        server.wait()
+        assert all_gone(pids, limit=10.0) is True
+    finally:
+        server.kill()

@@ -17,6 +17,8 @@
 //! ipykernel's `kernelbase.py` has): it looks the handler up by message type, publishes busy and
 //! idle once around it, and answers a request whose content does not decode with an error reply.
 
+#![deny(unsafe_code)]
+
 mod connection;
 mod content;
 mod control;

@@ -140,18 +140,17 @@ async fn serve(
 /// Exits (ending the runtime's process group) when the process that started the kernel is gone:
 /// `JPY_PARENT_PID` if Jupyter set it, else the parent process.
 fn watch_parent(shared: Arc<Shared>) {
-    // SAFETY: getppid has no preconditions.
-    let parent = unsafe { libc::getppid() };
+    let parent = nix::unistd::getppid();
     let jpy: Option<i32> = std::env::var("JPY_PARENT_PID")
         .ok()
         .and_then(|p| p.parse().ok());
     std::thread::spawn(move || {
         loop {
             std::thread::sleep(Duration::from_millis(500));
-            // SAFETY: plain syscalls.
-            let gone = unsafe {
-                libc::getppid() != parent || jpy.is_some_and(|p| p > 1 && libc::kill(p, 0) != 0)
-            };
+            let gone = nix::unistd::getppid() != parent
+                || jpy.is_some_and(|p| {
+                    p > 1 && nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None).is_err()
+                });
             if gone {
                 if let Some(i) = shared.interrupter.lock().ok().and_then(|g| g.clone()) {
                     i.kill();
