@@ -53,8 +53,14 @@ fn set_action(handler: SigHandler) -> Result<()> {
 /// [`reset_in_child`]). Called by everything that can make the state differ from a fresh
 /// process's: [`enable`], [`trigger`] (the only ways to raise an interrupt) and [`hand_out`].
 fn reset_children() {
-    static REGISTERED: std::sync::Once = std::sync::Once::new();
-    REGISTERED.call_once(|| crate::runtime::on_child_start(reset_in_child));
+    // Not a `Once`: a child forked while another thread runs a `Once`'s closure inherits it
+    // running, with no thread to finish it, and its first call here would wait for ever.
+    // `on_child_start` ignores a second registration.
+    static REGISTERED: AtomicBool = AtomicBool::new(false);
+    if !REGISTERED.load(SeqCst) {
+        crate::runtime::on_child_start(reset_in_child);
+        REGISTERED.store(true, SeqCst);
+    }
 }
 
 /// Installs the SIGINT handler: from now on SIGINT interrupts blocking calls instead of killing the process.

@@ -826,14 +826,18 @@ impl<T: Serialize + DeserializeOwned> JoinableQueue<T> {
 mod tests {
     use super::*;
     use crate::{ByteBuf, Process};
+    use std::cell::Cell;
 
-    /// A consumer's pause between publishing its new head and freeing what it read, in
-    /// microseconds: after every message, and (second) when the new head is where the producers
-    /// went back to the start of the ring. Zero in every other test.
-    static PAUSES: (AtomicU64, AtomicU64) = (AtomicU64::new(0), AtomicU64::new(0));
+    thread_local! {
+        /// A consumer's pause between publishing its new head and freeing what it read, in
+        /// microseconds: after every message, and (second) when the new head is where the
+        /// producers went back to the start of the ring. Zero in every other test; per thread, so
+        /// that only the test's own consumer pauses, not the other tests running meanwhile.
+        static PAUSES: (Cell<u64>, Cell<u64>) = const { (Cell::new(0), Cell::new(0)) };
+    }
 
     pub(super) fn pause_before_release(at_wrap: bool) {
-        let us = if at_wrap { &PAUSES.1 } else { &PAUSES.0 }.load(Relaxed);
+        let us = PAUSES.with(|p| if at_wrap { p.1.get() } else { p.0.get() });
         if us > 0 {
             std::thread::sleep(Duration::from_micros(us));
         }
@@ -857,8 +861,10 @@ mod tests {
         });
         // A slow consumer (the producer catches up with it in the next lap), slowest where the
         // producer went back to the start (longer than a sleeping producer's slice).
-        PAUSES.0.store(1_000, Relaxed);
-        PAUSES.1.store(50_000, Relaxed);
+        PAUSES.with(|p| {
+            p.0.set(1_000);
+            p.1.set(50_000);
+        });
         p.start().unwrap();
         let mut bad = None;
         for i in 0..N {
@@ -878,8 +884,10 @@ mod tests {
                 }
             }
         }
-        PAUSES.0.store(0, Relaxed);
-        PAUSES.1.store(0, Relaxed);
+        PAUSES.with(|p| {
+            p.0.set(0);
+            p.1.set(0);
+        });
         if bad.is_some() {
             let _ = p.terminate();
         }

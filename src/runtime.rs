@@ -146,6 +146,8 @@ fn reap_finished(st: &mut State) {
         let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
         let pid = match waitid(Id::All, flags).map(|status| status.pid()) {
             Ok(Some(pid)) => pid.as_raw() as u32,
+            // A child died of a real-time signal, which nix's status cannot express: look at each.
+            Err(nix::errno::Errno::EINVAL) => break,
             // No child (ECHILD), none has exited (StillAlive), or interrupted.
             _ => return,
         };

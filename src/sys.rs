@@ -98,17 +98,23 @@ pub(crate) fn pidfd_open(pid: u32) -> Option<OwnedFd> {
     }
 }
 
-/// Reaps `pid` if it has exited (never blocks). `Ok(None)` while it runs.
+/// Reaps `pid` if it has exited (never blocks). `Ok(None)` while it runs. The raw status is
+/// decoded here, not by nix, whose `WaitStatus` cannot express a death by a real-time signal (it
+/// would reap the child and return `EINVAL`, losing its code).
 pub(crate) fn try_waitpid(pid: u32) -> Result<Option<i32>> {
-    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-    let pid = nix::unistd::Pid::from_raw(pid as libc::pid_t);
     loop {
-        return match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(_, code)) => Ok(Some(code)),
-            Ok(WaitStatus::Signaled(_, sig, _)) => Ok(Some(-(sig as i32))),
-            Ok(_) => Ok(None),
-            Err(Errno::EINTR) => continue,
-            Err(e) => Err(nix_error("waitpid", e)),
+        let mut status: libc::c_int = 0;
+        // SAFETY: waitpid writes the status into the local integer it is given.
+        let r = unsafe { libc::waitpid(pid as libc::pid_t, &mut status, libc::WNOHANG) };
+        return match r {
+            0 => Ok(None),
+            r if r > 0 && libc::WIFEXITED(status) => Ok(Some(libc::WEXITSTATUS(status))),
+            r if r > 0 && libc::WIFSIGNALED(status) => Ok(Some(-libc::WTERMSIG(status))),
+            r if r > 0 => Ok(None),
+            _ => match Errno::last() {
+                Errno::EINTR => continue,
+                e => Err(nix_error("waitpid", e)),
+            },
         };
     }
 }

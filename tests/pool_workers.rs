@@ -166,3 +166,21 @@ fn a_blocking_call_in_a_callback_is_an_error_and_the_pool_goes_on() {
     assert!(start.elapsed() < Duration::from_secs(5));
     assert_eq!(pool.map(square, 0..4).unwrap(), vec![0, 1, 4, 9]);
 }
+
+fn raise_real_time_signal(offset: i32) -> u64 {
+    // SAFETY: raise takes an integer; a real-time signal's default action ends the process.
+    unsafe { libc::raise(libc::SIGRTMIN() + offset) };
+    0
+}
+
+#[test]
+fn a_worker_killed_by_a_real_time_signal_fails_its_task_and_is_replaced() {
+    let _serial = one_at_a_time();
+    let pool = Pool::new(2).unwrap();
+    let result = pool.apply_async(raise_real_time_signal, (2,)).unwrap();
+    match result.get_timeout(Duration::from_secs(20)) {
+        Err(Error::WorkerDied { exitcode, .. }) => assert_eq!(exitcode, -(libc::SIGRTMIN() + 2)),
+        other => panic!("expected WorkerDied within 20 s, got {other:?}"),
+    }
+    assert_eq!(pool.apply(square, (5,)).unwrap(), 25);
+}

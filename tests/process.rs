@@ -354,3 +354,17 @@ fn start_leaves_the_children_of_std_process_command_alone() {
     assert!(is_zombie_child(pid), "someone else reaped pid {pid}");
     assert_eq!(own.wait().unwrap().code(), Some(7));
 }
+
+#[test]
+fn a_child_killed_by_a_real_time_signal_has_minus_its_number() {
+    // Python gives -34 for SIGRTMIN; the status must not be lost in the reaping.
+    let rt = libc::SIGRTMIN() + 2;
+    let mut p = sleeper(60);
+    p.start().unwrap();
+    let pid = p.pid().unwrap();
+    // SAFETY: kill takes two integers.
+    assert_eq!(unsafe { libc::kill(pid as libc::pid_t, rt) }, 0);
+    p.join().unwrap();
+    assert_eq!(p.exitcode(), Some(-rt));
+    assert!(!p.is_alive());
+}

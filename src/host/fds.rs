@@ -11,8 +11,8 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use nix::errno::Errno;
 use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, UnixAddr, recvmsg, sendmsg};
 
-/// The most descriptors [`recv_fds`] takes from one message; a message carrying more loses the
-/// rest (the kernel closes them).
+/// The most descriptors [`recv_fds`] returns from one message; it closes the rest of a message
+/// that carries more.
 ///
 /// ```
 /// assert_eq!(multiprocessing::host::MAX_FDS, 16);
@@ -75,7 +75,9 @@ pub fn send_fds(
 ///
 /// See [`send_fds`] for an example.
 pub fn recv_fds(socket: BorrowedFd<'_>, buf: &mut [u8]) -> std::io::Result<(usize, Vec<OwnedFd>)> {
-    let mut control = nix::cmsg_space!([RawFd; MAX_FDS]);
+    // Room for the most descriptors Linux attaches to one message (SCM_MAX_FD), so that the
+    // control data is never cut: a cut message's descriptors would be installed but not listed.
+    let mut control = nix::cmsg_space!([RawFd; SCM_MAX_FD]);
     let mut iov = [IoSliceMut::new(buf)];
     let msg = loop {
         match recvmsg::<()>(
@@ -99,8 +101,12 @@ pub fn recv_fds(socket: BorrowedFd<'_>, buf: &mut [u8]) -> std::io::Result<(usiz
             }
         }
     }
+    fds.truncate(MAX_FDS); // the rest are closed here
     Ok((msg.bytes, fds))
 }
+
+/// Linux's limit of descriptors in one message (`SCM_MAX_FD` in `include/net/scm.h`).
+const SCM_MAX_FD: usize = 253;
 
 #[cfg(test)]
 mod tests {
