@@ -56,6 +56,9 @@ def test_a_wrong_typed_field_gets_an_error_reply_naming_it_and_the_kernel_keeps_
         assert c["status"] == "error" and c["ename"] == "BadRequest", c
         assert f"invalid {msg_type} content: field `{field}`" in c["evalue"], c
         assert c["traceback"] == [f"BadRequest: {c['evalue']}"]
+        if msg_type == "execute_request":
+            # Every execute_reply has a count (JupyterLab copies it into the cell): the current one.
+            assert c.get("execution_count") == count, c
         # busy, and nothing else before idle: the cell did not run, nothing was published.
         assert [m["msg_type"] for m in outputs] == ["status"], outputs
         assert outputs[0]["content"]["execution_state"] == "busy"

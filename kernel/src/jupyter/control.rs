@@ -88,7 +88,7 @@ fn dispatch(shared: &Arc<Shared>, m: &Message) -> After {
             return After::Serve;
         };
         handle(shared, m).unwrap_or_else(|e| {
-            if let Some(reply) = shared.refuse(m, &e) {
+            if let Some(reply) = shared.refuse(m, &e, None) {
                 let _ = shared.control_out.send(reply);
             }
             After::Serve

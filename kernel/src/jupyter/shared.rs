@@ -73,10 +73,15 @@ impl Shared {
     }
 
     /// Logs why `request`'s content is invalid; the error reply to send, if it is a request.
-    pub(super) fn refuse(&self, request: &Message, error: &BadContent) -> Option<Message> {
+    pub(super) fn refuse(
+        &self,
+        request: &Message,
+        error: &BadContent,
+        execution_count: Option<u64>,
+    ) -> Option<Message> {
         eprintln!("rustmp: {error}");
         let msg_type = ErrorReply::msg_type(&request.header.msg_type)?;
-        let content = ErrorReply::bad_content(error).to_json();
+        let content = ErrorReply::bad_content(error, execution_count).to_json();
         Some(self.message(request, &msg_type, content))
     }
 

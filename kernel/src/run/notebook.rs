@@ -54,6 +54,9 @@ pub(super) fn load(path: &Path) -> Result<Value, RunError> {
             return Err(not_notebook(format!("cell {} has no valid source", i + 1)));
         }
     }
+    if nb.get("metadata").is_some_and(|m| !m.is_object()) {
+        return Err(not_notebook("its metadata is not an object".into()));
+    }
     let meta = &nb["metadata"];
     let language = meta["kernelspec"]["language"]
         .as_str()
@@ -200,6 +203,11 @@ mod tests {
             )
             .unwrap_err()
             .contains("cell 1 has no valid source")
+        );
+        assert!(
+            case("g.ipynb", r#"{"nbformat": 4, "metadata": [], "cells": []}"#)
+                .unwrap_err()
+                .contains("metadata is not an object")
         );
         assert!(case("f.ipynb", r#"{"nbformat": 4, "metadata": {}, "cells": []}"#).is_ok());
         let _ = std::fs::remove_dir_all(&dir);

@@ -21,8 +21,9 @@ use std::time::Instant;
 pub fn run(opts: &Options) -> Result<Summary, RunError> {
     let started = Instant::now();
     let mut nb = load(&opts.notebook)?;
-    let ctrl_c = CtrlC::install();
+    // Before any thread starts: prepare sets the process's environment.
     let paths = engine::prepare()?;
+    let ctrl_c = CtrlC::install();
     let cells = nb["cells"].as_array().map(Vec::len).unwrap_or(0);
     let recorder = Arc::new(Mutex::new(Recorder::new(cells)));
     let sink_recorder = recorder.clone();

@@ -115,17 +115,22 @@ pub(crate) struct ErrorReply {
     pub(crate) evalue: String,
     /// The lines to show.
     pub(crate) traceback: Vec<String>,
+    /// An `execute_reply`'s count (the protocol requires it there; a refused request is not
+    /// counted, so it is the current count).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) execution_count: Option<u64>,
 }
 
 impl ErrorReply {
-    /// The reply to a request with invalid content.
-    pub(crate) fn bad_content(error: &BadContent) -> ErrorReply {
+    /// The reply to a request with invalid content; `execution_count` for an `execute_request`.
+    pub(crate) fn bad_content(error: &BadContent, execution_count: Option<u64>) -> ErrorReply {
         let evalue = error.to_string();
         ErrorReply {
             status: ReplyStatus::Error,
             ename: "BadRequest".into(),
             traceback: vec![format!("BadRequest: {evalue}")],
             evalue,
+            execution_count,
         }
     }
 
@@ -212,7 +217,12 @@ mod tests {
         assert!(e.to_string().contains("field `n`"), "{e}");
         let e = decode::<ExecuteRequest>("execute_request", &request("[1]")).unwrap_err();
         assert!(e.to_string().contains("not a dict"), "{e}");
-        let reply = ErrorReply::bad_content(&e).to_json();
+        let reply = ErrorReply::bad_content(&e, None).to_json();
+        assert!(reply.get("execution_count").is_none(), "{reply}");
+        assert_eq!(
+            ErrorReply::bad_content(&e, Some(3)).to_json()["execution_count"],
+            3
+        );
         assert_eq!(reply["status"], "error");
         assert_eq!(reply["ename"], "BadRequest");
         assert_eq!(reply["evalue"], e.to_string());

@@ -127,7 +127,9 @@ impl Executor {
                 // saw the failed cell end is not aborted, only those already queued.
                 Ok(After::AbortQueued) => self.abort_queued(rx),
                 Err(e) => {
-                    if let Some(reply) = shared.refuse(m, &e) {
+                    let count =
+                        (m.header.msg_type == "execute_request").then_some(self.execution_count);
+                    if let Some(reply) = shared.refuse(m, &e, count) {
                         let _ = shared.shell_out.send(reply);
                     }
                 }
