@@ -5,7 +5,7 @@
 kernel/src/, kernel/display/src/), and module cycles: for each folder, the cycles among its children,
 where a child depends on another if code in it (comments and unit-test modules left out) names the
 other through `crate::` or `super::`."""
-import os, re, subprocess, sys
+import os, re, sys
 from collections import defaultdict
 root = sys.argv[1] if len(sys.argv) > 1 else "."
 def rs(d):
@@ -48,8 +48,7 @@ for base in ("src", "kernel/src"):
                 part = part.strip().split("::")
                 if part and part[0]: refs.append(part)
         for g in re.findall(r"\bsuper((?:::\w+)+)", t):
-            parent = list(m[:-1]) if not mods.get(m, "").endswith("mod.rs") else list(m[:-1])
-            refs.append(parent + g.strip(":").split("::"))
+            refs.append(list(m[:-1]) + g.strip(":").split("::"))
         for r in refs:
             # longest module prefix
             best = None

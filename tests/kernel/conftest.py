@@ -2,6 +2,7 @@
 
 The test script installs the kernelspec into a temporary JUPYTER_PATH before pytest starts.
 """
+import os
 import queue
 import time
 
@@ -54,6 +55,27 @@ def pid_alive(pid):
             return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
     except OSError:
         return False
+
+
+def process_tree(pids):
+    """The processes `pids` and all their descendants (the kernel, its runtime, their children)."""
+    seen, todo = set(), list(pids)
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{pid}/task/{task}/children") as f:
+                    todo.extend(int(c) for c in f.read().split())
+            except OSError:
+                pass
+    return seen
 
 
 def stream_text(outputs, name="stdout"):

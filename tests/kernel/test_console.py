@@ -16,7 +16,8 @@ import pexpect
 import pytest
 
 from conftest import WARMUP_TIMEOUT, pid_alive
-from test_lab import process_tree, processes_naming
+from conftest import process_tree
+from test_lab import processes_naming
 
 CELL_TIMEOUT = 120
 INTERRUPTED = "Interrupted: the cell was interrupted; the children created through multiprocessing were terminated"

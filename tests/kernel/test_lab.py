@@ -27,7 +27,7 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import sync_playwright
 
-from conftest import WARMUP_TIMEOUT, pid_alive
+from conftest import WARMUP_TIMEOUT, pid_alive, process_tree
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -124,27 +124,6 @@ def processes_naming(text):
         if text in cmdline and state not in ("Z", "X"):
             pids.append(int(entry))
     return pids
-
-
-def process_tree(pids):
-    """The processes `pids` and all their descendants (the kernel, its runtime, their children)."""
-    seen, todo = set(), list(pids)
-    while todo:
-        pid = todo.pop()
-        if pid in seen:
-            continue
-        seen.add(pid)
-        try:
-            tasks = os.listdir(f"/proc/{pid}/task")
-        except OSError:
-            continue
-        for task in tasks:
-            try:
-                with open(f"/proc/{pid}/task/{task}/children") as f:
-                    todo.extend(int(c) for c in f.read().split())
-            except OSError:
-                pass
-    return seen
 
 
 class Lab:

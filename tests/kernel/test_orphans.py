@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from conftest import execute, pid_alive, start_kernel, stream_text
+from conftest import execute, pid_alive, process_tree, start_kernel, stream_text
 
 TREE_CELL = r"""
 let mut sleeper = Process::new(|| std::thread::sleep(std::time::Duration::from_secs(600)));
@@ -72,21 +72,6 @@ time.sleep(600)
 """
 
 
-def descendants(pid):
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        for task in os.listdir(f"/proc/{p}/task"):
-            try:
-                with open(f"/proc/{p}/task/{task}/children") as f:
-                    kids = [int(c) for c in f.read().split()]
-            except OSError:
-                continue
-            out += kids
-            todo += kids
-    return out
-
-
 def test_the_kernel_exits_when_the_jupyter_server_that_started_it_is_killed():
     # jupyter_client sets JPY_PARENT_PID to its own pid; a server killed with SIGKILL cannot shut
     # its kernels down, so the kernel watches that pid.
@@ -95,7 +80,7 @@ def test_the_kernel_exits_when_the_jupyter_server_that_started_it_is_killed():
     try:
         kernel_pid = int(server.stdout.readline())
         time.sleep(1.0)
-        pids = [kernel_pid] + descendants(kernel_pid)
+        pids = sorted(process_tree([kernel_pid]))
         assert all(pid_alive(p) for p in pids), "the kernel's tree exited while its server was alive"
         server.kill()
         server.wait()

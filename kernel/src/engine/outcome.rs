@@ -172,8 +172,8 @@ mod tests {
 
     #[test]
     fn the_librarys_interrupt_says_what_was_stopped() {
-        let library =
-            "interrupted by SIGINT; the children created through multiprocessing were terminated";
+        let library = multiprocessing::Error::Interrupted.to_string();
+        let library = library.as_str();
         let (ename, evalue, traceback) = error(question_mark_outcome(Some(library), "", true));
         assert_eq!(ename, "Interrupted");
         assert_eq!(evalue, INTERRUPTED);
@@ -207,8 +207,8 @@ mod tests {
     fn only_the_engines_interrupt_makes_a_cell_interrupted() {
         // The library's interrupt text in a cell the engine did not interrupt (the cell raised
         // it itself) is the error it is, whether returned through `?` or unwrapped.
-        let library =
-            "interrupted by SIGINT; the children created through multiprocessing were terminated";
+        let library = multiprocessing::Error::Interrupted.to_string();
+        let library = library.as_str();
         let (ename, evalue, traceback) = error(question_mark_outcome(Some(library), "", false));
         assert_eq!(ename, "Error");
         assert_eq!(evalue, library);
