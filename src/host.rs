@@ -93,17 +93,17 @@ pub(crate) fn sync_fence(pids: &[u32]) {
 /// In a new child: give it its own output pipes and hand their read ends to the host. If
 /// anything fails, the child keeps the descriptors it inherited (and nothing leaks).
 pub(crate) fn register_output(socket: BorrowedFd<'_>, name: &str) {
-    use nix::fcntl::OFlag;
-    let Ok((out_r, out_w)) = nix::unistd::pipe2(OFlag::O_CLOEXEC) else {
+    use crate::sys::fd::{Std, pipe2, redirect};
+    let Ok((out_r, out_w)) = pipe2(false) else {
         return;
     };
-    let Ok((err_r, err_w)) = nix::unistd::pipe2(OFlag::O_CLOEXEC) else {
+    let Ok((err_r, err_w)) = pipe2(false) else {
         return;
     };
     let mut payload = std::process::id().to_le_bytes().to_vec();
     payload.extend_from_slice(name.as_bytes());
     if send_fds(socket, &payload, &[out_r.as_fd(), err_r.as_fd()]).is_ok() {
-        let _ = nix::unistd::dup2_stdout(&out_w);
-        let _ = nix::unistd::dup2_stderr(&err_w);
+        let _ = redirect(Std::Out, &out_w);
+        let _ = redirect(Std::Err, &err_w);
     }
 }

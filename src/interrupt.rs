@@ -26,7 +26,7 @@
 #![deny(unsafe_code)]
 
 use crate::error::{Error, Result};
-use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal};
+use crate::sys::signal::{Action, set_sigint_action};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 
 static RAISED: AtomicU64 = AtomicU64::new(0);
@@ -43,10 +43,8 @@ extern "C" fn on_sigint(_sig: std::ffi::c_int) {
 
 /// Sets SIGINT's action: no `SA_RESTART`, so the thread that receives SIGINT also leaves its
 /// current system call at once.
-fn set_action(handler: SigHandler) -> Result<()> {
-    let action = SigAction::new(handler, SaFlags::empty(), SigSet::empty());
-    crate::sys::process::set_signal_action(Signal::SIGINT, &action)
-        .map_err(|e| Error::os("sigaction", e as i32))
+fn set_action(action: Action) -> Result<()> {
+    set_sigint_action(action).map_err(|e| e.error("sigaction"))
 }
 
 /// Makes every child forked from now on start with this module's state reset (see
@@ -72,7 +70,7 @@ fn reset_children() {
 /// ```
 pub fn enable() -> Result<()> {
     reset_children();
-    set_action(SigHandler::Handler(on_sigint))?;
+    set_action(Action::Handler(on_sigint))?;
     ENABLED.store(true, SeqCst);
     Ok(())
 }
@@ -84,7 +82,7 @@ pub fn enable() -> Result<()> {
 /// assert!(!multiprocessing::interrupt::is_enabled());
 /// ```
 pub fn disable() -> Result<()> {
-    set_action(SigHandler::SigDfl)?;
+    set_action(Action::Default)?;
     ENABLED.store(false, SeqCst);
     Ok(())
 }
@@ -235,7 +233,7 @@ fn reset_in_child() {
     TERMINATED_DONE.store(0, SeqCst);
     HANDING_OUT.store(0, SeqCst);
     if ENABLED.swap(false, SeqCst) {
-        let _ = set_action(SigHandler::SigDfl);
+        let _ = set_action(Action::Default);
     }
 }
 

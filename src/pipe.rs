@@ -6,7 +6,6 @@ use crate::codec;
 use crate::error::{Error, Result};
 use crate::interrupt::Watch;
 use crate::sys::{self, Deadline, Io, Spin};
-use nix::poll::PollFlags;
 use serde::{Serialize, de::DeserializeOwned};
 use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
@@ -254,7 +253,7 @@ impl<T> Connection<T> {
         let fd = self.raw(&self.rfd)?;
         let deadline = Deadline::from_timeout(timeout);
         let watch = Watch::new();
-        let ready = |wait| Ok(!sys::poll_fd(fd, PollFlags::POLLIN, wait)?.is_empty());
+        let ready = |wait| Ok(!sys::poll_fd(fd, sys::Events::IN, wait)?.is_empty());
         if ready(Duration::ZERO)? {
             return Ok(true);
         }
@@ -301,7 +300,7 @@ fn write_all(
             Io::Closed => return Err(Error::Eof),
             Io::WouldBlock => {
                 watch.check()?;
-                sys::poll_fd(fd, PollFlags::POLLOUT, sys::SLICE)?;
+                sys::poll_fd(fd, sys::Events::OUT, sys::SLICE)?;
             }
         }
     }
@@ -334,7 +333,7 @@ fn read_exact(fd: BorrowedFd<'_>, buf: &mut [u8], watch: &Watch, spin: bool) -> 
             }
             Io::WouldBlock => {
                 watch.check()?;
-                sys::poll_fd(fd, PollFlags::POLLIN, sys::SLICE)?;
+                sys::poll_fd(fd, sys::Events::IN, sys::SLICE)?;
             }
         }
     }

@@ -5,8 +5,8 @@
 use crate::error::{Error, Result};
 use crate::interrupt::Watch;
 use crate::runtime::{self, Kind, Spawn};
+use crate::sys::Signal;
 use crate::sys::{self, Deadline};
-use nix::sys::signal::Signal;
 use std::os::fd::OwnedFd;
 use std::time::Duration;
 
@@ -62,15 +62,8 @@ impl std::fmt::Debug for Process {
 }
 
 fn signal_name(sig: i32) -> String {
-    const NAMED: [Signal; 5] = [
-        Signal::SIGTERM,
-        Signal::SIGKILL,
-        Signal::SIGINT,
-        Signal::SIGSEGV,
-        Signal::SIGABRT,
-    ];
-    match NAMED.iter().find(|s| **s as i32 == sig) {
-        Some(s) => s.as_str().into(),
+    match Signal::name(sig) {
+        Some(name) => name.into(),
         None => sig.to_string(),
     }
 }
@@ -369,7 +362,7 @@ impl ProcessInfo {
     /// ```
     pub fn is_alive(&self) -> bool {
         // Signal 0 only checks existence.
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid as i32), None).is_ok()
+        crate::sys::signal::kill(self.pid, None).is_ok()
     }
 }
 

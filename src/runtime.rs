@@ -12,7 +12,7 @@ pub(crate) use fork::{Spawn, spawn};
 
 use crate::error::Result;
 use crate::sys;
-use nix::sys::signal::Signal;
+use crate::sys::Signal;
 use std::collections::BTreeMap;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::mpsc;
@@ -142,13 +142,9 @@ fn reap_finished(st: &mut State) {
     loop {
         // Which child, if any, could be reaped now, without reaping it (WNOWAIT leaves it
         // waitable).
-        use nix::sys::wait::{Id, WaitPidFlag, waitid};
-        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
-        let pid = match waitid(Id::All, flags).map(|status| status.pid()) {
-            Ok(Some(pid)) => pid.as_raw() as u32,
-            // A child died of a real-time signal, which nix's status cannot express: look at each.
-            Err(nix::errno::Errno::EINVAL) => break,
-            // No child (ECHILD), none has exited (StillAlive), or interrupted.
+        let pid = match sys::process::exited_child() {
+            Ok(Some(pid)) => pid,
+            // No child (ECHILD), none has exited, or interrupted.
             _ => return,
         };
         match st.children.get(&pid) {
@@ -214,7 +210,7 @@ pub(crate) fn wait_exit(
         |slice| {
             match pidfd {
                 Some(fd) => {
-                    sys::poll_fd(fd.as_fd(), nix::poll::PollFlags::POLLIN, slice)?;
+                    sys::poll_fd(fd.as_fd(), sys::Events::IN, slice)?;
                 }
                 None => {
                     std::thread::sleep(backoff.min(slice));
@@ -230,7 +226,7 @@ pub(crate) fn wait_exit(
 pub(crate) fn signal(pid: u32, sig: Signal) -> Result<()> {
     let mut st = state();
     if poll_locked(&mut st, pid)?.is_none() {
-        sys::send_signal(pid, sig as i32)?;
+        sys::send_signal(pid, sig)?;
     }
     Ok(())
 }

@@ -9,10 +9,6 @@
 
 use crate::error::{Error, Result};
 use crate::sys::{self, mapping::Mapping};
-use nix::errno::Errno;
-use nix::fcntl::OFlag;
-use nix::sys::mman::{shm_open, shm_unlink};
-use nix::sys::stat::Mode;
 use std::ffi::CString;
 use std::sync::Arc;
 
@@ -80,11 +76,11 @@ fn names(name: &str) -> Result<(String, CString)> {
     Ok((bare.to_string(), c))
 }
 
-fn open_error(name: &str, call: &'static str, e: Errno) -> Error {
+fn open_error(name: &str, call: &'static str, e: sys::Errno) -> Error {
     match e {
-        Errno::EEXIST => Error::Exists { name: name.into() },
-        Errno::ENOENT => Error::NotFound { name: name.into() },
-        e => sys::nix_error(call, e),
+        sys::Errno::EEXIST => Error::Exists { name: name.into() },
+        sys::Errno::ENOENT => Error::NotFound { name: name.into() },
+        e => e.error(call),
     }
 }
 
@@ -146,19 +142,15 @@ impl SharedMemory {
         let len = libc::off_t::try_from(size)
             .map_err(|_| Error::InvalidArgument(format!("size {size} is too large")))?;
         // O_EXCL makes this the creator.
-        let fd = shm_open(
-            cname.as_c_str(),
-            OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_RDWR | OFlag::O_CLOEXEC,
-            Mode::from_bits_truncate(0o600),
-        )
-        .map_err(|e| open_error(&bare, "shm_open", e))?;
-        let result = match nix::unistd::ftruncate(&fd, len) {
+        let fd = sys::fd::shm_open(cname.as_c_str(), true)
+            .map_err(|e| open_error(&bare, "shm_open", e))?;
+        let result = match sys::fd::ftruncate(&fd, len) {
             Ok(()) => map(fd, bare, size),
-            Err(e) => Err(sys::nix_error("ftruncate", e)),
+            Err(e) => Err(e.error("ftruncate")),
         };
         if result.is_err() {
             // Removes the segment we just created (nothing else can know it yet).
-            let _ = shm_unlink(cname.as_c_str());
+            let _ = sys::fd::shm_unlink(cname.as_c_str());
         }
         result
     }
@@ -177,14 +169,10 @@ impl SharedMemory {
     /// ```
     pub fn attach(name: &str) -> Result<SharedMemory> {
         let (bare, cname) = names(name)?;
-        let fd = shm_open(
-            cname.as_c_str(),
-            OFlag::O_RDWR | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| open_error(&bare, "shm_open", e))?;
-        let st = nix::sys::stat::fstat(&fd).map_err(|e| sys::nix_error("fstat", e))?;
-        let size = usize::try_from(st.st_size).unwrap_or(0);
+        let fd = sys::fd::shm_open(cname.as_c_str(), false)
+            .map_err(|e| open_error(&bare, "shm_open", e))?;
+        let size = sys::fd::file_size(&fd).map_err(|e| e.error("fstat"))?;
+        let size = usize::try_from(size).unwrap_or(0);
         if size == 0 {
             return Err(Error::InvalidArgument(format!(
                 "shared memory {bare:?} is empty"
@@ -350,6 +338,6 @@ impl SharedMemory {
     /// ```
     pub fn unlink(&self) -> Result<()> {
         let (bare, cname) = names(self.name())?;
-        shm_unlink(cname.as_c_str()).map_err(|e| open_error(&bare, "shm_unlink", e))
+        sys::fd::shm_unlink(cname.as_c_str()).map_err(|e| open_error(&bare, "shm_unlink", e))
     }
 }

@@ -1,16 +1,27 @@
-//! The system layer: every system call of the library's lower modules goes through here, through
-//! `nix` where it has the call (descriptors as `OwnedFd`, errors as `Errno`), and through the few
-//! hand-written calls nix lacks, each `unsafe` block with its `// SAFETY:` reason: the futex
-//! ([`futex`]), the robust process-shared mutex ([`robust_mutex`]), the pointer code of shared
-//! mappings ([`mapping`]), pidfd, the loader queries and the signal mask around a pipe write.
-//! Also here: the one [`Deadline`] and the one [`Spin`] of every blocking wait.
+//! The system layer: every system call of the library goes through here, as small safe
+//! functions over `libc` (descriptors as `OwnedFd`, errors as [`Errno`]), each `unsafe` block
+//! with its `// SAFETY:` reason. The modules above it deny unsafe code where they can.
 //!
-//! Submodules: [`deadline`], [`spin`], [`futex`], [`robust_mutex`], [`mapping`], and `process`
-//! (the process calls of the runtime).
+//! Why not `nix`: the library is embedded in every notebook, and rust-analyzer analyses each of
+//! its dependencies at a kernel's first cell; with nix that cell took 0.8-1.0 s longer
+//! (`docs/performance.md`). The kernel, which has no such cost, uses nix. This layer has only
+//! the calls the library makes.
+//!
+//! Submodules: [`errno`], [`fd`] (pipes, reads, writes, segments), [`socket`] (pairs, sends,
+//! descriptors in messages), [`poll`], [`signal`], `process` (fork, ids, waiting, exit),
+//! [`clock`], [`futex`], [`robust_mutex`] (the robust process-shared mutex), [`mapping`] (the
+//! pointer code of shared mappings), and the one [`Deadline`] and the one [`Spin`] of every
+//! blocking wait.
 
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+pub(crate) mod clock;
+pub(crate) mod errno;
+pub(crate) mod fd;
+pub(crate) mod poll;
 pub(crate) mod process;
+pub(crate) mod signal;
+pub(crate) mod socket;
 
 mod deadline;
 mod futex;
@@ -23,31 +34,16 @@ pub(crate) use futex::{futex_wait, futex_wake};
 pub(crate) use robust_mutex::{Acquired, RobustMutex};
 pub(crate) use spin::Spin;
 
+pub(crate) use errno::Errno;
+pub(crate) use poll::Events;
+pub(crate) use process::{getpid, gettid};
+pub(crate) use signal::Signal;
+
 use crate::error::{Error, Result};
-use nix::errno::Errno;
-use nix::poll::{PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::{SigSet, SigmaskHow, Signal};
-use nix::sys::socket::MsgFlags;
 use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
-/// The library's error for a failed nix call.
-pub(crate) fn nix_error(call: &'static str, e: Errno) -> Error {
-    Error::os(call, e as i32)
-}
-
-/// This process's pid.
-pub(crate) fn getpid() -> u32 {
-    nix::unistd::getpid().as_raw() as u32
-}
-
-/// The calling thread's kernel thread id.
-pub(crate) fn gettid() -> u32 {
-    nix::unistd::gettid().as_raw() as u32
-}
-
-/// Registers `handler` to run in the child after every `fork` (`pthread_atfork`, which nix
-/// lacks). The handler runs in a child that has one thread: it should only touch atomics.
+/// Registers `handler` to run in the child after every `fork` (`pthread_atfork`). The handler runs in a child that has one thread: it should only touch atomics.
 pub(crate) fn at_fork_in_child(handler: extern "C" fn()) {
     // SAFETY: registers a plain function of this code (no data pointer); it stays valid for the
     // life of the code (glibc unregisters the handlers of a library when it is unloaded).
@@ -61,34 +57,27 @@ pub(crate) fn on_main_thread() -> bool {
 }
 
 /// Polls one fd for `events`, at most `timeout`. Returns the revents (empty on timeout or EINTR).
-pub(crate) fn poll_fd(
-    fd: BorrowedFd<'_>,
-    events: PollFlags,
-    timeout: Duration,
-) -> Result<PollFlags> {
-    let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
-    let timeout = PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX);
-    let mut fds = [PollFd::new(fd, events)];
-    match nix::poll::poll(&mut fds, timeout) {
-        Ok(0) | Err(Errno::EINTR) => Ok(PollFlags::empty()),
-        Ok(_) => Ok(fds[0].revents().unwrap_or(PollFlags::empty())),
-        Err(e) => Err(nix_error("poll", e)),
+pub(crate) fn poll_fd(fd: BorrowedFd<'_>, events: Events, timeout: Duration) -> Result<Events> {
+    let mut fds = [poll::PollFd::new(fd, events)];
+    match poll::poll(&mut fds, timeout) {
+        Ok(0) | Err(Errno::EINTR) => Ok(Events::NONE),
+        Ok(_) => Ok(fds[0].revents()),
+        Err(e) => Err(e.error("poll")),
     }
 }
 
 /// [`poll_fd`] for the blocking transfers below, which are given a raw descriptor. Returns the
-/// revents (0 on timeout).
-fn poll_one(fd: RawFd, events: libc::c_short, timeout: Duration) -> Result<libc::c_short> {
+/// revents (none on timeout).
+fn poll_one(fd: RawFd, events: Events, timeout: Duration) -> Result<Events> {
     // SAFETY: every caller passes a descriptor it holds open (owned by it, or by a struct it
     // borrows) for the whole call; the borrow ends with it.
     let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-    Ok(poll_fd(fd, PollFlags::from_bits_truncate(events), timeout)?.bits())
+    poll_fd(fd, events, timeout)
 }
 
 /// Opens a pidfd for a child (readable once it has exited), if the kernel has them.
 pub(crate) fn pidfd_open(pid: u32) -> Option<OwnedFd> {
-    // SAFETY: pidfd_open takes two integers and returns a new descriptor or -1 (nix has no
-    // wrapper).
+    // SAFETY: pidfd_open takes two integers and returns a new descriptor or -1.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
     if fd < 0 {
         None
@@ -98,9 +87,8 @@ pub(crate) fn pidfd_open(pid: u32) -> Option<OwnedFd> {
     }
 }
 
-/// Reaps `pid` if it has exited (never blocks). `Ok(None)` while it runs. The raw status is
-/// decoded here, not by nix, whose `WaitStatus` cannot express a death by a real-time signal (it
-/// would reap the child and return `EINVAL`, losing its code).
+/// Reaps `pid` if it has exited (never blocks). `Ok(None)` while it runs; `-N` for a death by
+/// signal `N` (real-time signals included).
 pub(crate) fn try_waitpid(pid: u32) -> Result<Option<i32>> {
     loop {
         let mut status: libc::c_int = 0;
@@ -113,41 +101,28 @@ pub(crate) fn try_waitpid(pid: u32) -> Result<Option<i32>> {
             r if r > 0 => Ok(None),
             _ => match Errno::last() {
                 Errno::EINTR => continue,
-                e => Err(nix_error("waitpid", e)),
+                e => Err(e.error("waitpid")),
             },
         };
     }
 }
 
 /// Sends a signal; `ESRCH` (already gone) is not an error.
-pub(crate) fn send_signal(pid: u32, sig: libc::c_int) -> Result<()> {
-    let sig = Signal::try_from(sig).map_err(|e| nix_error("kill", e))?;
-    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as libc::pid_t), sig) {
+pub(crate) fn send_signal(pid: u32, sig: Signal) -> Result<()> {
+    match signal::kill(pid, Some(sig)) {
         Ok(()) | Err(Errno::ESRCH) => Ok(()),
-        Err(e) => Err(nix_error("kill", e)),
+        Err(e) => Err(e.error("kill")),
     }
 }
 
 /// A connected pair of Unix stream sockets, close-on-exec.
 pub(crate) fn socketpair() -> Result<(OwnedFd, OwnedFd)> {
-    use nix::sys::socket::{AddressFamily, SockFlag, SockType};
-    nix::sys::socket::socketpair(
-        AddressFamily::Unix,
-        SockType::Stream,
-        None,
-        SockFlag::SOCK_CLOEXEC,
-    )
-    .map_err(|e| nix_error("socketpair", e))
+    socket::socketpair(false).map_err(|e| e.error("socketpair"))
 }
 
 /// Sets or clears `O_NONBLOCK`.
 pub(crate) fn set_nonblocking(fd: &OwnedFd, on: bool) -> Result<()> {
-    use nix::fcntl::{FcntlArg, OFlag, fcntl};
-    let flags = fcntl(fd, FcntlArg::F_GETFL).map_err(|e| nix_error("fcntl", e))?;
-    let mut flags = OFlag::from_bits_retain(flags);
-    flags.set(OFlag::O_NONBLOCK, on);
-    fcntl(fd, FcntlArg::F_SETFL(flags)).map_err(|e| nix_error("fcntl", e))?;
-    Ok(())
+    fd::set_nonblocking(fd, on).map_err(|e| e.error("fcntl"))
 }
 
 /// Outcome of one non-blocking transfer.
@@ -162,24 +137,27 @@ pub(crate) enum Io {
 
 /// What a transfer's outcome means: `Some(outcome)`, or `None` to retry (EINTR). `empty`: the
 /// buffer was empty (then 0 bytes is not the end of the stream).
-fn classify(r: nix::Result<usize>, empty: bool, call: &'static str) -> Result<Option<Io>> {
+fn classify(
+    r: std::result::Result<usize, Errno>,
+    empty: bool,
+    call: &'static str,
+) -> Result<Option<Io>> {
     match r {
         Ok(0) if !empty => Ok(Some(Io::Closed)),
         Ok(n) => Ok(Some(Io::Done(n))),
         Err(Errno::EINTR) => Ok(None),
         Err(Errno::EAGAIN) => Ok(Some(Io::WouldBlock)),
         Err(Errno::EPIPE) | Err(Errno::ECONNRESET) => Ok(Some(Io::Closed)),
-        Err(e) => Err(nix_error(call, e)),
+        Err(e) => Err(e.error(call)),
     }
 }
 
 /// `send` without SIGPIPE; `dontwait` makes it non-blocking for this call.
 pub(crate) fn send(fd: RawFd, buf: &[u8], dontwait: bool) -> Result<Io> {
-    let mut flags = MsgFlags::MSG_NOSIGNAL;
-    flags.set(MsgFlags::MSG_DONTWAIT, dontwait);
+    let flags = libc::MSG_NOSIGNAL | if dontwait { libc::MSG_DONTWAIT } else { 0 };
     loop {
         // A write of 0 bytes is not a close: `empty` is true for sends.
-        if let Some(io) = classify(nix::sys::socket::send(fd, buf, flags), true, "send")? {
+        if let Some(io) = classify(socket::send(fd, buf, flags), true, "send")? {
             return Ok(io);
         }
     }
@@ -187,14 +165,10 @@ pub(crate) fn send(fd: RawFd, buf: &[u8], dontwait: bool) -> Result<Io> {
 
 /// `recv`; `dontwait` makes it non-blocking for this call.
 pub(crate) fn recv(fd: RawFd, buf: &mut [u8], dontwait: bool) -> Result<Io> {
-    let flags = if dontwait {
-        MsgFlags::MSG_DONTWAIT
-    } else {
-        MsgFlags::empty()
-    };
+    let flags = if dontwait { libc::MSG_DONTWAIT } else { 0 };
     let empty = buf.is_empty();
     loop {
-        if let Some(io) = classify(nix::sys::socket::recv(fd, buf, flags), empty, "recv")? {
+        if let Some(io) = classify(socket::recv(fd, buf, flags), empty, "recv")? {
             return Ok(io);
         }
     }
@@ -206,7 +180,7 @@ pub(crate) fn send_all_blocking(fd: RawFd, mut buf: &[u8]) -> Result<bool> {
         match send(fd, buf, false)? {
             Io::Done(n) => buf = &buf[n..],
             Io::WouldBlock => {
-                poll_one(fd, libc::POLLOUT, SLICE)?;
+                poll_one(fd, Events::OUT, SLICE)?;
             }
             Io::Closed => return Ok(false),
         }
@@ -220,7 +194,7 @@ pub(crate) fn recv_exact_blocking(fd: RawFd, mut buf: &mut [u8]) -> Result<bool>
         match recv(fd, buf, false)? {
             Io::Done(n) => buf = &mut buf[n..],
             Io::WouldBlock => {
-                poll_one(fd, libc::POLLIN, SLICE)?;
+                poll_one(fd, Events::IN, SLICE)?;
             }
             Io::Closed => return Ok(false),
         }
@@ -250,7 +224,7 @@ pub(crate) fn loaded_objects_generation() -> u64 {
     }
     let mut adds: u64 = 0;
     // SAFETY: the callback only writes through the pointer we pass, to a u64 that outlives the
-    // call (nix has no dl_iterate_phdr).
+    // call.
     unsafe {
         libc::dl_iterate_phdr(Some(cb), (&mut adds as *mut u64).cast());
     }
@@ -261,28 +235,18 @@ pub(crate) fn loaded_objects_generation() -> u64 {
 pub(crate) fn address_is_loaded(addr: usize) -> bool {
     // SAFETY: `Dl_info` is plain pointers and integers, for which all-zero is valid.
     let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
-    // SAFETY: dladdr only reads the address value and fills info (nix has no dladdr).
+    // SAFETY: dladdr only reads the address value and fills info.
     unsafe { libc::dladdr(addr as *const libc::c_void, &mut info) != 0 }
 }
 
 /// A pipe `(read end, write end)`, non-blocking and close-on-exec.
 pub(crate) fn pipe() -> Result<(OwnedFd, OwnedFd)> {
-    use nix::fcntl::OFlag;
-    nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).map_err(|e| nix_error("pipe2", e))
+    fd::pipe2(true).map_err(|e| e.error("pipe2"))
 }
 
-/// True if SIGPIPE is ignored in this process (then a write to a closed pipe just fails with EPIPE).
-pub(crate) fn sigpipe_ignored() -> bool {
-    // SAFETY: querying the current action only (a null new action): nix's `sigaction` always
-    // sets one. A zeroed `sigaction` is a valid out buffer.
-    unsafe {
-        let mut old: libc::sigaction = std::mem::zeroed();
-        libc::sigaction(libc::SIGPIPE, std::ptr::null(), &mut old) == 0
-            && old.sa_sigaction == libc::SIG_IGN
-    }
-}
+pub(crate) use signal::sigpipe_ignored;
 
-/// Fills `buf` with random bytes from the kernel (`getrandom`, which nix lacks).
+/// Fills `buf` with random bytes from the kernel (`getrandom`).
 pub(crate) fn fill_random(buf: &mut [u8]) -> Result<()> {
     // SAFETY: `buf` is valid for writes of its length.
     let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
@@ -296,7 +260,7 @@ pub(crate) fn fill_random(buf: &mut [u8]) -> Result<()> {
 pub(crate) fn read_nb(fd: impl AsFd, buf: &mut [u8]) -> Result<Io> {
     let empty = buf.is_empty();
     loop {
-        if let Some(io) = classify(nix::unistd::read(&fd, buf), empty, "read")? {
+        if let Some(io) = classify(fd::read(&fd, buf), empty, "read")? {
             return Ok(io);
         }
     }
@@ -308,27 +272,12 @@ pub(crate) fn write_nb(fd: impl AsFd, buf: &[u8], sigpipe_ignored: bool) -> Resu
     if sigpipe_ignored {
         return write_raw(fd, buf);
     }
-    let mut set = SigSet::empty();
-    set.add(Signal::SIGPIPE);
-    let mut old = SigSet::empty();
-    let _ = nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old));
-    let r = write_raw(fd, buf);
-    if matches!(r, Ok(Io::Closed)) && !old.contains(Signal::SIGPIPE) {
-        let zero = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: a valid signal set and timeout, a null info pointer (allowed); it only takes a
-        // pending SIGPIPE off this thread (nix has no sigtimedwait).
-        unsafe { libc::sigtimedwait(set.as_ref(), std::ptr::null_mut(), &zero) };
-    }
-    let _ = nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
-    r
+    signal::with_sigpipe_blocked(|| write_raw(fd, buf), |r| matches!(r, Ok(Io::Closed)))
 }
 
 fn write_raw(fd: impl AsFd, buf: &[u8]) -> Result<Io> {
     loop {
-        if let Some(io) = classify(nix::unistd::write(&fd, buf), true, "write")? {
+        if let Some(io) = classify(fd::write(&fd, buf), true, "write")? {
             return Ok(io);
         }
     }

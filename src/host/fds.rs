@@ -1,15 +1,9 @@
 //! Passing file descriptors over an `AF_UNIX` socket (`SCM_RIGHTS`), the way a child hands its
-//! output pipes to the host (see [`crate::host`]), written once with `nix`. Its one `unsafe`
-//! block takes ownership of the descriptors a message brought.
+//! output pipes to the host (see [`crate::host`]); the kernel uses the same two functions. The
+//! control-message code is written once, in `sys::socket`.
 
-#![allow(unsafe_code)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
-use std::io::{IoSlice, IoSliceMut};
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
-
-use nix::errno::Errno;
-use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, UnixAddr, recvmsg, sendmsg};
+use crate::sys::socket;
+use std::os::fd::{BorrowedFd, OwnedFd};
 
 /// The most descriptors [`recv_fds`] returns from one message; it closes the rest of a message
 /// that carries more.
@@ -49,22 +43,8 @@ pub fn send_fds(
     payload: &[u8],
     fds: &[BorrowedFd<'_>],
 ) -> std::io::Result<()> {
-    let raw: Vec<RawFd> = fds.iter().map(AsRawFd::as_raw_fd).collect();
-    let cmsgs = [ControlMessage::ScmRights(&raw)];
-    let iov = [IoSlice::new(payload)];
-    loop {
-        match sendmsg::<UnixAddr>(
-            socket.as_raw_fd(),
-            &iov,
-            &cmsgs,
-            MsgFlags::MSG_NOSIGNAL,
-            None,
-        ) {
-            Err(Errno::EINTR) => continue,
-            Err(e) => return Err(e.into()),
-            Ok(_) => return Ok(()),
-        }
-    }
+    socket::send_with_fds(socket, payload, fds)?;
+    Ok(())
 }
 
 /// Receives one message from `socket` into `buf` with the descriptors attached to it (at most
@@ -75,38 +55,10 @@ pub fn send_fds(
 ///
 /// See [`send_fds`] for an example.
 pub fn recv_fds(socket: BorrowedFd<'_>, buf: &mut [u8]) -> std::io::Result<(usize, Vec<OwnedFd>)> {
-    // Room for the most descriptors Linux attaches to one message (SCM_MAX_FD), so that the
-    // control data is never cut: a cut message's descriptors would be installed but not listed.
-    let mut control = nix::cmsg_space!([RawFd; SCM_MAX_FD]);
-    let mut iov = [IoSliceMut::new(buf)];
-    let msg = loop {
-        match recvmsg::<()>(
-            socket.as_raw_fd(),
-            &mut iov,
-            Some(&mut control),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        ) {
-            Err(Errno::EINTR) => continue,
-            Err(e) => return Err(e.into()),
-            Ok(msg) => break msg,
-        }
-    };
-    let mut fds = Vec::new();
-    for cmsg in msg.cmsgs()? {
-        if let ControlMessageOwned::ScmRights(received) = cmsg {
-            for fd in received {
-                // SAFETY: the kernel installed `fd` in this process for this message; nothing
-                // else knows it, so it is ours to own (and close).
-                fds.push(unsafe { OwnedFd::from_raw_fd(fd) });
-            }
-        }
-    }
+    let (n, mut fds) = socket::recv_with_fds(socket, buf)?;
     fds.truncate(MAX_FDS); // the rest are closed here
-    Ok((msg.bytes, fds))
+    Ok((n, fds))
 }
-
-/// Linux's limit of descriptors in one message (`SCM_MAX_FD` in `include/net/scm.h`).
-const SCM_MAX_FD: usize = 253;
 
 #[cfg(test)]
 mod tests {

@@ -10,7 +10,8 @@ use crate::codec;
 use crate::error::{Error, Result, TaskError};
 use crate::interrupt;
 use crate::panic::PanicWire;
-use nix::poll::{PollFd, PollFlags, PollTimeout};
+use crate::sys::Events;
+use crate::sys::poll::{PollFd, poll};
 use std::collections::VecDeque;
 use std::os::fd::AsFd;
 use std::sync::Arc;
@@ -239,26 +240,21 @@ impl Manager {
     fn wait_for_events(&mut self, timeout: Duration) {
         // The wake pipe, then per worker its socket and its pidfd (if it has one).
         let mut fds = Vec::with_capacity(1 + 2 * self.workers.len());
-        fds.push(PollFd::new(self.shared.wake.0.as_fd(), PollFlags::POLLIN));
+        fds.push(PollFd::new(self.shared.wake.0.as_fd(), Events::IN));
         for w in &self.workers {
-            let mut events = PollFlags::POLLIN;
+            let mut events = Events::IN;
             if w.out_pos < w.out.len() {
-                events |= PollFlags::POLLOUT;
+                events |= Events::OUT;
             }
             fds.push(PollFd::new(w.sock.as_fd(), events));
             if let Some(pidfd) = &w.pidfd {
-                fds.push(PollFd::new(pidfd.as_fd(), PollFlags::POLLIN));
+                fds.push(PollFd::new(pidfd.as_fd(), Events::IN));
             }
         }
-        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
-        let timeout = PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX);
-        if nix::poll::poll(&mut fds, timeout).is_err() {
+        if poll(&mut fds, timeout).is_err() {
             return;
         }
-        let revents: Vec<PollFlags> = fds
-            .iter()
-            .map(|f| f.revents().unwrap_or(PollFlags::empty()))
-            .collect();
+        let revents: Vec<Events> = fds.iter().map(|f| f.revents()).collect();
         drop(fds);
         if !revents[0].is_empty() {
             self.shared.drain_wake();
@@ -273,12 +269,12 @@ impl Manager {
                 next += 1;
                 revents[next - 1]
             } else {
-                PollFlags::empty()
+                Events::NONE
             };
-            if sock.contains(PollFlags::POLLOUT) {
+            if sock.contains(Events::OUT) {
                 w.flush();
             }
-            if sock.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
+            if sock.intersects(Events::IN | Events::HUP | Events::ERR) {
                 answers.extend(read_answers(w).into_iter().map(|a| (i, a)));
             }
             if !pidfd.is_empty() || w.pidfd.is_none() {

@@ -4,7 +4,7 @@
 use super::result::Sink;
 use crate::error::{Error, Result};
 use crate::interrupt;
-use nix::errno::Errno;
+use crate::sys::{self, Errno};
 use std::collections::VecDeque;
 use std::os::fd::OwnedFd;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -58,9 +58,7 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) fn new() -> Result<Shared> {
-        use nix::fcntl::OFlag;
-        let wake = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
-            .map_err(|e| Error::os("pipe2", e as i32))?;
+        let wake = sys::pipe()?;
         Ok(Shared {
             inner: Mutex::new(Inner {
                 status: Status::Run,
@@ -108,13 +106,13 @@ impl Shared {
     /// Wakes the manager thread.
     pub(crate) fn wake(&self) {
         // A full pipe (EAGAIN) is already a wake-up.
-        let _ = nix::unistd::write(&self.wake.1, &[1]);
+        let _ = sys::fd::write(&self.wake.1, &[1]);
     }
 
     pub(super) fn drain_wake(&self) {
         let mut buf = [0u8; 256];
         loop {
-            match nix::unistd::read(&self.wake.0, &mut buf) {
+            match sys::fd::read(&self.wake.0, &mut buf) {
                 Err(Errno::EINTR) => continue,
                 Ok(n) if n == buf.len() => continue,
                 _ => return,

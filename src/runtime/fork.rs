@@ -18,7 +18,7 @@
 use super::{Child, Context, Kind, reap_finished, signal, state, wait_exit};
 use crate::error::{Error, Result};
 use crate::sys;
-use nix::sys::signal::Signal;
+use crate::sys::Signal;
 use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::sync::mpsc;
@@ -114,11 +114,11 @@ fn fork_here(req: Spawn, body: Box<dyn FnOnce() -> i32 + Send>) -> Result<u32> {
     // holds every process-local lock it uses (taken above, in the documented order), and the
     // panic hook it may run was installed before (it never calls `set_hook`).
     #[allow(unsafe_code)]
-    let forked = unsafe { nix::unistd::fork() };
+    let forked = unsafe { sys::process::fork() };
     let pid = match forked {
-        Err(e) => return Err(Error::os("fork", e as i32)),
-        Ok(nix::unistd::ForkResult::Parent { child }) => child.as_raw() as u32,
-        Ok(nix::unistd::ForkResult::Child) => {
+        Err(e) => return Err(e.error("fork")),
+        Ok(sys::process::Forked::Parent(child)) => child,
+        Ok(sys::process::Forked::Child) => {
             drop(err);
             drop(out);
             drop(gate);
@@ -182,19 +182,12 @@ fn after_fork_in_child(
     if let Some(socket) = output_socket {
         crate::host::register_output(socket, name);
     }
-    let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
-    if nix::unistd::getppid().as_raw() as u32 != parent_pid {
+    let _ = sys::process::kill_me_with_parent();
+    if sys::process::getppid() != parent_pid {
         // The parent died before the line above: do not live on as an orphan.
         sys::process::exit_now(1);
     }
-    use nix::fcntl::{OFlag, open};
-    if let Ok(null) = open(
-        c"/dev/null",
-        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    ) {
-        let _ = nix::unistd::dup2_stdin(&null);
-    }
+    let _ = sys::fd::stdin_from_dev_null();
 }
 
 /// Ends a child: joins its own non-daemon children, terminates its daemons, flushes, `_exit`.

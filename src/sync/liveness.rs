@@ -13,10 +13,7 @@ const STALE_MS: u64 = 100;
 
 /// Milliseconds on the monotonic clock, which every process of the machine shares.
 pub(crate) fn now_ms() -> u64 {
-    use nix::time::{ClockId, clock_gettime};
-    clock_gettime(ClockId::CLOCK_MONOTONIC).map_or(0, |t| {
-        t.tv_sec() as u64 * 1000 + t.tv_nsec() as u64 / 1_000_000
-    })
+    crate::sys::clock::monotonic_ms()
 }
 
 /// Records that the waiter is alive now.

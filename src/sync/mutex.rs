@@ -12,8 +12,7 @@ use super::SPIN;
 use super::tid::tid;
 use crate::error::{Error, Result};
 use crate::interrupt::Watch;
-use crate::sys::{Acquired, Deadline, RobustMutex};
-use nix::errno::Errno;
+use crate::sys::{Acquired, Deadline, Errno, RobustMutex};
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
@@ -49,7 +48,7 @@ pub(crate) fn guard<'a>(
         Acquired::Got { .. } => Ok(Some(RobustGuard(m))),
         Acquired::Busy => Ok(None),
         // Only a thread that locks a lock it holds; the queues never do.
-        Acquired::Mine => Err(Error::os("pthread_mutex_lock", Errno::EDEADLK as i32)),
+        Acquired::Mine => Err(Errno::EDEADLK.error("pthread_mutex_lock")),
     }
 }
 
@@ -88,7 +87,7 @@ fn depth_of(own: u64) -> u32 {
 
 #[cold]
 fn unlock_error(e: i32) -> Error {
-    if e == Errno::EPERM as i32 {
+    if e == Errno::EPERM.0 {
         Error::NotOwner
     } else {
         Error::os("pthread_mutex_unlock", e)

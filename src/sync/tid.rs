@@ -46,7 +46,10 @@ mod tests {
 
     #[test]
     fn matches_gettid_and_differs_per_thread() {
-        assert_eq!(tid(), nix::unistd::gettid().as_raw() as u32);
+        // `/proc/thread-self` links to `<pid>/task/<tid>`.
+        let link = std::fs::read_link("/proc/thread-self").unwrap();
+        let kernel: u32 = link.file_name().unwrap().to_str().unwrap().parse().unwrap();
+        assert_eq!(tid(), kernel);
         let other = std::thread::spawn(tid).join().unwrap();
         assert_ne!(other, tid());
     }

@@ -1,4 +1,4 @@
-//! Futex waits and wake-ups on words in memory shared between processes (nix has no futex).
+//! Futex waits and wake-ups on words in memory shared between processes.
 
 use std::sync::atomic::AtomicU32;
 use std::time::Duration;

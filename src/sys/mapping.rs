@@ -8,16 +8,16 @@
 //! mapping) and [`Shm`] (a `T` at the start of a region: the state of every lock, event and
 //! value). Processes forked after a mapping was made share it.
 
+use super::errno::Errno;
+use super::fd;
 use crate::error::{Error, Result};
-use nix::sys::mman::{MapFlags, ProtFlags};
-use std::num::NonZeroUsize;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::ptr::NonNull;
 use std::sync::Arc;
 
-/// The errors of nix calls, as the library's.
-fn os(call: &'static str, e: nix::errno::Errno) -> Error {
-    Error::os(call, e as i32)
+/// The errors of the calls below, as the library's.
+fn os(call: &'static str, e: Errno) -> Error {
+    e.error(call)
 }
 
 /// An anonymous shared mapping (a sparse memfd), zero-filled.
@@ -64,39 +64,30 @@ pub(crate) struct MemFile {
 impl MemFile {
     /// A zero-filled file of `len` bytes (no memory is used until pages are written).
     pub(crate) fn new(len: u64) -> Result<MemFile> {
-        use nix::sys::memfd::{MFdFlags, memfd_create};
-        let fd = memfd_create(c"multiprocessing", MFdFlags::MFD_CLOEXEC)
-            .map_err(|e| os("memfd_create", e))?;
+        let fd = fd::memfd(c"multiprocessing").map_err(|e| os("memfd_create", e))?;
         let len = libc::off_t::try_from(len)
             .map_err(|_| Error::InvalidArgument(format!("a shared file of {len} bytes")))?;
-        nix::unistd::ftruncate(&fd, len).map_err(|e| os("ftruncate", e))?;
+        fd::ftruncate(&fd, len).map_err(|e| os("ftruncate", e))?;
         Ok(MemFile { fd })
     }
 
     /// Maps the `len` bytes at `offset` (any offset: the mapping is widened to whole pages),
     /// shared and read-write; NORESERVE, because the file is sparse.
     pub(crate) fn map(&self, offset: u64, len: usize) -> Result<Mapping> {
-        Mapping::map(&self.fd, offset, len, MapFlags::MAP_NORESERVE)
+        Mapping::map(&self.fd, offset, len, libc::MAP_NORESERVE)
     }
 
     /// Frees the pages wholly inside `[offset, offset+len)` (they read back as zeros), whether
     /// or not they are mapped anywhere.
     pub(crate) fn punch(&self, offset: u64, len: u64) {
-        use nix::fcntl::{FallocateFlags, fallocate};
         // Best effort: a hole that cannot be punched only keeps memory in use.
-        let _ = fallocate(
-            &self.fd,
-            FallocateFlags::FALLOC_FL_PUNCH_HOLE | FallocateFlags::FALLOC_FL_KEEP_SIZE,
-            offset as libc::off_t,
-            len as libc::off_t,
-        );
+        let _ = fd::punch_hole(&self.fd, offset, len);
     }
 }
 
 /// The system's page size.
 fn page_size() -> u64 {
-    // SAFETY: sysconf only reads a system value (nix's wrapper needs a feature the library
-    // does not otherwise use).
+    // SAFETY: sysconf only reads a system value.
     let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     if n > 0 { n as u64 } else { 4096 }
 }
@@ -117,29 +108,30 @@ unsafe impl Sync for Mapping {}
 
 impl Mapping {
     /// Maps the `len` bytes of `fd` at `offset`, widened to whole pages, shared and read-write.
-    fn map(fd: impl AsFd, offset: u64, len: usize, extra: MapFlags) -> Result<Mapping> {
+    fn map(fd: impl AsFd, offset: u64, len: usize, extra: libc::c_int) -> Result<Mapping> {
         let page = page_size();
         let start = offset - offset % page;
         let inner = (offset - start) as usize;
         let total = (inner + len.max(1)).next_multiple_of(page as usize);
-        let size = NonZeroUsize::new(total).ok_or_else(|| Error::Broken("empty mapping".into()))?;
         let start = libc::off_t::try_from(start)
             .map_err(|_| Error::InvalidArgument(format!("a mapping at offset {offset}")))?;
         // SAFETY: a new mapping at an address the kernel chooses (no existing memory is
         // replaced) of a file we hold open; it stays valid after the descriptor is closed.
         let ptr = unsafe {
-            nix::sys::mman::mmap(
-                None,
-                size,
-                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
-                MapFlags::MAP_SHARED | extra,
-                fd,
+            libc::mmap(
+                std::ptr::null_mut(),
+                total,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | extra,
+                fd.as_fd().as_raw_fd(),
                 start,
             )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(os("mmap", Errno::last()));
         }
-        .map_err(|e| os("mmap", e))?;
         Ok(Mapping {
-            base: ptr.as_ptr().cast(),
+            base: ptr.cast(),
             total,
             inner,
             len,
@@ -148,7 +140,7 @@ impl Mapping {
 
     /// Maps the first `len` bytes of an open file (a named segment), shared and read-write.
     pub(crate) fn of_file(fd: impl AsFd, len: usize) -> Result<Mapping> {
-        Mapping::map(fd, 0, len, MapFlags::empty())
+        Mapping::map(fd, 0, len, 0)
     }
 
     /// The address of the offset asked for when mapping.
@@ -240,7 +232,7 @@ impl Drop for Mapping {
         };
         // SAFETY: unmapping our own mapping, which nothing in this process uses any more (the
         // borrows of it end with `self`); other processes keep theirs.
-        let _ = unsafe { nix::sys::mman::munmap(base.cast(), self.total) };
+        let _ = unsafe { libc::munmap(base.as_ptr().cast(), self.total) };
     }
 }
 

@@ -1,4 +1,4 @@
-//! The one robust, process-shared mutex of the library (nix has none): a glibc pthread mutex with
+//! The one robust, process-shared mutex of the library: a glibc pthread mutex with
 //! `PTHREAD_PROCESS_SHARED` and `PTHREAD_MUTEX_ROBUST`, optionally error-checking. When its holder
 //! dies (its thread exits, or its process is killed), the kernel marks it and the next locker
 //! takes it over: [`Acquired::Got`] then says `died: true` (the mutex is made consistent here, so
@@ -129,14 +129,7 @@ impl RobustMutex {
 
 /// An absolute `CLOCK_REALTIME` time `d` from now (what `pthread_mutex_timedlock` takes).
 fn realtime_after(d: Duration) -> libc::timespec {
-    use nix::time::{ClockId, clock_gettime};
-    let now = clock_gettime(ClockId::CLOCK_REALTIME).map_or(
-        libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        },
-        |t| *t.as_ref(),
-    );
+    let now = super::clock::realtime();
     let nsec = now.tv_nsec + d.subsec_nanos() as libc::c_long;
     libc::timespec {
         tv_sec: now.tv_sec + d.as_secs() as libc::time_t + nsec / 1_000_000_000,

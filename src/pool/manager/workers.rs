@@ -9,7 +9,7 @@ use crate::pool::shared::Chunk;
 use crate::pool::worker;
 use crate::runtime::{self, Kind, Spawn};
 use crate::sys;
-use nix::sys::signal::Signal;
+use crate::sys::Signal;
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::Duration;
 
@@ -34,7 +34,7 @@ impl Manager {
         let body = Box::new(move || {
             for fd in close_in_child {
                 // The child's copies of the parent's descriptors: nothing in the child uses them.
-                let _ = nix::unistd::close(fd);
+                crate::sys::fd::close_inherited(fd);
             }
             worker::run(child_fd, initializer)
         });
