@@ -197,6 +197,8 @@ up() {
   [ "$nodes" -ge 1 ] && [ "$nodes" -le 200 ] || die "RUSTMP_FAKE_NODES must be 1..200"
   check_owner "$owner"
   down || die "stale state could not be cleared"
+  # A failure from here on leaves nothing half made.
+  trap 'code=$?; if [ "$code" -ne 0 ]; then down || true; fi' EXIT
   mkdir -p -m 0700 "$dir"
   echo "$owner" >"$dir/owner"
   if ! ip link add "$bridge" type bridge; then
@@ -227,6 +229,7 @@ up() {
   done
   log "up: nodes $hosts on $bridge ($subnet), state in $dir (source $dir/env.sh)"
   cat "$dir/env"
+  trap - EXIT
 }
 
 case "${1:-}" in
