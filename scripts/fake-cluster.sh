@@ -31,6 +31,13 @@
 # RUSTMP_FAKE_CLUSTER_DIR.
 set -euo pipefail
 
+# Every process of this script (subshells included) carries this variable in its environment, so
+# that `down` does not take its own pipelines for processes of a job started with the cluster's
+# environment.
+if [ -z "${RUSTMP_FAKE_CLUSTER_SELF:-}" ]; then
+  exec env RUSTMP_FAKE_CLUSTER_SELF=1 bash "$0" "$@"
+fi
+
 dir=${RUSTMP_FAKE_CLUSTER_DIR:-/run/rustmp-fake-cluster}
 bridge=rmpbr0
 net=10.77.0
@@ -68,15 +75,29 @@ drop_hosts_lines() {
   fi
 }
 
-# Pids of processes on this host that a fake-cluster mpirun started (they carry the agent in
-# their environment), other than ourselves.
+# This process and its ancestors (which may have been started with the cluster's environment).
+ancestors() {
+  local pid=$$
+  while [ -n "$pid" ] && [ "$pid" -gt 1 ]; do
+    echo "$pid"
+    pid=$(awk '{print $4}' "/proc/$pid/stat" 2>/dev/null || true)
+  done
+  echo "$BASHPID"
+}
+
+# Pids of processes on this host that a fake-cluster mpirun started (mpirun and its local ranks
+# carry the agent in their environment), other than ourselves and our ancestors.
 agent_pids() {
-  local env_file pid
+  local env_file pid mine
+  mine=" $(ancestors | tr '\n' ' ') "
   for env_file in /proc/[0-9]*/environ; do
     pid=${env_file#/proc/}
     pid=${pid%/environ}
-    [ "$pid" = $$ ] && continue
-    if tr '\0' '\n' 2>/dev/null <"$env_file" | grep -qx "OMPI_MCA_plm_rsh_agent=$dir/agent"; then
+    case "$mine" in *" $pid "*) continue ;; esac
+    # Our own subshells and commands carry RUSTMP_FAKE_CLUSTER_SELF (see the top).
+    if tr '\0' '\n' 2>/dev/null <"$env_file" |
+      awk -v agent="OMPI_MCA_plm_rsh_agent=$dir/agent" \
+        '$0 == agent { found = 1 } /^RUSTMP_FAKE_CLUSTER_SELF=/ { self = 1 } END { exit !(found && !self) }'; then
       echo "$pid"
     fi
   done
