@@ -1,9 +1,11 @@
 //! The command line of `rustmp-mpi`, parsed by hand (no argument-parsing dependency).
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// What `rustmp-mpi --help` prints.
-pub const USAGE: &str = "usage: rustmp-mpi probe [--check-path PATH]\n       rustmp-mpi --help";
+pub const USAGE: &str =
+    "usage: rustmp-mpi probe [--check-path PATH] [--hold SECONDS]\n       rustmp-mpi --help";
 
 /// A parsed command line.
 #[derive(Debug, PartialEq, Eq)]
@@ -19,6 +21,9 @@ pub enum Command {
 pub struct ProbeOptions {
     /// A path whose existence each rank reports (to show which files a host shares).
     pub check_path: Option<PathBuf>,
+    /// After reporting, how long each rank stays in the job (then all meet in a barrier), so
+    /// that a test can act on a running job.
+    pub hold: Option<Duration>,
 }
 
 /// A command line that cannot be understood.
@@ -36,6 +41,16 @@ pub enum UsageError {
     /// An option given without its value.
     #[error("option `{0}` needs a value")]
     MissingValue(String),
+    /// An option whose value is not what it takes.
+    #[error("option `{option}` takes {takes}, not `{value}`")]
+    BadValue {
+        /// The option.
+        option: String,
+        /// What it takes.
+        takes: &'static str,
+        /// What it was given.
+        value: String,
+    },
 }
 
 /// Parses the arguments that follow the program name.
@@ -58,6 +73,21 @@ fn parse_probe(args: &[String]) -> Result<ProbeOptions, UsageError> {
                     .next()
                     .ok_or_else(|| UsageError::MissingValue(arg.clone()))?;
                 options.check_path = Some(PathBuf::from(value));
+            }
+            "--hold" => {
+                let value = args
+                    .next()
+                    .ok_or_else(|| UsageError::MissingValue(arg.clone()))?;
+                let seconds = value
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|s| s.is_finite() && *s >= 0.0 && *s <= 86_400.0)
+                    .ok_or_else(|| UsageError::BadValue {
+                        option: arg.clone(),
+                        takes: "a number of seconds from 0 to 86400",
+                        value: value.clone(),
+                    })?;
+                options.hold = Some(Duration::from_secs_f64(seconds));
             }
             other => return Err(UsageError::UnknownOption(other.to_string())),
         }
@@ -82,7 +112,15 @@ mod tests {
         assert_eq!(
             parse(&words("probe --check-path /tmp/x")),
             Ok(Command::Probe(ProbeOptions {
-                check_path: Some(PathBuf::from("/tmp/x"))
+                check_path: Some(PathBuf::from("/tmp/x")),
+                hold: None,
+            }))
+        );
+        assert_eq!(
+            parse(&words("probe --hold 1.5")),
+            Ok(Command::Probe(ProbeOptions {
+                check_path: None,
+                hold: Some(Duration::from_millis(1500)),
             }))
         );
     }
@@ -102,5 +140,14 @@ mod tests {
             parse(&words("probe --check-path")),
             Err(UsageError::MissingValue("--check-path".into()))
         );
+        for bad in ["-1", "soon", "NaN", "1e9"] {
+            assert!(
+                matches!(
+                    parse(&words(&format!("probe --hold {bad}"))),
+                    Err(UsageError::BadValue { .. })
+                ),
+                "{bad}"
+            );
+        }
     }
 }

@@ -5,7 +5,8 @@
 //!   size of the job, the processor name (the host it runs on), its pid, its network namespace,
 //!   whether `PATH` exists there and whether `RUSTMP_PROBE_MARKER` reached it. Rank 0 also
 //!   receives every other rank's report over MPI and prints it, so a probe proves that the ranks
-//!   can talk to each other, not only that they started.
+//!   can talk to each other, not only that they started. `--hold SECONDS` keeps every rank in
+//!   the job that long afterwards (for tests that act on a running job).
 //!
 //! Built without the `mpi` feature (the default, so the workspace needs no Open MPI), the MPI
 //! subcommands say so and exit with [`EXIT_NO_MPI`].

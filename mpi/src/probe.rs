@@ -1,5 +1,6 @@
 //! `rustmp-mpi probe`: every rank prints its [`Report`]; ranks 1.. also send it to rank 0,
-//! which prints each one it received, then `probe-done size=N`.
+//! which prints each one it received, then `probe-done size=N`. With `--hold`, every rank then
+//! stays that long and all meet in a barrier before they finish.
 
 use crate::cli::ProbeOptions;
 use crate::report::Report;
@@ -52,6 +53,10 @@ pub fn run(options: &ProbeOptions) -> Result<(), ProbeError> {
         out.flush()?;
     } else {
         world.process_at_rank(0).send(line.as_bytes());
+    }
+    if let Some(hold) = options.hold {
+        std::thread::sleep(hold);
+        world.barrier();
     }
     Ok(())
 }

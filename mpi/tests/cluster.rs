@@ -22,6 +22,8 @@ const JOB_DEADLINE: Duration = Duration::from_secs(60);
 const LINGER: Duration = Duration::from_secs(3);
 /// The exit status of `rustmp-mpi probe` when built without the `mpi` feature.
 const EXIT_NO_MPI: i32 = 3;
+/// How soon a job must end after one of its ranks was killed (the limit for an error).
+const KILLED_LIMIT: Duration = Duration::from_secs(5);
 /// The value the scenarios put in `RUSTMP_PROBE_MARKER`.
 const MARKER: &str = "from-mpirun-side";
 
@@ -115,13 +117,23 @@ fn main() -> ExitCode {
     let is_root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
     if !is_root {
         let why = "fake hosts need root (network namespaces, a bridge, /etc/hosts)";
-        for name in ["two_fake_hosts", "bridge_layout", "nothing_left"] {
+        for name in [
+            "two_fake_hosts",
+            "bridge_layout",
+            "killed_rank",
+            "nothing_left",
+        ] {
             tally.skip(name, why);
         }
     } else {
         match FakeCluster::up() {
             Err(UpError::CannotHere(why)) => {
-                for name in ["two_fake_hosts", "bridge_layout", "nothing_left"] {
+                for name in [
+                    "two_fake_hosts",
+                    "bridge_layout",
+                    "killed_rank",
+                    "nothing_left",
+                ] {
                     tally.skip(name, &why);
                 }
             }
@@ -132,6 +144,7 @@ fn main() -> ExitCode {
             Ok(mut cluster) => {
                 tally.scenario("two_fake_hosts", || two_fake_hosts(&setup, &cluster));
                 tally.scenario("bridge_layout", || bridge_layout(&setup, &cluster));
+                tally.scenario("killed_rank", || killed_rank(&setup, &cluster));
                 tally.scenario("nothing_left", || nothing_left(&setup, &mut cluster));
             }
         }
@@ -330,6 +343,68 @@ fn bridge_layout(setup: &Setup, cluster: &FakeCluster) -> Outcome {
         format!("worker ranks per host {per_host:?}, expected {expected:?}")
     })?;
     cluster.wait_empty(LINGER)
+}
+
+/// SIGKILL to a rank on a fake host while the job runs (every rank inside the job, rank 0 here):
+/// mpirun ends within [`KILLED_LIMIT`], its message names the rank, its pid, its host and the
+/// signal, and nothing of the job is left on any host. With `--mca odls_base_sigkill_timeout 0`:
+/// Open MPI's default waits 1 s for each process it kills, one after another (4 s here for 4
+/// ranks left), which would break the limit on a bigger job.
+fn killed_rank(setup: &Setup, cluster: &FakeCluster) -> Outcome {
+    let hosts: Vec<String> = cluster.hosts.iter().map(|h| format!("{h}:2")).collect();
+    let mut job = run::spawn(
+        cluster
+            .apply(&mut mpirun())
+            .args([
+                "--mca",
+                "odls_base_sigkill_timeout",
+                "0",
+                "-np",
+                "1",
+                "--host",
+            ])
+            .arg(format!("{}:1", setup.hostname))
+            .arg(&setup.exe)
+            .args(["probe", "--hold", "60"])
+            .args([":", "-np", "4", "--host", &hosts.join(",")])
+            .arg(&setup.exe)
+            .args(["probe", "--hold", "60"]),
+    )?;
+    job.wait_for(JOB_DEADLINE, |out| out.contains("probe-done"))?;
+    let running = probe::parse(&job.stdout_now())?;
+    let last_host = cluster.hosts.last().cloned().unwrap_or_default();
+    let victim = running
+        .ranks
+        .iter()
+        .find(|r| r.host == last_host)
+        .ok_or_else(|| format!("no rank on {last_host}: {:?}", running.ranks))?
+        .clone();
+    let killed = Instant::now();
+    run::signal(victim.pid, "KILL")?;
+    let done = job.finish(JOB_DEADLINE)?;
+    let took = killed.elapsed();
+    println!(
+        "  mpirun ended {:.2} s after rank {} on {} was killed",
+        took.as_secs_f64(),
+        victim.rank,
+        victim.host
+    );
+    ensure(!done.status.success() && took <= KILLED_LIMIT, || {
+        format!(
+            "the job should fail within {} s of the kill\n{}",
+            KILLED_LIMIT.as_secs(),
+            done.describe("mpirun")
+        )
+    })?;
+    let says = format!(
+        "process rank {} with PID {} on node {} exited on signal 9",
+        victim.rank, victim.pid, victim.host
+    );
+    ensure(done.stderr.contains(&says), || {
+        format!("mpirun does not say `{says}`:\n{}", done.stderr)
+    })?;
+    cluster.wait_empty(LINGER)?;
+    no_process_runs(setup, &cluster.netns.values().copied().collect(), None)
 }
 
 /// `fake-cluster.sh down` leaves no namespace, bridge or hosts line, and no process: none in
