@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 use support::fake::{FakeCluster, UpError};
+use support::tally::Tally;
 use support::{Outcome, ensure, probe, procs, run};
 
 /// The longest any one `mpirun` may take (a launch takes ~1 s here).
@@ -22,65 +23,17 @@ const JOB_DEADLINE: Duration = Duration::from_secs(60);
 const LINGER: Duration = Duration::from_secs(3);
 /// The exit status of `rustmp-mpi probe` when built without the `mpi` feature.
 const EXIT_NO_MPI: i32 = 3;
+/// The scenarios that need the fake cluster, in the order they run.
+const ON_FAKE_HOSTS: [&str; 4] = [
+    "two_fake_hosts",
+    "bridge_layout",
+    "killed_rank",
+    "nothing_left",
+];
 /// How soon a job must end after one of its ranks was killed (the limit for an error).
 const KILLED_LIMIT: Duration = Duration::from_secs(5);
 /// The value the scenarios put in `RUSTMP_PROBE_MARKER`.
 const MARKER: &str = "from-mpirun-side";
-
-#[derive(Default)]
-struct Tally {
-    passed: usize,
-    failed: Vec<String>,
-    skipped: Vec<String>,
-}
-
-impl Tally {
-    fn scenario(&mut self, name: &str, body: impl FnOnce() -> Outcome) {
-        let start = Instant::now();
-        match body() {
-            Ok(()) => {
-                println!(
-                    "scenario {name} ... ok ({:.1} s)",
-                    start.elapsed().as_secs_f64()
-                );
-                self.passed += 1;
-            }
-            Err(why) => {
-                println!(
-                    "scenario {name} ... FAILED ({:.1} s)\n{why}",
-                    start.elapsed().as_secs_f64()
-                );
-                self.failed.push(name.to_string());
-            }
-        }
-    }
-
-    fn skip(&mut self, name: &str, why: &str) {
-        println!("scenario {name} ... skipped: {why}");
-        self.skipped.push(format!("{name}: {why}"));
-    }
-
-    fn finish(self) -> ExitCode {
-        let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-        println!(
-            "cluster: {} passed, {} failed, {} skipped",
-            self.passed,
-            self.failed.len(),
-            self.skipped.len()
-        );
-        if !self.failed.is_empty() {
-            return ExitCode::FAILURE;
-        }
-        if ci && !self.skipped.is_empty() {
-            println!(
-                "FAILED: CI=true, and a skipped MPI test is a failure there: {:?}",
-                self.skipped
-            );
-            return ExitCode::FAILURE;
-        }
-        ExitCode::SUCCESS
-    }
-}
 
 struct Setup {
     exe: PathBuf,
@@ -93,12 +46,7 @@ fn main() -> ExitCode {
     let mut tally = Tally::default();
     let exe = PathBuf::from(env!("CARGO_BIN_EXE_rustmp-mpi"));
     if let Some(why) = mpi_missing(&exe) {
-        for name in [
-            "single_host",
-            "two_fake_hosts",
-            "bridge_layout",
-            "nothing_left",
-        ] {
+        for name in std::iter::once("single_host").chain(ON_FAKE_HOSTS) {
             tally.skip(name, &why);
         }
         return tally.finish();
@@ -117,23 +65,13 @@ fn main() -> ExitCode {
     let is_root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
     if !is_root {
         let why = "fake hosts need root (network namespaces, a bridge, /etc/hosts)";
-        for name in [
-            "two_fake_hosts",
-            "bridge_layout",
-            "killed_rank",
-            "nothing_left",
-        ] {
+        for name in ON_FAKE_HOSTS {
             tally.skip(name, why);
         }
     } else {
         match FakeCluster::up() {
             Err(UpError::CannotHere(why)) => {
-                for name in [
-                    "two_fake_hosts",
-                    "bridge_layout",
-                    "killed_rank",
-                    "nothing_left",
-                ] {
+                for name in ON_FAKE_HOSTS {
                     tally.skip(name, &why);
                 }
             }

@@ -5,6 +5,7 @@ pub mod fake;
 pub mod probe;
 pub mod procs;
 pub mod run;
+pub mod tally;
 
 /// What a scenario returns: `Err` carries the reason it failed.
 pub type Outcome = Result<(), String>;
