@@ -228,6 +228,10 @@ up() {
   fi
   ip addr add "$net.1/24" dev "$bridge"
   ip link set "$bridge" up
+  # Our lines must not be glued to a last line without its newline.
+  if [ -s /etc/hosts ] && [ -n "$(tail -c 1 /etc/hosts)" ]; then
+    echo >>/etc/hosts
+  fi
   for i in $(seq 1 "$nodes"); do
     ns=$prefix$i
     ip netns add "$ns"
