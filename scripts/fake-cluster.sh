@@ -18,6 +18,11 @@
 # Settings (environment, read by `up`):
 #   RUSTMP_FAKE_NODES    number of nodes (default 2): rmpnode1.. at 10.77.0.2..
 #   RUSTMP_FAKE_SLOTS    slots per node in the hostfile (default 2)
+#   RUSTMP_FAKE_UNREACHABLE  number of extra nodes (default 0), numbered after the others, that
+#                        have a namespace, a hostname and a hosts line but no link: the agent
+#                        starts commands there, and nothing there reaches mpirun (not in the hostfile)
+#   RUSTMP_FAKE_NOEXEC   ','-separated nodes whose private tmpfs is mounted noexec (code staged
+#                        there cannot be loaded)
 #   RUSTMP_FAKE_PRIVATE  extra ':'-separated directories to hide behind a private tmpfs on the
 #                        nodes (always: /tmp/rustmp-<uid>, ~/.cache/rustmp, and $RUSTMP_CACHE_DIR
 #                        as mpirun's environment has it)
@@ -28,6 +33,7 @@
 # The printed variables: OMPI_MCA_plm_rsh_agent, OMPI_MCA_plm_rsh_no_tree_spawn=1,
 # OMPI_MCA_{oob,btl}_tcp_if_include (the bridge subnet), OMPI_MCA_btl=tcp,vader,self,
 # OMPI_ALLOW_RUN_AS_ROOT{,_CONFIRM}=1, RUSTMP_FAKE_HOSTFILE, RUSTMP_FAKE_HOSTS (comma-separated),
+# RUSTMP_FAKE_UNREACHABLE_HOSTS, RUSTMP_FAKE_NOEXEC (both comma-separated, maybe empty),
 # RUSTMP_FAKE_CLUSTER_DIR.
 set -euo pipefail
 
@@ -178,20 +184,24 @@ if [ ! -e "/run/netns/\$host" ]; then
 fi
 echo "\$(date +%T) \$host \$*" >>"$dir/agent.log"
 private="$always\${RUSTMP_CACHE_DIR:+:\$RUSTMP_CACHE_DIR}"
+case ",${RUSTMP_FAKE_NOEXEC:-}," in
+  *",\$host,"*) options=mode=0700,noexec ;;
+  *) options=mode=0700 ;;
+esac
 exec ip netns exec "\$host" unshare --mount --uts --propagation private /bin/sh -c '
   set -e
-  host=\$1; private=\$2; command=\$3
+  host=\$1; private=\$2; options=\$3; command=\$4
   hostname "\$host"
   old_ifs=\$IFS; IFS=:
   for d in \$private; do
-    if [ -n "\$d" ] && [ -d "\$d" ]; then mount -t tmpfs -o mode=0700 "rustmp-\$host" "\$d"; fi
+    if [ -n "\$d" ] && [ -d "\$d" ]; then mount -t tmpfs -o "\$options" "rustmp-\$host" "\$d"; fi
   done
   IFS=\$old_ifs
   exec env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     HOME="$home" USER="$(id -un)" LOGNAME="$(id -un)" SHELL="$shell" \
     $( [ "$uid" -eq 0 ] && echo "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1" ) \
     "$shell" -c "\$command"
-' sh "\$host" "\$private" "\$*"
+' sh "\$host" "\$private" "\$options" "\$*"
 EOF
   chmod 0755 "$dir/agent"
 }
@@ -207,15 +217,19 @@ OMPI_ALLOW_RUN_AS_ROOT=1
 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 RUSTMP_FAKE_HOSTFILE=$dir/hostfile
 RUSTMP_FAKE_HOSTS=$1
+RUSTMP_FAKE_UNREACHABLE_HOSTS=$2
+RUSTMP_FAKE_NOEXEC=${RUSTMP_FAKE_NOEXEC:-}
 RUSTMP_FAKE_CLUSTER_DIR=$dir
 EOF
 }
 
 up() {
   local owner=${RUSTMP_FAKE_OWNER:-$PPID} nodes=${RUSTMP_FAKE_NODES:-2} slots=${RUSTMP_FAKE_SLOTS:-2}
-  local i ns hosts="" names
-  case "$nodes$slots" in *[!0-9]*) die "RUSTMP_FAKE_NODES and RUSTMP_FAKE_SLOTS must be numbers" ;; esac
-  [ "$nodes" -ge 1 ] && [ "$nodes" -le 200 ] || die "RUSTMP_FAKE_NODES must be 1..200"
+  local unreachable=${RUSTMP_FAKE_UNREACHABLE:-0} i ns hosts="" cut_off="" names
+  case "$nodes$slots$unreachable" in
+    *[!0-9]*) die "RUSTMP_FAKE_NODES, RUSTMP_FAKE_SLOTS and RUSTMP_FAKE_UNREACHABLE must be numbers" ;;
+  esac
+  [ "$nodes" -ge 1 ] && [ $((nodes + unreachable)) -le 200 ] || die "RUSTMP_FAKE_NODES must be 1..200 (with the unreachable ones)"
   check_owner "$owner"
   down || die "stale state could not be cleared"
   # A failure from here on leaves nothing half made.
@@ -244,15 +258,22 @@ up() {
     printf '%s slots=%s\n' "$ns" "$slots" >>"$dir/hostfile"
     hosts=$hosts${hosts:+,}$ns
   done
+  for i in $(seq $((nodes + 1)) $((nodes + unreachable))); do
+    ns=$prefix$i
+    ip netns add "$ns"
+    ip -n "$ns" link set lo up
+    printf '%s %s %s\n' "$net.$((i + 1))" "$ns" "$mark" >>/etc/hosts
+    cut_off=$cut_off${cut_off:+,}$ns
+  done
   write_agent
-  env_lines "$hosts" >"$dir/env"
+  env_lines "$hosts" "$cut_off" >"$dir/env"
   sed 's/^\([A-Z_a-z]*\)=\(.*\)$/export \1='"'"'\2'"'"'/' "$dir/env" >"$dir/env.sh"
   # Each node answers through the agent with its own hostname and an environment of its own.
-  for ns in ${hosts//,/ }; do
+  for ns in ${hosts//,/ } ${cut_off//,/ }; do
     names=$(FAKE_CLUSTER_LEAK=1 "$dir/agent" "$ns" 'echo $(hostname) ${FAKE_CLUSTER_LEAK:-clean}')
     [ "$names" = "$ns clean" ] || die "node $ns answered '$names' through the agent, not '$ns clean'"
   done
-  log "up: nodes $hosts on $bridge ($subnet), state in $dir (source $dir/env.sh)"
+  log "up: nodes $hosts on $bridge ($subnet)${cut_off:+, unreachable $cut_off}, state in $dir (source $dir/env.sh)"
   cat "$dir/env"
   trap - EXIT
 }

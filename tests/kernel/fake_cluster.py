@@ -26,6 +26,7 @@ class Cluster:
     env: dict  # KEY -> value, as `fake-cluster.sh up` printed them
     hosts: list  # the fake host names, in hostfile order
     hostfile: str  # the generated hostfile (`rmpnode1 slots=2` ...)
+    unreachable: list  # hosts with no link (RUSTMP_FAKE_UNREACHABLE=N before `up`)
 
 
 class CannotHere(Exception):
@@ -44,7 +45,8 @@ def up(timeout=60):
         raise RuntimeError(f"fake-cluster.sh up failed ({done.returncode}):\n{done.stderr}")
     env = dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
     return Cluster(env=env, hosts=env["RUSTMP_FAKE_HOSTS"].split(","),
-                   hostfile=env["RUSTMP_FAKE_HOSTFILE"])
+                   hostfile=env["RUSTMP_FAKE_HOSTFILE"],
+                   unreachable=[h for h in env.get("RUSTMP_FAKE_UNREACHABLE_HOSTS", "").split(",") if h])
 
 
 def down(timeout=60):
