@@ -1,0 +1,65 @@
+//! `rustmp-mpi`: the program that `mpirun` starts on every rank of a cluster pool.
+//!
+//! Subcommands:
+//! - `probe [--check-path PATH]`: initialises MPI and reports, for every rank, its rank, the
+//!   size of the job, the processor name (the host it runs on), its pid, its network namespace,
+//!   whether `PATH` exists there and whether `RUSTMP_PROBE_MARKER` reached it. Rank 0 also
+//!   receives every other rank's report over MPI and prints it, so a probe proves that the ranks
+//!   can talk to each other, not only that they started. `--hold SECONDS` keeps every rank in
+//!   the job that long afterwards (for tests that act on a running job).
+//!
+//! Built without the `mpi` feature (the default, so the workspace needs no Open MPI), the MPI
+//! subcommands say so and exit with [`EXIT_NO_MPI`].
+
+mod cli;
+#[cfg(feature = "mpi")]
+mod probe;
+mod report;
+
+use std::process::ExitCode;
+
+/// Exit code of an MPI subcommand in a binary built without the `mpi` feature.
+pub const EXIT_NO_MPI: u8 = 3;
+/// Exit code for a command line that cannot be understood.
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code when a subcommand ran and failed.
+pub const EXIT_FAILED: u8 = 1;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command = match cli::parse(&args) {
+        Ok(command) => command,
+        Err(error) => {
+            eprintln!("rustmp-mpi: {error}\n{}", cli::USAGE);
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    match command {
+        cli::Command::Help => {
+            println!("{}", cli::USAGE);
+            ExitCode::SUCCESS
+        }
+        cli::Command::Probe(options) => run_probe(&options),
+    }
+}
+
+#[cfg(feature = "mpi")]
+fn run_probe(options: &cli::ProbeOptions) -> ExitCode {
+    match probe::run(options) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("rustmp-mpi probe: {error}");
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
+}
+
+#[cfg(not(feature = "mpi"))]
+fn run_probe(_options: &cli::ProbeOptions) -> ExitCode {
+    eprintln!(
+        "rustmp-mpi: built without MPI (the `mpi` feature is off); rebuild with \
+         `--features rustmp-mpi/mpi`, which needs Open MPI's development files (mpicc) and \
+         libclang, e.g. `apt-get install openmpi-bin libopenmpi-dev libclang-dev`"
+    );
+    ExitCode::from(EXIT_NO_MPI)
+}
