@@ -199,6 +199,16 @@ pub enum Error {
     /// A shared-memory channel was left inconsistent by a process that died inside it.
     #[error("{0}")]
     Broken(String),
+    /// A task's code could not be found or loaded in a worker started by exec (the spawn start
+    /// method), or an object could not be staged or loaded (see `multiprocessing::code`). Python:
+    /// the `AttributeError`/`ImportError` of unpickling a function the worker cannot import.
+    #[error("cannot load code from {object}: {message}")]
+    CodeLoad {
+        /// The object: its path, or its file name and build-id.
+        object: String,
+        /// Why: the dynamic loader's own message (`dlerror`) when it refused the object.
+        message: String,
+    },
     /// A system call failed.
     #[error("{call} failed: {source}")]
     Os {

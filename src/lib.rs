@@ -31,6 +31,7 @@
 
 #![warn(missing_docs)]
 
+pub mod code;
 mod codec;
 mod error;
 pub mod host;
@@ -48,7 +49,9 @@ mod sys;
 
 pub use error::{Error, Result, TaskError};
 pub use pipe::{Connection, Pipe};
-pub use pool::{AsyncResult, Callbacks, IMapIterator, Pool, PoolBuilder, StarFn, TaskData};
+pub use pool::{
+    AsyncResult, Callbacks, IMapIterator, Pool, PoolBuilder, StarFn, StartMethod, TaskData,
+};
 pub use process::{
     Process, ProcessInfo, active_children, cpu_count, current_process, parent_process,
 };

@@ -7,8 +7,10 @@
 #![deny(unsafe_code)]
 
 mod fork;
+mod spawned;
 
-pub(crate) use fork::{Spawn, spawn};
+pub(crate) use fork::{Spawn, exit_child, spawn};
+pub(crate) use spawned::become_spawned_worker;
 
 use crate::error::Result;
 use crate::sys;

@@ -17,7 +17,9 @@
 
 pub(crate) mod clock;
 pub(crate) mod errno;
+pub(crate) mod exec;
 pub(crate) mod fd;
+pub(crate) mod loader;
 pub(crate) mod poll;
 pub(crate) mod process;
 pub(crate) mod signal;

@@ -4,6 +4,8 @@
 use super::Pool;
 use super::manager::{Config, Manager};
 use super::shared::Shared;
+use super::spawn::{self, StartMethod};
+use super::task;
 use crate::error::{Error, Result};
 use crate::sys;
 use std::sync::{Arc, Mutex};
@@ -27,6 +29,9 @@ pub struct PoolBuilder {
     initializer: Option<Arc<dyn Fn() + Send + Sync>>,
     maxtasksperchild: Option<usize>,
     readahead: Option<usize>,
+    start_method: StartMethod,
+    /// The initializer's trampoline, if it captures nothing (what a spawn worker can run).
+    init_code: Option<usize>,
 }
 
 /// The default read-ahead of `imap` calls, in chunks: this many, or 4 per worker if that is more.
@@ -44,8 +49,9 @@ impl PoolBuilder {
         self
     }
 
-    /// Runs in each worker when it starts (and in each replacement worker). It may capture
-    /// anything: workers are forked, so it is copied, not sent. A worker takes work only once its
+    /// Runs in each worker when it starts (and in each replacement worker). With the default
+    /// [`StartMethod::Fork`] it may capture anything: workers are forked, so it is copied, not
+    /// sent; with [`StartMethod::Spawn`] it must capture nothing (an error at `build`). A worker takes work only once its
     /// initializer has returned; a worker whose initializer panics is replaced. If the
     /// initializer fails `processes + 2` times in a row, the pool stops forking and the work no
     /// worker can take fails with the initializer's panic ([`Error::Task`]); new work tries again.
@@ -54,7 +60,8 @@ impl PoolBuilder {
     /// let pool = multiprocessing::Pool::builder().processes(1).initializer(|| ()).build().unwrap();
     /// # drop(pool);
     /// ```
-    pub fn initializer(mut self, f: impl Fn() + Send + Sync + 'static) -> Self {
+    pub fn initializer<F: Fn() + Send + Sync + 'static>(mut self, f: F) -> Self {
+        self.init_code = task::init_trampoline::<F>();
         self.initializer = Some(Arc::new(f));
         self
     }
@@ -86,6 +93,27 @@ impl PoolBuilder {
         self
     }
 
+    /// How the workers start: forked copies of this process (the default) or fresh processes
+    /// (Python's `get_context("spawn").Pool(...)`); see [`StartMethod`].
+    ///
+    /// ```
+    /// use multiprocessing::{current_process, Error, Pool, StartMethod};
+    /// fn whoami(_: u8) -> String { current_process().name().to_string() }
+    /// let pool = Pool::builder().processes(1).start_method(StartMethod::Spawn).build().unwrap();
+    /// assert_eq!(pool.apply(whoami, (0,)).unwrap(), "SpawnPoolWorker-1");
+    ///
+    /// let n = 7;
+    /// let capturing = Pool::builder()
+    ///     .start_method(StartMethod::Spawn)
+    ///     .initializer(move || println!("{n}"))
+    ///     .build();
+    /// assert!(matches!(capturing, Err(Error::InvalidArgument(_))));
+    /// ```
+    pub fn start_method(mut self, method: StartMethod) -> Self {
+        self.start_method = method;
+        self
+    }
+
     /// Starts the pool and its workers.
     ///
     /// ```
@@ -113,11 +141,28 @@ impl PoolBuilder {
         let readahead = self
             .readahead
             .unwrap_or_else(|| DEFAULT_READAHEAD.max(4 * processes));
+        let mut init_code = None;
+        if self.start_method == StartMethod::Spawn {
+            spawn::check_program()?;
+            if self.initializer.is_some() {
+                let Some(addr) = self.init_code else {
+                    return Err(Error::InvalidArgument(
+                        "a spawn pool's initializer must capture nothing: it runs in fresh \
+                         processes, which cannot receive captured values (use a fn item, or \
+                         StartMethod::Fork)"
+                            .into(),
+                    ));
+                };
+                init_code = Some(crate::code::locate(addr)?.0);
+            }
+        }
         let shared = Arc::new(Shared::new()?);
         let config = Config {
             processes,
             initializer: self.initializer,
             maxtasksperchild: self.maxtasksperchild,
+            start: self.start_method,
+            init_code,
         };
         let (tx, rx) = std::sync::mpsc::channel();
         let thread_shared = shared.clone();

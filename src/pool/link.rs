@@ -39,6 +39,8 @@ pub(super) struct Worker {
     pub(super) tasks: usize,
     pub(super) generation: u64,
     pub(super) retiring: bool,
+    /// A spawn worker: the functions defined to it (numbers of `DEFINE` frames sent).
+    pub(super) defined: std::collections::HashSet<u64>,
 }
 
 impl Worker {

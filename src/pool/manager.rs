@@ -5,7 +5,10 @@ use super::link::{Answer, InFlight, Worker, read_answers};
 use super::manager_thread;
 use super::result::CANCELS;
 use super::shared::{Chunk, Shared, Status};
-use super::task::{STATUS_ERROR, STATUS_INIT_FAILED, STATUS_OK, STATUS_PANIC, STATUS_READY};
+use super::spawn::StartMethod;
+use super::task::{
+    STATUS_CODE_ERROR, STATUS_ERROR, STATUS_INIT_FAILED, STATUS_OK, STATUS_PANIC, STATUS_READY,
+};
 use crate::codec;
 use crate::error::{Error, Result, TaskError};
 use crate::interrupt;
@@ -24,6 +27,9 @@ pub(crate) struct Config {
     pub(crate) processes: usize,
     pub(crate) initializer: Option<Arc<dyn Fn() + Send + Sync>>,
     pub(crate) maxtasksperchild: Option<usize>,
+    pub(crate) start: StartMethod,
+    /// The initializer as a spawn worker finds it (spawn pools with an initializer only).
+    pub(crate) init_code: Option<crate::code::CodeRef>,
 }
 
 pub(crate) struct Manager {
@@ -42,8 +48,11 @@ pub(crate) struct Manager {
     gave_up_at_job: u64,
     /// `CANCELS` and the interrupt count when the queue was last searched for cancelled chunks.
     seen_cancels: (u64, u64),
+    /// A spawn pool's functions, as its workers know them.
+    code: spawn::CodeTable,
 }
 
+mod spawn;
 mod workers;
 
 impl Manager {
@@ -58,6 +67,7 @@ impl Manager {
             newest_job: 0,
             gave_up_at_job: 0,
             seen_cancels: (0, 0),
+            code: spawn::CodeTable::default(),
         }
     }
 
@@ -190,10 +200,12 @@ impl Manager {
             return;
         }
         let mut cancelled = Vec::new();
+        let mut unnamed = Vec::new();
         // Held while the epochs are checked and the chunks sent (see `interrupt::hand_out`); no
         // callback runs meanwhile (one that blocks in the library may terminate the children).
         let hand_out = interrupt::hand_out();
-        for i in 0..self.workers.len() {
+        let forked = self.config.start == StartMethod::Fork;
+        'workers: for i in 0..self.workers.len() {
             let Some(front) = self.pending.front() else {
                 break;
             };
@@ -201,26 +213,32 @@ impl Manager {
             if !w.idle() {
                 continue;
             }
-            if w.generation < front.generation {
+            if forked && w.generation < front.generation {
                 // Forked before the task's code was loaded: replace it.
                 w.retire();
                 continue;
             }
-            // The first chunk whose call still wants it.
-            let chunk = loop {
-                match self.pending.pop_front() {
-                    Some(c) if c.given_up() => cancelled.push(c),
-                    other => break other,
+            // The first chunk whose call still wants it and whose function can be named to it.
+            let (chunk, func) = loop {
+                let chunk = match self.pending.pop_front() {
+                    Some(c) if c.given_up() => {
+                        cancelled.push(c);
+                        continue;
+                    }
+                    Some(c) => c,
+                    None => break 'workers,
+                };
+                match self.func_word(i, chunk.func) {
+                    Ok(func) => break (chunk, func),
+                    Err(e) => unnamed.push((chunk, e)),
                 }
             };
-            let Some(chunk) = chunk else {
-                break;
-            };
+            let w = &mut self.workers[i];
             w.queue_frame(
                 chunk.payload.len() as u64,
                 chunk.job_id,
                 chunk.index as u64,
-                chunk.func as u64,
+                func,
                 &chunk.payload,
             );
             w.busy = Some(InFlight {
@@ -234,6 +252,9 @@ impl Manager {
         drop(hand_out);
         for c in cancelled {
             c.job.deliver(c.index, Err(Error::Interrupted));
+        }
+        for (c, e) in unnamed {
+            c.job.deliver(c.index, Err(e));
         }
     }
 
@@ -325,6 +346,10 @@ impl Manager {
             STATUS_OK => Ok(a.body.as_slice()),
             STATUS_PANIC => Err(match codec::decode::<PanicWire>(&a.body) {
                 Ok(wire) => Error::Task(task_error(wire, &w.name, w.pid)),
+                Err(e) => Error::Codec(e.to_string()),
+            }),
+            STATUS_CODE_ERROR => Err(match codec::decode::<(String, String)>(&a.body) {
+                Ok((object, message)) => Error::CodeLoad { object, message },
                 Err(e) => Error::Codec(e.to_string()),
             }),
             STATUS_ERROR => Err(Error::Codec(

@@ -26,9 +26,10 @@
 //! settings, starting the manager), `map` (the calls: `apply`, `map`, `imap`, `starmap`…),
 //! `result` and `imap` (where answers arrive), `feed` (an `imap`'s lazy input); `shared` is what
 //! the caller and the manager thread share; the manager thread is `manager` (scheduling) and
-//! `manager/workers` (the workers' lives), `link` its side of one worker, `manager_thread` which
-//! thread it is (callbacks run there); `worker` is the worker
-//! process's side, and `task` how a task's function and data travel.
+//! `manager/workers` (the workers' lives), `manager/spawn` (naming functions to spawn workers),
+//! `link` its side of one worker, `manager_thread` which thread it is (callbacks run there);
+//! `worker` is the worker process's side, and `task` how a task's function and data travel;
+//! `spawn` and `spawned` are the spawn start method's two sides (see [`StartMethod`]).
 
 #[deny(unsafe_code)]
 mod builder;
@@ -48,6 +49,10 @@ mod map;
 mod result;
 #[deny(unsafe_code)]
 mod shared;
+#[deny(unsafe_code)]
+mod spawn;
+#[deny(unsafe_code)]
+mod spawned;
 #[deny(clippy::undocumented_unsafe_blocks)]
 mod task;
 #[deny(clippy::undocumented_unsafe_blocks)]
@@ -56,6 +61,7 @@ mod worker;
 pub use builder::PoolBuilder;
 pub use imap::IMapIterator;
 pub use result::{AsyncResult, Callbacks};
+pub use spawn::StartMethod;
 pub use task::{StarFn, TaskData};
 
 use crate::codec;

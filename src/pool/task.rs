@@ -89,6 +89,10 @@ pub(crate) const STATUS_INIT_FAILED: u64 = 3;
 /// The initializer succeeded: the worker takes work from now on (sent only by workers that have one).
 pub(crate) const STATUS_READY: u64 = 4;
 
+/// The task's code could not be found or loaded in a spawn worker: an encoded
+/// `(object, message)` pair, which becomes [`crate::Error::CodeLoad`].
+pub(crate) const STATUS_CODE_ERROR: u64 = 5;
+
 /// A trampoline: decodes a chunk of arguments, runs the function on each, encodes the results.
 pub(crate) type Trampoline = fn(&[u8], &mut Vec<u8>) -> u64;
 
@@ -157,4 +161,41 @@ where
     };
     let f: Trampoline = run_chunk::<C, A, R>;
     f as usize
+}
+
+/// Runs a zero-sized initializer `F` made out of no bytes: what a spawn worker calls, by a
+/// [`CodeRef`](crate::code::CodeRef) (see [`init_trampoline`]).
+fn run_init<F: Fn()>() {
+    if std::mem::size_of::<F>() != 0 {
+        return; // never taken: `init_trampoline` hands out only zero-sized `F`s
+    }
+    // SAFETY: `F` is zero-sized (checked above): reading one from a dangling, aligned pointer is
+    // valid, as in `run_chunk`.
+    let f: F = unsafe { std::ptr::NonNull::<F>::dangling().as_ptr().read() };
+    f()
+}
+
+/// The address of `run_init::<F>` if `F` captures nothing (is zero-sized): then a worker started
+/// by exec can run it. `None` otherwise (only a forked worker can run that initializer).
+pub(crate) fn init_trampoline<F: Fn()>() -> Option<usize> {
+    let f: fn() = run_init::<F>;
+    (std::mem::size_of::<F>() == 0).then_some(f as usize)
+}
+
+/// In a worker started by exec: the trampoline `code` names (`code` came from [`trampoline`]'s
+/// address in the parent, by [`crate::code::locate`]).
+pub(crate) fn trampoline_at(code: &crate::code::CodeRef) -> crate::Result<Trampoline> {
+    let addr = crate::code::resolve(code)?;
+    // SAFETY: `resolve` found the object with the very build-id the parent located the
+    // trampoline in, and the address is in its code: the same compiled function, at this
+    // process's load base.
+    Ok(unsafe { std::mem::transmute::<usize, Trampoline>(addr) })
+}
+
+/// In a worker started by exec: the initializer trampoline `code` names (from
+/// [`init_trampoline`] in the parent).
+pub(crate) fn init_at(code: &crate::code::CodeRef) -> crate::Result<fn()> {
+    let addr = crate::code::resolve(code)?;
+    // SAFETY: as in `trampoline_at`: the same compiled `run_init::<F>`, found by build-id.
+    Ok(unsafe { std::mem::transmute::<usize, fn()>(addr) })
 }

@@ -27,21 +27,65 @@ pub(crate) fn parse_header(h: &[u8]) -> (u64, u64, u64, u64) {
     (word(0), word(8), word(16), word(24))
 }
 
-/// The worker's main loop. Returns the exit code.
+/// Where a worker finds the function a task names by its `func` word.
+pub(crate) trait Functions {
+    /// A control frame ([`CONTROL`] in the job word; spawn workers only).
+    fn control(&mut self, kind: u64, payload: &[u8]);
+    /// The trampoline that `func` names, or the status of the error answer whose body has been
+    /// written to `out`.
+    fn lookup(&mut self, func: u64, out: &mut Vec<u8>) -> Result<Trampoline, u64>;
+}
+
+/// The job word of a control frame (manager to worker): the index word is its kind.
+pub(crate) const CONTROL: u64 = u64::MAX;
+
+/// A forked worker's functions: `func` is the trampoline's address, the same in the worker.
+struct Forked;
+
+impl Functions for Forked {
+    fn control(&mut self, _kind: u64, _payload: &[u8]) {}
+
+    fn lookup(&mut self, func: u64, out: &mut Vec<u8>) -> Result<Trampoline, u64> {
+        if sys::address_is_loaded(func as usize) {
+            // SAFETY: the address is the trampoline the parent took from the same code, which
+            // this forked worker has at the same address (checked above to be loaded here).
+            Ok(unsafe { std::mem::transmute::<usize, Trampoline>(func as usize) })
+        } else {
+            let _ = codec::encode_into(
+                &format!("the task's function (address {func:#x}) is not loaded in this worker"),
+                out,
+            );
+            Err(STATUS_ERROR)
+        }
+    }
+}
+
+/// A forked worker's main loop. Returns the exit code.
 pub(crate) fn run(fd: RawFd, initializer: Option<Arc<dyn Fn() + Send + Sync>>) -> i32 {
     crate::panic::mark_pool_worker();
-    let mut out = Vec::new();
     if let Some(init) = initializer {
         if let Err(wire) = crate::panic::catch(|| init()) {
-            let _ = codec::encode_into(&wire, &mut out);
-            let _ = send_frame(fd, 0, 0, STATUS_INIT_FAILED, &out);
-            return 1;
+            return init_failed(fd, &wire);
         }
         sys::flush_std();
         if !matches!(send_frame(fd, 0, 0, STATUS_READY, &[]), Ok(true)) {
             return 0;
         }
     }
+    serve(fd, &mut Forked)
+}
+
+/// Reports a failed initializer (the worker exits with the code returned).
+pub(crate) fn init_failed(fd: RawFd, wire: &crate::panic::PanicWire) -> i32 {
+    let mut out = Vec::new();
+    let _ = codec::encode_into(wire, &mut out);
+    let _ = send_frame(fd, 0, 0, STATUS_INIT_FAILED, &out);
+    1
+}
+
+/// Serves tasks until the manager says to exit or closes the socket. Returns the exit code.
+pub(crate) fn serve(fd: RawFd, functions: &mut dyn Functions) -> i32 {
+    let mut out = Vec::new();
     let mut head = [0u8; HEADER];
     let mut payload = Vec::new();
     loop {
@@ -56,21 +100,17 @@ pub(crate) fn run(fd: RawFd, initializer: Option<Arc<dyn Fn() + Send + Sync>>) -
             Ok(true) => {}
             _ => return 0,
         }
+        if job == CONTROL {
+            functions.control(index, &payload);
+            continue;
+        }
         if func == 0 {
             return 0;
         }
         out.clear();
-        let status = if sys::address_is_loaded(func as usize) {
-            // SAFETY: the address is the trampoline the parent took from the same code, which
-            // this forked worker has at the same address (checked above to be loaded here).
-            let f: Trampoline = unsafe { std::mem::transmute::<usize, Trampoline>(func as usize) };
-            f(&payload, &mut out)
-        } else {
-            let _ = codec::encode_into(
-                &format!("the task's function (address {func:#x}) is not loaded in this worker"),
-                &mut out,
-            );
-            STATUS_ERROR
+        let status = match functions.lookup(func, &mut out) {
+            Ok(f) => f(&payload, &mut out),
+            Err(status) => status,
         };
         sys::flush_std();
         if !matches!(send_frame(fd, job, index, status, &out), Ok(true)) {
@@ -85,7 +125,7 @@ pub(crate) fn run(fd: RawFd, initializer: Option<Arc<dyn Fn() + Send + Sync>>) -
     }
 }
 
-fn send_frame(fd: RawFd, job: u64, index: u64, status: u64, body: &[u8]) -> crate::Result<bool> {
+pub(crate) fn send_frame(fd: RawFd, job: u64, index: u64, status: u64, body: &[u8]) -> crate::Result<bool> {
     let h = header(body.len() as u64, job, index, status);
     if body.len() <= 64 * 1024 {
         let mut frame = Vec::with_capacity(HEADER + body.len());

@@ -198,7 +198,7 @@ pub(crate) fn exit_child(code: i32) -> ! {
     sys::process::exit_now(code)
 }
 
-extern "C" fn run_atexit() {
+pub(super) extern "C" fn run_atexit() {
     finish_children();
 }
 

@@ -6,6 +6,8 @@ use crate::error::{Error, Result, TaskError};
 use crate::interrupt;
 use crate::pool::link::{Worker, read_answers};
 use crate::pool::shared::Chunk;
+use crate::panic::PanicWire;
+use crate::pool::spawn::{self, StartMethod};
 use crate::pool::worker;
 use crate::runtime::{self, Kind, Spawn};
 use crate::sys;
@@ -16,7 +18,13 @@ use std::time::Duration;
 impl Manager {
     pub(super) fn spawn_worker(&mut self) -> Result<()> {
         let (mine, theirs) = sys::socketpair()?;
-        let (name, identity) = runtime::next_name("ForkPoolWorker");
+        let spawned = self.config.start == StartMethod::Spawn;
+        let prefix = if spawned {
+            "SpawnPoolWorker"
+        } else {
+            "ForkPoolWorker"
+        };
+        let (name, identity) = runtime::next_name(prefix);
         let generation = sys::loaded_objects_generation();
         // Fds the child must not keep: every other worker's socket and pidfd, our end, the wake fd.
         let mut close_in_child: Vec<RawFd> = self
@@ -31,17 +39,30 @@ impl Manager {
         close_in_child.push(self.shared.wake.1.as_raw_fd());
         let child_fd = theirs.as_raw_fd();
         let initializer = self.config.initializer.clone();
+        let exec = if spawned { Some(spawn::prepare()?) } else { None };
         let body = Box::new(move || {
             for fd in close_in_child {
                 // The child's copies of the parent's descriptors: nothing in the child uses them.
                 crate::sys::fd::close_inherited(fd);
             }
-            worker::run(child_fd, initializer)
+            match exec {
+                None => worker::run(child_fd, initializer),
+                // Returns only if the exec failed: reported as an initializer failure, so that
+                // the pool does not start workers for ever.
+                Some(exec) => worker::init_failed(
+                    child_fd,
+                    &PanicWire {
+                        message: spawn::exec_worker(&exec, child_fd),
+                        location: None,
+                        backtrace: String::new(),
+                    },
+                ),
+            }
         });
         let (pid, pidfd) = runtime::spawn(
             Spawn {
                 name: name.clone(),
-                identity,
+                identity: identity.clone(),
                 daemon: true,
                 kind: Kind::PoolWorker,
                 bind_to_thread: true,
@@ -57,14 +78,19 @@ impl Manager {
             sock: mine,
             inbuf: Vec::new(),
             partial: None,
-            ready: self.config.initializer.is_none(),
+            // A spawn worker always says when it is ready.
+            ready: self.config.initializer.is_none() && !spawned,
             out: Vec::new(),
             out_pos: 0,
             busy: None,
             tasks: 0,
             generation,
             retiring: false,
+            defined: Default::default(),
         });
+        if spawned {
+            self.queue_setup(self.workers.len() - 1, identity)?;
+        }
         Ok(())
     }
 
@@ -79,10 +105,12 @@ impl Manager {
             self.handle_answer(i, a);
         }
         let w = self.workers.remove(i);
+        let spawned = self.config.start == StartMethod::Spawn;
         runtime::disown(pid);
-        if self.config.initializer.is_some() && !w.ready && !w.retiring {
-            // Died in its initializer without a report (exit, abort, a signal): a failure too
-            // (a reported failure already marked it retiring).
+        let starts_unready = self.config.initializer.is_some() || spawned;
+        if starts_unready && !w.ready && !w.retiring {
+            // Died in its initializer (or, spawned, before it was ready) without a report (exit,
+            // abort, a signal): a failure too (a reported failure already marked it retiring).
             self.init_failures += 1;
             self.init_failure = Some(TaskError {
                 message: format!("the initializer exited with code {code}"),

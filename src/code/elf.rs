@@ -1,0 +1,91 @@
+//! ELF reading for the code layer: the GNU build-id in notes (a loaded image's `PT_NOTE`
+//! segments, or a file's), from bytes only: no system call here.
+
+/// `NT_GNU_BUILD_ID`.
+const NT_GNU_BUILD_ID: u32 = 3;
+const PT_NOTE: u32 = 4;
+
+fn u16_at(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?))
+}
+
+fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
+}
+
+fn u64_at(b: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
+}
+
+/// The GNU build-id among the notes in `notes` (the bytes of one note segment or section).
+pub(crate) fn build_id_in_notes(notes: &[u8]) -> Option<Vec<u8>> {
+    let mut at = 0usize;
+    while at + 12 <= notes.len() {
+        let namesz = u32_at(notes, at)? as usize;
+        let descsz = u32_at(notes, at + 4)? as usize;
+        let kind = u32_at(notes, at + 8)?;
+        let name_at = at + 12;
+        let desc_at = name_at.checked_add(namesz.next_multiple_of(4))?;
+        let next = desc_at.checked_add(descsz.next_multiple_of(4))?;
+        if desc_at + descsz > notes.len() {
+            return None;
+        }
+        if kind == NT_GNU_BUILD_ID && notes.get(name_at..name_at + namesz)? == b"GNU\0" {
+            return Some(notes[desc_at..desc_at + descsz].to_vec());
+        }
+        at = next;
+    }
+    None
+}
+
+/// The GNU build-id of a little-endian ELF64 file's bytes (from its `PT_NOTE` program headers).
+/// `None` if the bytes are not such a file or it has no build-id.
+pub(crate) fn build_id_of_elf(file: &[u8]) -> Option<Vec<u8>> {
+    // e_ident: magic, ELFCLASS64 (2), ELFDATA2LSB (1).
+    if file.get(0..4)? != b"\x7fELF" || file.get(4)? != &2 || file.get(5)? != &1 {
+        return None;
+    }
+    let phoff = u64_at(file, 0x20)? as usize;
+    let phentsize = u16_at(file, 0x36)? as usize;
+    let phnum = u16_at(file, 0x38)? as usize;
+    for i in 0..phnum {
+        let ph = phoff.checked_add(i.checked_mul(phentsize)?)?;
+        if u32_at(file, ph)? != PT_NOTE {
+            continue;
+        }
+        let offset = u64_at(file, ph + 8)? as usize;
+        let size = u64_at(file, ph + 32)? as usize;
+        let notes = file.get(offset..offset.checked_add(size)?)?;
+        if let Some(id) = build_id_in_notes(notes) {
+            return Some(id);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn note(kind: u32, name: &[u8], desc: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend_from_slice(&(name.len() as u32).to_le_bytes());
+        v.extend_from_slice(&(desc.len() as u32).to_le_bytes());
+        v.extend_from_slice(&kind.to_le_bytes());
+        v.extend_from_slice(name);
+        v.resize(v.len().next_multiple_of(4), 0);
+        v.extend_from_slice(desc);
+        v.resize(v.len().next_multiple_of(4), 0);
+        v
+    }
+
+    #[test]
+    fn the_build_id_note_is_found_after_other_notes() {
+        let mut notes = note(1, b"GNU\0", &[9; 16]); // NT_GNU_ABI_TAG
+        notes.extend(note(NT_GNU_BUILD_ID, b"XYZ\0", &[7; 20])); // another vendor's type 3
+        notes.extend(note(NT_GNU_BUILD_ID, b"GNU\0", &[1, 2, 3, 4, 5]));
+        assert_eq!(build_id_in_notes(&notes), Some(vec![1, 2, 3, 4, 5]));
+        assert_eq!(build_id_in_notes(&notes[..notes.len() - 8]), None);
+        assert_eq!(build_id_of_elf(b"not an elf file at all, not at all"), None);
+    }
+}

@@ -1,0 +1,200 @@
+//! [`Stage`]: a private directory where a process writes the objects it must load (code shipped
+//! to it as bytes), and loads them from.
+
+use super::{BuildId, LoadedObject, build_id_of_elf, loaded_objects};
+use crate::error::{Error, Result};
+use crate::sys;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// A staging directory of this process: `${XDG_RUNTIME_DIR:-/tmp}/rustmp-<uid>/k<pid>/stage-<n>`,
+/// owner-only (0700, and so is each directory above it that the library creates), removed with
+/// everything in it when the `Stage` is dropped. Files are written atomically (a temporary file,
+/// then a rename), under the name the caller gives, and only if their GNU build-id is the one
+/// expected, so a name never silently stands for other code.
+///
+/// ```
+/// use multiprocessing::code::Stage;
+/// use std::os::unix::fs::PermissionsExt;
+/// let stage = Stage::new().unwrap();
+/// let dir = stage.path().to_path_buf();
+/// assert_eq!(std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700);
+/// drop(stage);
+/// assert!(!dir.exists());
+/// ```
+#[derive(Debug)]
+pub struct Stage {
+    dir: PathBuf,
+}
+
+static NEXT: AtomicU64 = AtomicU64::new(0);
+
+fn stage_error(object: &Path, e: impl std::fmt::Display) -> Error {
+    Error::CodeLoad {
+        object: object.display().to_string(),
+        message: e.to_string(),
+    }
+}
+
+/// Creates `dir` (0700) if missing and checks that it is ours and owner-only: a directory under a
+/// shared `/tmp` made by someone else must not hold our code.
+fn private_dir(dir: &Path) -> Result<()> {
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(stage_error(dir, e)),
+    }
+    let meta = std::fs::symlink_metadata(dir).map_err(|e| stage_error(dir, e))?;
+    if !meta.is_dir() || meta.uid() != sys::exec::getuid() || meta.mode() & 0o077 != 0 {
+        return Err(stage_error(
+            dir,
+            "not a directory owned by this user with mode 0700: refusing to stage code there",
+        ));
+    }
+    Ok(())
+}
+
+impl Stage {
+    /// Creates a new staging directory (see [`Stage`]).
+    ///
+    /// ```
+    /// let a = multiprocessing::code::Stage::new().unwrap();
+    /// let b = multiprocessing::code::Stage::new().unwrap();
+    /// assert_ne!(a.path(), b.path());
+    /// ```
+    pub fn new() -> Result<Stage> {
+        let root = std::env::var_os("XDG_RUNTIME_DIR")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute() && p.is_dir())
+            .unwrap_or_else(|| PathBuf::from("/tmp"));
+        let user = root.join(format!("rustmp-{}", sys::exec::getuid()));
+        private_dir(&user)?;
+        let process = user.join(format!("k{}", std::process::id()));
+        private_dir(&process)?;
+        let dir = process.join(format!("stage-{}", NEXT.fetch_add(1, Relaxed)));
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| stage_error(&dir, e))?;
+        Ok(Stage { dir })
+    }
+
+    /// The directory.
+    ///
+    /// ```
+    /// let stage = multiprocessing::code::Stage::new().unwrap();
+    /// assert!(stage.path().is_dir());
+    /// ```
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Writes `bytes` as `name` in the directory, atomically, if their build-id is `build_id`;
+    /// returns the file's path. If `name` is there already with that build-id, it is kept; with
+    /// another, that is an error (and nothing is overwritten).
+    ///
+    /// ```
+    /// use multiprocessing::code::{self, Stage};
+    /// let main = &code::loaded_objects()[0];
+    /// let bytes = std::fs::read(main.path()).unwrap();
+    /// let stage = Stage::new().unwrap();
+    /// let path = stage.write("program", main.build_id().unwrap(), &bytes).unwrap();
+    /// assert_eq!(code::build_id_of_file(&path).unwrap().as_ref(), main.build_id());
+    /// assert!(stage.write("other", main.build_id().unwrap(), b"not it").is_err());
+    /// ```
+    pub fn write(&self, name: &str, build_id: &BuildId, bytes: &[u8]) -> Result<PathBuf> {
+        let path = self.dir.join(name);
+        if name.is_empty() || name.contains('/') || name.starts_with('.') {
+            return Err(stage_error(&path, "not a plain file name"));
+        }
+        match build_id_of_elf(bytes) {
+            Some(id) if &id == build_id => {}
+            found => {
+                return Err(stage_error(
+                    &path,
+                    format!(
+                        "the bytes have build-id {}, not {build_id}",
+                        found.map_or_else(|| "none".into(), |i| i.to_string())
+                    ),
+                ));
+            }
+        }
+        if path.exists() {
+            return match super::build_id_of_file(&path)? {
+                Some(id) if &id == build_id => Ok(path),
+                _ => Err(stage_error(
+                    &path,
+                    format!("already staged with another build-id than {build_id}"),
+                )),
+            };
+        }
+        let tmp = self.dir.join(format!(
+            ".{name}.{}.{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Relaxed)
+        ));
+        let written = (|| {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o700)
+                .open(&tmp)?;
+            f.write_all(bytes)?;
+            f.sync_data()?;
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o700))?;
+            std::fs::rename(&tmp, &path)
+        })();
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(stage_error(&path, e));
+        }
+        Ok(path)
+    }
+
+    /// Loads the object at `path` (`dlopen` with `RTLD_NOW | RTLD_LOCAL`: every symbol resolved
+    /// now, none made visible to later objects) and returns it as loaded. It stays loaded for
+    /// the life of the process. A failure is [`Error::CodeLoad`] naming the object, with the
+    /// loader's message word for word.
+    ///
+    /// ```
+    /// use multiprocessing::{code::Stage, Error};
+    /// let stage = Stage::new().unwrap();
+    /// let junk = stage.path().join("libjunk.so");
+    /// std::fs::write(&junk, b"junk").unwrap();
+    /// match stage.load(&junk) {
+    ///     Err(Error::CodeLoad { object, message }) => {
+    ///         assert_eq!(object, junk.display().to_string());
+    ///         assert!(message.contains("libjunk.so"), "{message}");
+    ///     }
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// ```
+    pub fn load(&self, path: &Path) -> Result<LoadedObject> {
+        sys::loader::dlopen_now_local(path).map_err(|message| Error::CodeLoad {
+            object: path.display().to_string(),
+            message,
+        })?;
+        let id = super::build_id_of_file(path)?;
+        let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        loaded_objects()
+            .into_iter()
+            .find(|o| {
+                (id.is_some() && o.build_id() == id.as_ref())
+                    || o.path() == path
+                    || o.path() == canonical
+            })
+            .ok_or_else(|| stage_error(path, "loaded, but the loader does not list it"))
+    }
+}
+
+impl Drop for Stage {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+        // The process's directory goes too once its last stage is gone (fails while not empty).
+        if let Some(parent) = self.dir.parent() {
+            let _ = std::fs::remove_dir(parent);
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! The spawn start method, the parent's side: [`StartMethod`], what a worker started by exec is
+//! told (the control frames), and starting one (fork, then exec of this program with the
+//! worker's socket on [`WORKER_FD`]). The worker's side is `spawned`.
+
+use crate::code::{self, CodeRef};
+use crate::error::{Error, Result};
+use crate::sys;
+use crate::sys::exec::Exec;
+use serde::{Deserialize, Serialize};
+use std::ffi::OsString;
+use std::os::fd::{AsRawFd, RawFd};
+
+/// How a [`crate::Pool`] starts its workers: Python's start methods (`multiprocessing.get_context`).
+///
+/// - [`Fork`](StartMethod::Fork) (the default, as Python's on Linux): each worker is a forked copy of
+///   this process. Any `fn` item or non-capturing closure runs, including code loaded later (a
+///   notebook cell); an initializer may capture anything; statics are the parent's at the fork.
+/// - [`Spawn`](StartMethod::Spawn): each worker is a fresh process, this program started again by
+///   `exec` (`/proc/self/exe`), which becomes a worker before its `main` would run. Statics start
+///   fresh, as in Python's spawn; arguments and results go by serde as always. A task's function
+///   is sent as a [`CodeRef`] (the build-id of the object holding it and an offset), never an
+///   address: a worker that lacks that object answers with [`Error::CodeLoad`]. The initializer
+///   must capture nothing (an error at `build` otherwise). Workers are named `SpawnPoolWorker-N`.
+///
+/// ```
+/// use multiprocessing::{Pool, StartMethod};
+/// fn cube(x: u64) -> u64 { x * x * x }
+/// let pool = Pool::builder().processes(2).start_method(StartMethod::Spawn).build().unwrap();
+/// assert_eq!(pool.map(cube, 1..=4).unwrap(), vec![1, 8, 27, 64]);
+/// ```
+///
+/// Deviation from Python: its spawn re-imports the main module and so runs module-level code
+/// again; a Rust program has no such code, so the worker runs none of `main`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StartMethod {
+    /// Workers are forked copies of this process (the default).
+    #[default]
+    Fork,
+    /// Workers are fresh processes: this program, started again by exec.
+    Spawn,
+}
+
+/// The descriptor number of a spawn worker's socket.
+pub(crate) const WORKER_FD: RawFd = 3;
+/// The descriptor number of the output-registration socket in a spawn worker, under a host.
+const OUTPUT_FD: RawFd = 4;
+/// Set (to [`WORKER_FD`]) in a spawn worker's environment: the worker's cue, read before `main`.
+pub(crate) const WORKER_ENV: &str = "MULTIPROCESSING_SPAWN_WORKER";
+
+/// Control frame kinds (the index word of a [`super::worker::CONTROL`] frame).
+pub(crate) const SETUP: u64 = 1;
+pub(crate) const DEFINE: u64 = 2;
+
+/// The first frame a spawn worker gets: who it is, and its initializer.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Setup {
+    pub(crate) name: String,
+    pub(crate) identity: Vec<u32>,
+    pub(crate) parent_name: String,
+    pub(crate) parent_pid: u32,
+    pub(crate) init: Option<CodeRef>,
+}
+
+/// Names function `fnid` (the `func` word of later tasks) for a spawn worker.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Define {
+    pub(crate) fnid: u64,
+    pub(crate) code: CodeRef,
+}
+
+/// Checks, at `build`, that this program can be started again as a worker: the library (its
+/// load-time constructor) must be part of the program, not loaded at run time (as in a
+/// notebook, whose executable is the kernel's).
+pub(crate) fn check_program() -> Result<()> {
+    let (_, object) = code::locate(super::spawned::entry_address())?;
+    if object.is_main_program() {
+        return Ok(());
+    }
+    let main = code::loaded_objects().remove(0);
+    if code::closure(&main)
+        .iter()
+        .any(|o| o.build_id() == object.build_id())
+    {
+        return Ok(());
+    }
+    Err(Error::InvalidArgument(format!(
+        "StartMethod::Spawn starts this program ({}) again, but it does not contain this \
+         multiprocessing library ({}), which was loaded at run time (a notebook?): spawn \
+         pools are not supported there yet; use StartMethod::Fork",
+        main.path().display(),
+        object.path().display()
+    )))
+}
+
+/// Prepares the exec of a worker (before the fork: the child then allocates nothing): this
+/// program, its environment without the library's own variables, plus [`WORKER_ENV`] and,
+/// under a host, the output socket on [`OUTPUT_FD`].
+pub(crate) fn prepare() -> Result<Exec> {
+    let keep_out = [
+        WORKER_ENV,
+        crate::host::SIGINT_ENV,
+        crate::host::OUTPUT_SOCKET_ENV,
+    ];
+    let mut env: Vec<OsString> = std::env::vars_os()
+        .filter(|(k, _)| !keep_out.iter().any(|n| k == n))
+        .map(|(k, v)| {
+            let mut e = k;
+            e.push("=");
+            e.push(v);
+            e
+        })
+        .collect();
+    env.push(format!("{WORKER_ENV}={WORKER_FD}").into());
+    if crate::host::output_socket().is_some() {
+        env.push(format!("{}={OUTPUT_FD}", crate::host::OUTPUT_SOCKET_ENV).into());
+    }
+    let argv0 = std::env::args_os()
+        .next()
+        .unwrap_or_else(|| "multiprocessing-spawn-worker".into());
+    Exec::new("/proc/self/exe", vec![argv0], env)
+}
+
+/// In the forked child: moves the worker's socket to [`WORKER_FD`] (and the output socket to
+/// [`OUTPUT_FD`]) and execs. Returns only if that failed, with the reason.
+pub(crate) fn exec_worker(exec: &Exec, socket: RawFd) -> String {
+    let moved = (|| {
+        let sock = sys::exec::dup_above(socket, 10)?;
+        let output = match crate::host::output_socket() {
+            Some(o) => Some(sys::exec::dup_above(o.as_raw_fd(), 10)?),
+            None => None,
+        };
+        sys::exec::move_to(sock, WORKER_FD)?;
+        if let Some(o) = output {
+            sys::exec::move_to(o, OUTPUT_FD)?;
+        }
+        Ok::<(), Error>(())
+    })();
+    if let Err(e) = moved {
+        return format!("cannot start a spawn worker: {e}");
+    }
+    let errno = exec.exec();
+    format!(
+        "cannot start a spawn worker: exec of /proc/self/exe failed: {}",
+        std::io::Error::from_raw_os_error(errno)
+    )
+}

@@ -1,0 +1,135 @@
+//! The spawn start method, the worker's side: a process started by exec with [`WORKER_ENV`] set
+//! becomes a pool worker from the library's load-time constructor, before `main`, and exits
+//! when the pool lets it go. It learns who it is from the first frame ([`Setup`]), runs its
+//! initializer, and finds each task's function by the [`CodeRef`] the pool defined it with.
+
+use super::spawn::{DEFINE, Define, SETUP, Setup, WORKER_ENV, WORKER_FD};
+use super::task::{self, STATUS_CODE_ERROR, STATUS_READY, Trampoline};
+use super::worker::{self, CONTROL, Functions, HEADER};
+use crate::code::CodeRef;
+use crate::codec;
+use crate::panic::PanicWire;
+use crate::sys;
+use std::collections::HashMap;
+use std::os::fd::{IntoRawFd, RawFd};
+
+/// The functions a spawn worker was told about: each resolved in this process once, when
+/// defined (an unloadable one keeps its error, sent back with each task that names it).
+#[derive(Default)]
+struct Table {
+    functions: HashMap<u64, Result<Trampoline, (String, String)>>,
+}
+
+fn code_error(code: &CodeRef, e: crate::Error) -> (String, String) {
+    match e {
+        crate::Error::CodeLoad { object, message } => (object, message),
+        other => (format!("{} (build-id {})", code.object, code.build_id), other.to_string()),
+    }
+}
+
+impl Functions for Table {
+    fn control(&mut self, kind: u64, payload: &[u8]) {
+        if kind != DEFINE {
+            return;
+        }
+        if let Ok(def) = codec::decode::<Define>(payload) {
+            let resolved = task::trampoline_at(&def.code).map_err(|e| code_error(&def.code, e));
+            self.functions.insert(def.fnid, resolved);
+        }
+    }
+
+    fn lookup(&mut self, func: u64, out: &mut Vec<u8>) -> Result<Trampoline, u64> {
+        let error = match self.functions.get(&func) {
+            Some(Ok(f)) => return Ok(*f),
+            Some(Err(e)) => e.clone(),
+            None => (
+                format!("function #{func}"),
+                "the pool sent a task for a function it never defined".to_string(),
+            ),
+        };
+        let _ = codec::encode_into(&error, out);
+        Err(STATUS_CODE_ERROR)
+    }
+}
+
+/// Reads one control frame of kind `kind` from the manager.
+fn read_control(fd: RawFd, kind: u64) -> Option<Vec<u8>> {
+    let mut head = [0u8; HEADER];
+    if !matches!(sys::recv_exact_blocking(fd, &mut head), Ok(true)) {
+        return None;
+    }
+    let (len, job, index, _) = worker::parse_header(&head);
+    if job != CONTROL || index != kind || len > (64 << 20) {
+        return None;
+    }
+    let mut payload = vec![0u8; len as usize];
+    matches!(sys::recv_exact_blocking(fd, &mut payload), Ok(true)).then_some(payload)
+}
+
+/// The worker's life. Returns the exit code.
+fn run(fd: RawFd) -> i32 {
+    let _ = sys::exec::set_cloexec(fd);
+    // Rust's `main` would have done it (and a forked worker inherits it).
+    sys::exec::ignore_sigpipe();
+    let Some(setup) = read_control(fd, SETUP).and_then(|p| codec::decode::<Setup>(&p).ok()) else {
+        return 1;
+    };
+    crate::runtime::become_spawned_worker(
+        setup.name,
+        setup.identity,
+        (setup.parent_name, setup.parent_pid),
+    );
+    crate::panic::mark_pool_worker();
+    if let Some(code) = &setup.init {
+        let init = match task::init_at(code) {
+            Ok(f) => f,
+            Err(e) => {
+                let wire = PanicWire {
+                    message: format!("the initializer cannot run in a spawn worker: {e}"),
+                    location: None,
+                    backtrace: String::new(),
+                };
+                return worker::init_failed(fd, &wire);
+            }
+        };
+        if let Err(wire) = crate::panic::catch(init) {
+            return worker::init_failed(fd, &wire);
+        }
+    }
+    sys::flush_std();
+    if !matches!(worker::send_frame(fd, 0, 0, STATUS_READY, &[]), Ok(true)) {
+        return 0;
+    }
+    worker::serve(fd, &mut Table::default())
+}
+
+/// The library's load-time constructor for spawn workers: does nothing in any other process.
+extern "C" fn on_load() {
+    let Some(value) = std::env::var_os(WORKER_ENV) else {
+        return;
+    };
+    // Not inherited by what the worker's tasks may exec.
+    sys::exec::remove_env_before_main(c"MULTIPROCESSING_SPAWN_WORKER");
+    if value.to_str() != Some(&WORKER_FD.to_string()) {
+        return;
+    }
+    let Some(fd) = sys::process::adopt_inherited_fd(WORKER_FD) else {
+        return;
+    };
+    // Kept for the life of the process.
+    let fd = fd.into_raw_fd();
+    let code = run(fd);
+    crate::runtime::exit_child(code)
+}
+
+// A constructor (the `.init_array` entry the loader calls before `main`).
+#[allow(unsafe_code)]
+#[used]
+#[unsafe(link_section = ".init_array")]
+static ON_LOAD: extern "C" fn() = on_load;
+
+/// The constructor's address: what the parent checks is in the program it will exec (and a
+/// use of it, so the linker keeps it in every program that starts spawn pools).
+pub(crate) fn entry_address() -> usize {
+    *std::hint::black_box(&ON_LOAD) as usize
+}
