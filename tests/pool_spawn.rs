@@ -78,7 +78,11 @@ fn map_starmap_apply_and_callbacks_give_the_results_of_fork_mode() {
         )
         .unwrap();
     assert_eq!(r.get().unwrap(), vec![0, 1, 4, 9, 16]);
-    assert!(wait_for(Duration::from_secs(5), || seen.lock().unwrap().len() == 1));
+    assert!(wait_for(Duration::from_secs(5), || seen
+        .lock()
+        .unwrap()
+        .len()
+        == 1));
     assert_eq!(seen.lock().unwrap()[0], vec![0, 1, 4, 9, 16]);
 
     // An explicit chunksize keeps a chunk in one worker, and the order.
@@ -147,7 +151,10 @@ fn workers_are_this_program_started_again_by_exec_with_fresh_statics() {
     let aslr = std::fs::read_to_string("/proc/sys/kernel/randomize_va_space")
         .is_ok_and(|s| s.trim() != "0");
     if aslr {
-        assert_ne!(worker_addr, here, "the worker's code is at its own load base");
+        assert_ne!(
+            worker_addr, here,
+            "the worker's code is at its own load base"
+        );
     }
     // Started after this process, and its child.
     assert!(starttime(pid) >= starttime(std::process::id()));
@@ -236,7 +243,10 @@ fn imap_is_lazy_and_ordered_and_imap_unordered_yields_as_tasks_finish() {
     let mut sorted = unordered.clone();
     sorted.sort();
     assert_eq!(sorted, vec![0, 1, 2, 3]);
-    assert_ne!(unordered[0], 0, "the slowest task came first: {unordered:?}");
+    assert_ne!(
+        unordered[0], 0,
+        "the slowest task came first: {unordered:?}"
+    );
 }
 
 fn sleep_then(x: u64) -> u64 {
@@ -297,7 +307,9 @@ fn an_interrupt_ends_a_blocked_map_as_in_fork_mode_and_the_pool_goes_on() {
         pool.map_chunked(sleep_then, 0..8u64, 1)
     });
     // The workers were terminated, and replaced by new ones.
-    assert!(wait_for(Duration::from_secs(5), || before.iter().all(|&p| is_dead(p))));
+    assert!(wait_for(Duration::from_secs(5), || before
+        .iter()
+        .all(|&p| is_dead(p))));
     assert_eq!(pool.map(square, 0..4).unwrap(), vec![0, 1, 4, 9]);
     interrupt::disable().unwrap();
 }
@@ -327,7 +339,10 @@ fn a_non_capturing_initializer_runs_in_each_spawn_worker_and_a_capturing_one_is_
         .build()
         .unwrap();
     // Each worker (a fresh process, replaced after each task) ran it once.
-    assert_eq!(pool.map_chunked(initialized, 0..4u8, 1).unwrap(), vec![1; 4]);
+    assert_eq!(
+        pool.map_chunked(initialized, 0..4u8, 1).unwrap(),
+        vec![1; 4]
+    );
     assert_eq!(INITIALIZED.load(SeqCst), 0, "not run in the parent");
 
     let offset = 1;
@@ -366,10 +381,7 @@ fn a_garbage_object_gives_a_typed_error_naming_it_with_the_loaders_message() {
         Err(Error::CodeLoad { object, message }) => {
             assert_eq!(object, path.display().to_string());
             // glibc's own words, with the path it was given.
-            assert_eq!(
-                message,
-                format!("{}: invalid ELF header", path.display())
-            );
+            assert_eq!(message, format!("{}: invalid ELF header", path.display()));
         }
         other => panic!("expected CodeLoad, got {other:?}"),
     }

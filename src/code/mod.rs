@@ -38,6 +38,16 @@ use std::path::{Path, PathBuf};
 pub struct BuildId(#[serde(with = "serde_bytes")] Vec<u8>);
 
 impl BuildId {
+    /// A build-id from its bytes (as read from a note, or received).
+    ///
+    /// ```
+    /// let id = multiprocessing::code::BuildId::new(vec![0xab, 0x01]);
+    /// assert_eq!(id.to_string(), "ab01");
+    /// ```
+    pub fn new(bytes: Vec<u8>) -> BuildId {
+        BuildId(bytes)
+    }
+
     /// The raw bytes.
     ///
     /// ```
@@ -273,7 +283,11 @@ pub fn resolve(code: &CodeRef) -> Result<usize> {
         });
     };
     let off = code.offset as usize;
-    if !object.segments.iter().any(|s| s.executable && s.contains(off)) {
+    if !object
+        .segments
+        .iter()
+        .any(|s| s.executable && s.contains(off))
+    {
         return Err(Error::CodeLoad {
             object: object.path.display().to_string(),
             message: format!("offset {off:#x} is not in a code segment of the object"),

@@ -144,3 +144,56 @@ pub(crate) fn exec_worker(exec: &Exec, socket: RawFd) -> String {
         std::io::Error::from_raw_os_error(errno)
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::pool::result::{Outcome, Slot};
+    use crate::{AsyncResult, Callbacks, Error, Pool, StartMethod};
+    use std::sync::Arc;
+
+    static NOT_CODE: [u8; 64] = [0; 64];
+
+    /// Submits one chunk whose trampoline is said to be at `func`.
+    fn run_at(pool: &Pool, func: usize) -> crate::Result<Vec<u64>> {
+        let slot = Arc::new(Slot::<u64, Vec<u64>>::new(
+            1,
+            |v| v,
+            Callbacks::new(),
+            pool.shared.id(),
+        ));
+        let s = slot.clone();
+        pool.submit(func, vec![vec![1u64]], move |_| s)?;
+        let slot: Arc<dyn Outcome<Vec<u64>>> = slot;
+        AsyncResult { slot }.get()
+    }
+
+    fn double(x: u64) -> u64 {
+        2 * x
+    }
+
+    #[test]
+    fn a_function_a_worker_cannot_resolve_is_a_typed_error_and_the_pool_goes_on() {
+        let pool = Pool::builder()
+            .processes(1)
+            .start_method(StartMethod::Spawn)
+            .build()
+            .unwrap();
+        // Data, not code: located in the parent, refused by the worker (never called).
+        match run_at(&pool, NOT_CODE.as_ptr() as usize) {
+            Err(Error::CodeLoad { object, message }) => {
+                assert!(message.contains("not in a code segment"), "{message}");
+                let exe = std::fs::read_link("/proc/self/exe").unwrap();
+                assert_eq!(object, exe.display().to_string());
+            }
+            other => panic!("expected CodeLoad, got {other:?}"),
+        }
+        // In no object at all: refused in the parent, never sent.
+        match run_at(&pool, 8) {
+            Err(Error::CodeLoad { message, .. }) => {
+                assert!(message.contains("no loaded object"), "{message}")
+            }
+            other => panic!("expected CodeLoad, got {other:?}"),
+        }
+        assert_eq!(pool.map(double, vec![1, 2]).unwrap(), vec![2, 4]);
+    }
+}

@@ -23,7 +23,10 @@ struct Table {
 fn code_error(code: &CodeRef, e: crate::Error) -> (String, String) {
     match e {
         crate::Error::CodeLoad { object, message } => (object, message),
-        other => (format!("{} (build-id {})", code.object, code.build_id), other.to_string()),
+        other => (
+            format!("{} (build-id {})", code.object, code.build_id),
+            other.to_string(),
+        ),
     }
 }
 
@@ -132,4 +135,37 @@ static ON_LOAD: extern "C" fn() = on_load;
 /// use of it, so the linker keeps it in every program that starts spawn pools).
 pub(crate) fn entry_address() -> usize {
     *std::hint::black_box(&ON_LOAD) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::code::BuildId;
+
+    #[test]
+    fn a_function_in_an_object_that_is_not_loaded_answers_with_the_objects_name() {
+        let mut table = Table::default();
+        let def = Define {
+            fnid: 1,
+            code: CodeRef {
+                build_id: BuildId::new(vec![0xde, 0xad, 0xbe, 0xef]),
+                offset: 0x1000,
+                object: "libcode_3.so".into(),
+            },
+        };
+        let mut payload = Vec::new();
+        codec::encode_into(&def, &mut payload).unwrap();
+        table.control(DEFINE, &payload);
+        let mut out = Vec::new();
+        assert_eq!(table.lookup(1, &mut out).err(), Some(STATUS_CODE_ERROR));
+        let (object, message): (String, String) = codec::decode(&out).unwrap();
+        assert_eq!(object, "libcode_3.so (build-id deadbeef)");
+        assert!(
+            message.starts_with("no object with this build-id is loaded"),
+            "{message}"
+        );
+        // A number never defined.
+        out.clear();
+        assert_eq!(table.lookup(2, &mut out).err(), Some(STATUS_CODE_ERROR));
+    }
 }

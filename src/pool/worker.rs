@@ -125,7 +125,13 @@ pub(crate) fn serve(fd: RawFd, functions: &mut dyn Functions) -> i32 {
     }
 }
 
-pub(crate) fn send_frame(fd: RawFd, job: u64, index: u64, status: u64, body: &[u8]) -> crate::Result<bool> {
+pub(crate) fn send_frame(
+    fd: RawFd,
+    job: u64,
+    index: u64,
+    status: u64,
+    body: &[u8],
+) -> crate::Result<bool> {
     let h = header(body.len() as u64, job, index, status);
     if body.len() <= 64 * 1024 {
         let mut frame = Vec::with_capacity(HEADER + body.len());

@@ -134,7 +134,9 @@ unsafe extern "C" fn collect(
         Vec::new()
     } else {
         // SAFETY: a non-null dlpi_name is a NUL-terminated string owned by the loader.
-        unsafe { CStr::from_ptr(info.dlpi_name) }.to_bytes().to_vec()
+        unsafe { CStr::from_ptr(info.dlpi_name) }
+            .to_bytes()
+            .to_vec()
     };
     let phdrs: &[libc::Elf64_Phdr] = if info.dlpi_phdr.is_null() {
         &[]
@@ -204,5 +206,7 @@ pub(crate) fn dlopen_now_local(path: &Path) -> Result<(), String> {
         return Err("dlopen failed and the loader gave no message".into());
     }
     // SAFETY: see above: a non-null dlerror result is a NUL-terminated string.
-    Err(unsafe { CStr::from_ptr(err) }.to_string_lossy().into_owned())
+    Err(unsafe { CStr::from_ptr(err) }
+        .to_string_lossy()
+        .into_owned())
 }

@@ -10,11 +10,15 @@ use crate::pool::spawn::{DEFINE, Define, SETUP, Setup, StartMethod};
 use crate::pool::worker::CONTROL;
 use std::collections::HashMap;
 
+/// A function's number and its encoded `DEFINE` payload, or why it cannot be named: the
+/// `(object, message)` of an [`Error::CodeLoad`].
+type Named = std::result::Result<(u64, Vec<u8>), (String, String)>;
+
 /// The functions of a spawn pool: by trampoline address, its number and its encoded `DEFINE`
 /// payload, or why it cannot be named (`(object, message)` of [`Error::CodeLoad`]).
 #[derive(Default)]
 pub(in crate::pool) struct CodeTable {
-    by_address: HashMap<usize, std::result::Result<(u64, Vec<u8>), (String, String)>>,
+    by_address: HashMap<usize, Named>,
 }
 
 impl Manager {

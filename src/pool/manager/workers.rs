@@ -4,9 +4,9 @@
 use super::Manager;
 use crate::error::{Error, Result, TaskError};
 use crate::interrupt;
+use crate::panic::PanicWire;
 use crate::pool::link::{Worker, read_answers};
 use crate::pool::shared::Chunk;
-use crate::panic::PanicWire;
 use crate::pool::spawn::{self, StartMethod};
 use crate::pool::worker;
 use crate::runtime::{self, Kind, Spawn};
@@ -39,7 +39,11 @@ impl Manager {
         close_in_child.push(self.shared.wake.1.as_raw_fd());
         let child_fd = theirs.as_raw_fd();
         let initializer = self.config.initializer.clone();
-        let exec = if spawned { Some(spawn::prepare()?) } else { None };
+        let exec = if spawned {
+            Some(spawn::prepare()?)
+        } else {
+            None
+        };
         let body = Box::new(move || {
             for fd in close_in_child {
                 // The child's copies of the parent's descriptors: nothing in the child uses them.

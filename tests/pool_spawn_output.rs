@@ -1,0 +1,139 @@
+//! What spawn pool workers print reaches the parent's output as forked workers' does: the
+//! inherited stdout and stderr, or, under a host (a notebook kernel), their own pipes registered
+//! through the output socket. Each case runs in a fresh copy of this program.
+
+use multiprocessing::{Pool, StartMethod, current_process};
+
+fn spawn_pool(n: usize) -> Pool {
+    Pool::builder()
+        .processes(n)
+        .start_method(StartMethod::Spawn)
+        .build()
+        .unwrap()
+}
+
+fn shout(i: u32) -> u32 {
+    println!("out {i} from {}", current_process().name());
+    eprintln!("err {i} from {}", current_process().name());
+    i
+}
+
+/// Run by `spawn_workers_output_goes_where_fork_workers_output_goes` in a fresh copy of this
+/// program: with `HOST=1`, under a host (an output-registration socket, as the kernel sets
+/// up); else with the inherited stdout and stderr.
+#[test]
+#[ignore = "a scenario, run in a child process by the test below"]
+fn output_scenario() {
+    let under_host = std::env::var("SPAWN_OUTPUT_SCENARIO_HOST").is_ok_and(|v| v == "1");
+    let mut pair = [0; 2];
+    if under_host {
+        // SAFETY: creating a socket pair; this scenario runs alone in its process, before any
+        // thread of ours reads the environment.
+        unsafe {
+            assert_eq!(
+                libc::socketpair(libc::AF_UNIX, libc::SOCK_DGRAM, 0, pair.as_mut_ptr()),
+                0
+            );
+            std::env::set_var(
+                multiprocessing::host::OUTPUT_SOCKET_ENV,
+                pair[1].to_string(),
+            );
+        }
+    }
+    let pool = spawn_pool(1);
+    assert_eq!(pool.map(shout, 0..2u32).unwrap(), vec![0, 1]);
+    pool.close().unwrap();
+    pool.join().unwrap();
+    if under_host {
+        let (pid, name, out, err) = receive_registration(pair[0]);
+        let (out, err) = (read_all(out), read_all(err));
+        println!(
+            "REGISTERED pid-is-a-child={} name={name}",
+            pid != std::process::id()
+        );
+        println!("REGISTERED-OUT {out:?}");
+        println!("REGISTERED-ERR {err:?}");
+    }
+}
+
+fn run_output_scenario(host: bool) -> (String, String) {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "output_scenario", "--ignored", "--nocapture"])
+        .env("SPAWN_OUTPUT_SCENARIO_HOST", if host { "1" } else { "0" })
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    (stdout, stderr)
+}
+
+#[test]
+fn spawn_workers_output_goes_where_fork_workers_output_goes() {
+    // Inherited descriptors: the worker writes to this program's stdout and stderr.
+    let (stdout, stderr) = run_output_scenario(false);
+    assert!(
+        stdout.contains("out 0 from SpawnPoolWorker-1\nout 1 from SpawnPoolWorker-1\n"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("err 0 from SpawnPoolWorker-1\nerr 1 from SpawnPoolWorker-1\n"),
+        "{stderr}"
+    );
+    // Under a host: its own pipes, registered under its name, as a forked worker's are.
+    let (stdout, _) = run_output_scenario(true);
+    assert!(
+        stdout.contains("REGISTERED pid-is-a-child=true name=SpawnPoolWorker-1\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            r#"REGISTERED-OUT "out 0 from SpawnPoolWorker-1\nout 1 from SpawnPoolWorker-1\n""#
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            r#"REGISTERED-ERR "err 0 from SpawnPoolWorker-1\nerr 1 from SpawnPoolWorker-1\n""#
+        ),
+        "{stdout}"
+    );
+}
+
+/// Receives one output registration: (pid, name, stdout read end, stderr read end).
+fn receive_registration(sock: i32) -> (u32, String, i32, i32) {
+    let mut payload = [0u8; 256];
+    let mut iov = libc::iovec {
+        iov_base: payload.as_mut_ptr().cast(),
+        iov_len: payload.len(),
+    };
+    let mut control = [0u64; 8];
+    // SAFETY: a recvmsg into buffers we own; the control message holds two fds.
+    unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of_val(&control) as _;
+        let n = libc::recvmsg(sock, &mut msg, 0);
+        assert!(n >= 4, "recvmsg: {n}");
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        assert!(!cmsg.is_null());
+        let mut fds = [0i32; 2];
+        std::ptr::copy_nonoverlapping(libc::CMSG_DATA(cmsg).cast::<i32>(), fds.as_mut_ptr(), 2);
+        let pid = u32::from_le_bytes([payload[0], payload[1], payload[2], payload[3]]);
+        let name = String::from_utf8_lossy(&payload[4..n as usize]).into_owned();
+        (pid, name, fds[0], fds[1])
+    }
+}
+
+fn read_all(fd: i32) -> String {
+    use std::os::fd::FromRawFd;
+    // SAFETY: a descriptor received for us alone.
+    let mut f = unsafe { std::fs::File::from_raw_fd(fd) };
+    let mut s = String::new();
+    let _ = std::io::Read::read_to_string(&mut f, &mut s);
+    s
+}
