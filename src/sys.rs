@@ -10,8 +10,9 @@
 //! Submodules: [`errno`], [`fd`] (pipes, reads, writes, segments), [`socket`] (pairs, sends,
 //! descriptors in messages), [`poll`], [`signal`], `process` (fork, ids, waiting, exit),
 //! [`clock`], [`futex`], [`robust_mutex`] (the robust process-shared mutex), [`mapping`] (the
-//! pointer code of shared mappings), and the one [`Deadline`] and the one [`Spin`] of every
-//! blocking wait.
+//! pointer code of shared mappings), `loader` (the dynamic loader's list of objects, `dlopen`),
+//! `exec` (starting a fresh process: descriptors to known numbers, `execve`), and the one
+//! [`Deadline`] and the one [`Spin`] of every blocking wait.
 
 #![deny(clippy::undocumented_unsafe_blocks)]
 

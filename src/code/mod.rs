@@ -349,3 +349,52 @@ pub fn build_id_of_file(path: &Path) -> Result<Option<BuildId>> {
 pub fn build_id_of_elf(bytes: &[u8]) -> Option<BuildId> {
     elf::build_id_of_elf(bytes).map(BuildId)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_closure_follows_needed_entries_through_loaded_objects_each_once() {
+        let objects = loaded_objects();
+        let main = &objects[0];
+        let names = |c: &[LoadedObject]| c.iter().map(|o| o.file_name()).collect::<Vec<_>>();
+        let all = names(&closure(main));
+        assert!(all.iter().any(|n| n == "libc.so.6"), "{all:?}");
+        // Loaded but needed by nothing: not in it.
+        assert!(!all.iter().any(|n| n.contains("vdso")), "{all:?}");
+        let mut unique = all.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), all.len(), "each once: {all:?}");
+        // libgcc_s needs only libc, and libc the dynamic loader: that comes in through libc.
+        let gcc = objects
+            .iter()
+            .find(|o| o.soname() == Some("libgcc_s.so.1"))
+            .expect("Rust programs link libgcc_s");
+        assert_eq!(gcc.needed(), ["libc.so.6"]);
+        let via = names(&closure(gcc));
+        assert_eq!(via[..2], ["libgcc_s.so.1", "libc.so.6"]);
+        assert!(
+            via[2..].iter().any(|n| n.starts_with("ld-linux")),
+            "{via:?}"
+        );
+
+        // A library's build-id as loaded is the one in its file.
+        let libc = objects
+            .iter()
+            .find(|o| o.soname() == Some("libc.so.6"))
+            .unwrap();
+        assert!(libc.build_id().is_some());
+        assert_eq!(
+            build_id_of_file(libc.path()).unwrap().as_ref(),
+            libc.build_id()
+        );
+        // An address in libc is located in libc, at its offset, and resolved back.
+        let getpid = libc::getpid as *const () as usize;
+        let (r, o) = locate(getpid).unwrap();
+        assert_eq!(o.soname(), Some("libc.so.6"));
+        assert_eq!(o.base() + r.offset as usize, getpid);
+        assert_eq!(resolve(&r).unwrap(), getpid);
+    }
+}
