@@ -1,6 +1,9 @@
 //! What spawn pool workers print reaches the parent's output as forked workers' does: the
 //! inherited stdout and stderr, or, under a host (a notebook kernel), their own pipes registered
-//! through the output socket. Each case runs in a fresh copy of this program.
+//! through the output socket. And they die with their parent. Each case runs in a fresh copy of
+//! this program.
+
+mod common;
 
 use multiprocessing::{Pool, StartMethod, current_process};
 
@@ -136,4 +139,51 @@ fn read_all(fd: i32) -> String {
     let mut s = String::new();
     let _ = std::io::Read::read_to_string(&mut f, &mut s);
     s
+}
+
+/// Run by `spawn_workers_die_with_a_killed_parent`: prints its workers' pids, then dies of
+/// SIGKILL (no exit handler, no destructor runs).
+#[test]
+#[ignore = "a scenario, run in a child process by the test below"]
+fn killed_parent_scenario() {
+    use std::io::Write;
+    let pool = spawn_pool(2);
+    let pids = pool.map_chunked(pid_of, 0..2u32, 1).unwrap();
+    println!("WORKERS {} {}", pids[0], pids[1]);
+    std::io::stdout().flush().unwrap();
+    if std::env::var_os("SPAWN_KILL_PARENT_SCENARIO").is_none() {
+        return; // run by hand or with --include-ignored: not the scenario's process
+    }
+    // SAFETY: killing ourselves.
+    unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+}
+
+fn pid_of(_: u32) -> u32 {
+    std::process::id()
+}
+
+#[test]
+fn spawn_workers_die_with_a_killed_parent() {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "killed_parent_scenario",
+            "--ignored",
+            "--nocapture",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("WORKERS "))
+        .unwrap_or_else(|| panic!("no pids in {stdout}"));
+    let pids: Vec<u32> = line.split(' ').map(|p| p.parse().unwrap()).collect();
+    assert_eq!(pids.len(), 2);
+    assert!(
+        common::wait_for(std::time::Duration::from_secs(5), || pids
+            .iter()
+            .all(|&p| common::is_dead(p))),
+        "workers {pids:?} outlived their parent"
+    );
 }

@@ -8,7 +8,8 @@
 //! backtrace; the worker goes on serving.
 //!
 //! Functions: a task names its function by the address of its code, valid in the workers because
-//! they are forked copies of the parent. So a pool runs `fn` items and closures that capture
+//! they are forked copies of the parent (with [`StartMethod::Spawn`], by the build-id of the
+//! object holding it and an offset, which the fresh worker resolves). So a pool runs `fn` items and closures that capture
 //! nothing; a capturing closure is rejected at compile time (its captured values could not be
 //! rebuilt in the worker). Pass data as arguments, or set it up in the initializer:
 //!

@@ -117,7 +117,11 @@ impl Manager {
             // abort, a signal): a failure too (a reported failure already marked it retiring).
             self.init_failures += 1;
             self.init_failure = Some(TaskError {
-                message: format!("the initializer exited with code {code}"),
+                message: if self.config.initializer.is_some() {
+                    format!("the initializer exited with code {code}")
+                } else {
+                    format!("the spawn worker exited with code {code} before it was ready")
+                },
                 location: None,
                 backtrace: String::new(),
                 worker: w.name.clone(),
