@@ -23,6 +23,8 @@ pub(crate) struct Segment {
     pub(crate) memsz: usize,
     /// `PF_X`: the segment holds code.
     pub(crate) executable: bool,
+    /// `PF_R`: the segment may be read.
+    readable: bool,
 }
 
 impl Segment {
@@ -54,18 +56,22 @@ struct Dyn {
     val: u64,
 }
 
-/// Copies the loaded image's bytes `[addr, addr + len)` if they lie inside one of its `PT_LOAD`
-/// segments (mapped and readable while the object is loaded).
+/// Copies the loaded image's bytes `[addr, addr + len)` if they lie inside one of its readable
+/// `PT_LOAD` segments (mapped while the object is loaded).
 fn copy_loaded(image: &Image, addr: usize, len: usize) -> Option<Vec<u8>> {
     let off = addr.checked_sub(image.base)?;
-    let seg = image.segments.iter().find(|s| s.contains(off))?;
+    let seg = image
+        .segments
+        .iter()
+        .find(|s| s.readable && s.contains(off))?;
     if off.checked_add(len)? > seg.vaddr + seg.memsz {
         return None;
     }
     let mut v = vec![0u8; len];
-    // SAFETY: the range lies inside a PT_LOAD segment of an object the loader reports as loaded
-    // (we are inside dl_iterate_phdr's callback, which holds the loader's lock, so it cannot be
-    // unloaded meanwhile); loadable segments are mapped readable; `v` has room for `len` bytes.
+    // SAFETY: the range lies inside a readable PT_LOAD segment of an object the loader reports
+    // as loaded (we are inside dl_iterate_phdr's callback, which holds the loader's lock, so it
+    // cannot be unloaded meanwhile), and such a segment is mapped readable; `v` has room for
+    // `len` bytes.
     unsafe { std::ptr::copy_nonoverlapping(addr as *const u8, v.as_mut_ptr(), len) };
     Some(v)
 }
@@ -158,6 +164,7 @@ unsafe extern "C" fn collect(
             vaddr: p.p_vaddr as usize,
             memsz: p.p_memsz as usize,
             executable: p.p_flags & libc::PF_X != 0,
+            readable: p.p_flags & libc::PF_R != 0,
         });
     }
     for p in phdrs {
