@@ -4,7 +4,8 @@
 use super::Pool;
 use super::manager::{Config, Manager};
 use super::shared::Shared;
-use super::spawn::{self, StartMethod};
+use super::spawn::StartMethod;
+use super::spawned;
 use super::task;
 use crate::error::{Error, Result};
 use crate::sys;
@@ -143,7 +144,7 @@ impl PoolBuilder {
             .unwrap_or_else(|| DEFAULT_READAHEAD.max(4 * processes));
         let mut init_code = None;
         if self.start_method == StartMethod::Spawn {
-            spawn::check_program()?;
+            spawned::check_program()?;
             if self.initializer.is_some() {
                 let Some(addr) = self.init_code else {
                     return Err(Error::InvalidArgument(

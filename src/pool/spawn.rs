@@ -2,7 +2,7 @@
 //! told (the control frames), and starting one (fork, then exec of this program with the
 //! worker's socket on [`WORKER_FD`]). The worker's side is `spawned`.
 
-use crate::code::{self, CodeRef};
+use crate::code::CodeRef;
 use crate::error::{Error, Result};
 use crate::sys;
 use crate::sys::exec::Exec;
@@ -66,30 +66,6 @@ pub(crate) struct Setup {
 pub(crate) struct Define {
     pub(crate) fnid: u64,
     pub(crate) code: CodeRef,
-}
-
-/// Checks, at `build`, that this program can be started again as a worker: the library (its
-/// load-time constructor) must be part of the program, not loaded at run time (as in a
-/// notebook, whose executable is the kernel's).
-pub(crate) fn check_program() -> Result<()> {
-    let (_, object) = code::locate(super::spawned::entry_address())?;
-    if object.is_main_program() {
-        return Ok(());
-    }
-    let main = code::loaded_objects().remove(0);
-    if code::closure(&main)
-        .iter()
-        .any(|o| o.build_id() == object.build_id())
-    {
-        return Ok(());
-    }
-    Err(Error::InvalidArgument(format!(
-        "StartMethod::Spawn starts this program ({}) again, but it does not contain this \
-         multiprocessing library ({}), which was loaded at run time (a notebook?): spawn \
-         pools are not supported there yet; use StartMethod::Fork",
-        main.path().display(),
-        object.path().display()
-    )))
 }
 
 /// Prepares the exec of a worker (before the fork: the child then allocates nothing): this

@@ -6,8 +6,9 @@
 use super::spawn::{DEFINE, Define, SETUP, Setup, WORKER_ENV, WORKER_FD};
 use super::task::{self, STATUS_CODE_ERROR, STATUS_READY, Trampoline};
 use super::worker::{self, CONTROL, Functions, HEADER};
-use crate::code::CodeRef;
+use crate::code::{self, CodeRef};
 use crate::codec;
+use crate::error::{Error, Result};
 use crate::panic::PanicWire;
 use crate::sys;
 use std::collections::HashMap;
@@ -130,6 +131,30 @@ extern "C" fn on_load() {
 #[used]
 #[unsafe(link_section = ".init_array")]
 static ON_LOAD: extern "C" fn() = on_load;
+
+/// Checks, at `build`, that this program can be started again as a worker: the library (its
+/// load-time constructor) must be part of the program, not loaded at run time (as in a
+/// notebook, whose executable is the kernel's).
+pub(crate) fn check_program() -> Result<()> {
+    let (_, object) = code::locate(entry_address())?;
+    if object.is_main_program() {
+        return Ok(());
+    }
+    let main = code::loaded_objects().remove(0);
+    if code::closure(&main)
+        .iter()
+        .any(|o| o.build_id() == object.build_id())
+    {
+        return Ok(());
+    }
+    Err(Error::InvalidArgument(format!(
+        "StartMethod::Spawn starts this program ({}) again, but it does not contain this \
+         multiprocessing library ({}), which was loaded at run time (a notebook?): spawn \
+         pools are not supported there yet; use StartMethod::Fork",
+        main.path().display(),
+        object.path().display()
+    )))
+}
 
 /// The constructor's address: what the parent checks is in the program it will exec (and a
 /// use of it, so the linker keeps it in every program that starts spawn pools).
