@@ -193,6 +193,33 @@ fn a_panicking_task_gives_the_error_of_fork_mode_and_the_pool_goes_on() {
         other => panic!("expected a task error, got {other:?}"),
     }
     assert_eq!(pool.map(square, 0..5).unwrap(), vec![0, 1, 4, 9, 16]);
+    // The error callback gets it too.
+    let failed = Arc::new(Mutex::new(None));
+    let f = failed.clone();
+    let r = pool
+        .apply_async_with(
+            fail_on_3,
+            (3,),
+            Callbacks::new().on_error(move |e: &Error| *f.lock().unwrap() = Some(e.to_string())),
+        )
+        .unwrap();
+    assert!(matches!(r.get(), Err(Error::Task(_))));
+    assert!(wait_for(Duration::from_secs(5), || failed
+        .lock()
+        .unwrap()
+        .is_some()));
+    let text = failed.lock().unwrap().clone().unwrap();
+    assert!(
+        text.contains("SpawnPoolWorker-") && text.ends_with("no key 3"),
+        "{text}"
+    );
+    assert_eq!(
+        pool.starmap_async(add, vec![(1, 1), (2, 2)])
+            .unwrap()
+            .get()
+            .unwrap(),
+        vec![2, 4]
+    );
     let got: Vec<Result<i32, Error>> = pool.imap(fail_on_3, 0..5).unwrap().collect();
     assert_eq!(got.len(), 5);
     assert!(matches!(&got[3], Err(Error::Task(e)) if e.message == "no key 3"));
