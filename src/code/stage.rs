@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 use crate::sys;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// A staging directory of this process: `${XDG_RUNTIME_DIR:-/tmp}/rustmp-<uid>/k<pid>/stage-<n>`,
@@ -70,13 +71,20 @@ impl Stage {
             .unwrap_or_else(|| PathBuf::from("/tmp"));
         let user = root.join(format!("rustmp-{}", sys::exec::getuid()));
         private_dir(&user)?;
-        let process = user.join(format!("k{}", std::process::id()));
-        private_dir(&process)?;
+        let me = std::process::id();
+        let process = user.join(format!("k{me}"));
         let dir = process.join(format!("stage-{}", NEXT.fetch_add(1, Relaxed)));
+        // The process's directory is made and removed under this lock (see `Drop`).
+        let mut live = live_stages();
+        private_dir(&process)?;
         std::fs::DirBuilder::new()
             .mode(0o700)
             .create(&dir)
             .map_err(|e| stage_error(&dir, e))?;
+        if live.0 != me {
+            *live = (me, 0);
+        }
+        live.1 += 1;
         Ok(Stage { dir })
     }
 
@@ -189,12 +197,46 @@ impl Stage {
     }
 }
 
+/// The live stages of this process: (its pid, their count). A forked child starts from none.
+fn live_stages() -> std::sync::MutexGuard<'static, (u32, usize)> {
+    static LIVE: Mutex<(u32, usize)> = Mutex::new((0, 0));
+    LIVE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 impl Drop for Stage {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
-        // The process's directory goes too once its last stage is gone (fails while not empty).
-        if let Some(parent) = self.dir.parent() {
-            let _ = std::fs::remove_dir(parent);
+        // The process's directory goes too with its last stage.
+        let mut live = live_stages();
+        if live.0 == std::process::id() {
+            live.1 = live.1.saturating_sub(1);
+            if live.1 == 0
+                && let Some(parent) = self.dir.parent()
+            {
+                let _ = std::fs::remove_dir(parent);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Stage;
+
+    #[test]
+    fn stages_made_and_dropped_by_many_threads_at_once_all_work() {
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                std::thread::spawn(|| {
+                    for _ in 0..300 {
+                        let stage = Stage::new().unwrap();
+                        assert!(stage.path().is_dir());
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
         }
     }
 }
