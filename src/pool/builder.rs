@@ -52,10 +52,11 @@ impl PoolBuilder {
 
     /// Runs in each worker when it starts (and in each replacement worker). With the default
     /// [`StartMethod::Fork`] it may capture anything: workers are forked, so it is copied, not
-    /// sent; with [`StartMethod::Spawn`] it must capture nothing (an error at `build`). A worker takes work only once its
-    /// initializer has returned; a worker whose initializer panics is replaced. If the
-    /// initializer fails `processes + 2` times in a row, the pool stops forking and the work no
-    /// worker can take fails with the initializer's panic ([`Error::Task`]); new work tries again.
+    /// sent; with [`StartMethod::Spawn`] it must capture nothing (an error at `build`). A worker
+    /// takes work only once its initializer has returned; a worker whose initializer panics is
+    /// replaced. If the initializer fails `processes + 2` times in a row, the pool stops forking
+    /// and the work no worker can take fails with the initializer's panic ([`Error::Task`]); new
+    /// work tries again.
     ///
     /// ```
     /// let pool = multiprocessing::Pool::builder().processes(1).initializer(|| ()).build().unwrap();

@@ -10,10 +10,11 @@ use serde::{Deserialize, Serialize};
 use std::ffi::OsString;
 use std::os::fd::{AsRawFd, RawFd};
 
-/// How a [`crate::Pool`] starts its workers: Python's start methods (`multiprocessing.get_context`).
+/// How a [`crate::Pool`] starts its workers: Python's start methods
+/// (`multiprocessing.get_context`).
 ///
-/// - [`Fork`](StartMethod::Fork) (the default, as Python's on Linux): each worker is a forked copy of
-///   this process. Any `fn` item or non-capturing closure runs, including code loaded later (a
+/// - [`Fork`](StartMethod::Fork) (the default, as Python's on Linux): each worker is a forked copy
+///   of this process. Any `fn` item or non-capturing closure runs, including code loaded later (a
 ///   notebook cell); an initializer may capture anything; statics are the parent's at the fork.
 /// - [`Spawn`](StartMethod::Spawn): each worker is a fresh process, this program started again by
 ///   `exec` (`/proc/self/exe`), which becomes a worker before its `main` would run. Statics start
