@@ -24,6 +24,9 @@
 //!   on as soon as the library is loaded (a shared library's constructor, in the interrupt
 //!   module), for hosts that cannot call it.
 //!
+//! - [`SPAWN_HOST_ENV`]: `MULTIPROCESSING_SPAWN_HOST=<path>` says that the program can be
+//!   started again as a spawn pool worker for this library loaded at run time.
+//!
 //! This module is a leaf: it names no other module of the library but the system layer (its
 //! callers hand it what it needs, such as the pids of a `sync` record).
 
@@ -52,6 +55,18 @@ pub const OUTPUT_SOCKET_ENV: &str = "MULTIPROCESSING_OUTPUT_SOCKET";
 /// assert_eq!(multiprocessing::host::SIGINT_ENV, "MULTIPROCESSING_SIGINT");
 /// ```
 pub const SIGINT_ENV: &str = "MULTIPROCESSING_SIGINT";
+
+/// Environment variable a program sets (to any non-empty value, such as its path) to say that
+/// it hosts spawn pool workers for this library loaded at run time: the program contains this
+/// library, and started again with a worker's socket it becomes a worker (before its `main`)
+/// that loads the staged copy of the library it is sent and runs the worker loop there. The
+/// rustmp kernel sets it in its runtime process, so that notebooks can use
+/// [`crate::StartMethod::Spawn`].
+///
+/// ```
+/// assert_eq!(multiprocessing::host::SPAWN_HOST_ENV, "MULTIPROCESSING_SPAWN_HOST");
+/// ```
+pub const SPAWN_HOST_ENV: &str = "MULTIPROCESSING_SPAWN_HOST";
 
 /// The registration socket, read once per process tree from the environment.
 pub(crate) fn output_socket() -> Option<BorrowedFd<'static>> {

@@ -16,7 +16,10 @@
 #![deny(unsafe_code)]
 
 mod elf;
+mod ship;
 mod stage;
+
+pub(crate) use ship::{bytes_as_loaded, staged_name, to_ship};
 
 pub use stage::Stage;
 

@@ -88,6 +88,26 @@ impl Stage {
         Ok(Stage { dir })
     }
 
+    /// Gives the directory up without removing it: another copy of this library in the process
+    /// (see [`Stage::adopt`]) takes it over.
+    pub(crate) fn into_path(self) -> PathBuf {
+        let dir = self.dir.clone();
+        std::mem::forget(self);
+        dir
+    }
+
+    /// Takes over a directory a [`Stage`] of another copy of this library in this process gave
+    /// up ([`Stage::into_path`]): removed when this one is dropped.
+    pub(crate) fn adopt(dir: PathBuf) -> Stage {
+        let me = std::process::id();
+        let mut live = live_stages();
+        if live.0 != me {
+            *live = (me, 0);
+        }
+        live.1 += 1;
+        Stage { dir }
+    }
+
     /// The directory.
     ///
     /// ```

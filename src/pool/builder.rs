@@ -144,8 +144,9 @@ impl PoolBuilder {
             .readahead
             .unwrap_or_else(|| DEFAULT_READAHEAD.max(4 * processes));
         let mut init_code = None;
+        let mut library = None;
         if self.start_method == StartMethod::Spawn {
-            spawned::check_program()?;
+            library = spawned::check_program()?;
             if self.initializer.is_some() {
                 let Some(addr) = self.init_code else {
                     return Err(Error::InvalidArgument(
@@ -165,6 +166,7 @@ impl PoolBuilder {
             maxtasksperchild: self.maxtasksperchild,
             start: self.start_method,
             init_code,
+            library,
         };
         let (tx, rx) = std::sync::mpsc::channel();
         let thread_shared = shared.clone();

@@ -41,6 +41,8 @@ pub(super) struct Worker {
     pub(super) retiring: bool,
     /// A spawn worker: the functions defined to it (numbers of `DEFINE` frames sent).
     pub(super) defined: std::collections::HashSet<u64>,
+    /// A spawn worker: the objects sent to it, by build-id.
+    pub(super) sent: std::collections::HashSet<crate::code::BuildId>,
 }
 
 impl Worker {

@@ -30,6 +30,9 @@ pub(crate) struct Config {
     pub(crate) start: StartMethod,
     /// The initializer as a spawn worker finds it (spawn pools with an initializer only).
     pub(crate) init_code: Option<crate::code::CodeRef>,
+    /// A spawn pool run by this library loaded at run time: its object, which the workers are
+    /// sent (with the objects it needs) and run the worker loop in.
+    pub(crate) library: Option<crate::code::LoadedObject>,
 }
 
 pub(crate) struct Manager {
@@ -74,6 +77,9 @@ impl Manager {
     /// Starts the first workers (Python starts them all with the pool).
     pub(crate) fn start(&mut self) -> Result<()> {
         manager_thread::enter(self.shared.id());
+        if let Some(library) = self.config.library.clone() {
+            self.code.prepare_library(&library)?;
+        }
         for _ in 0..self.config.processes {
             self.spawn_worker()?;
         }

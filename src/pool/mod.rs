@@ -54,6 +54,7 @@ mod shared;
 mod spawn;
 #[deny(unsafe_code)]
 mod spawned;
+mod spawn_host;
 #[deny(clippy::undocumented_unsafe_blocks)]
 mod task;
 #[deny(clippy::undocumented_unsafe_blocks)]

@@ -51,6 +51,33 @@ pub(crate) const WORKER_ENV: &str = "MULTIPROCESSING_SPAWN_WORKER";
 /// Control frame kinds (the index word of a [`super::worker::CONTROL`] frame).
 pub(crate) const SETUP: u64 = 1;
 pub(crate) const DEFINE: u64 = 2;
+/// An object's bytes, to stage (a worker of a library loaded at run time: see [`Object`]).
+pub(crate) const OBJECT: u64 = 3;
+/// The worker loop is in the staged library named here (see [`Enter`]).
+pub(crate) const ENTER: u64 = 4;
+
+/// The symbol of the library's worker entry, which the program's own copy of the library calls
+/// in a library loaded at run time (see `spawn_host`).
+pub(crate) const ENTRY_SYMBOL: &std::ffi::CStr = c"multiprocessing_spawn_worker";
+
+/// An object a spawn worker must stage to load the code it will be sent (its file's bytes).
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Object {
+    pub(crate) build_id: crate::code::BuildId,
+    /// The name to stage it under (see `code::staged_name`).
+    pub(crate) name: String,
+    #[serde(with = "serde_bytes")]
+    pub(crate) bytes: Vec<u8>,
+}
+
+/// Sent after the library's objects, when the pool runs in a copy of this library that the
+/// program loaded at run time (a notebook's): the worker loads the staged library and runs the
+/// worker loop in it, so that its code and state are the ones the tasks use.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Enter {
+    pub(crate) build_id: crate::code::BuildId,
+    pub(crate) name: String,
+}
 
 /// The first frame a spawn worker gets: who it is, and its initializer.
 #[derive(Serialize, Deserialize)]

@@ -196,6 +196,38 @@ pub(crate) fn loaded_images() -> Vec<Image> {
 /// (its handle is never closed: code handed out from it must stay valid). On failure, the
 /// loader's `dlerror()` text, word for word.
 pub(crate) fn dlopen_now_local(path: &Path) -> Result<(), String> {
+    open(path).map(|_| ())
+}
+
+/// Loads `path` as [`dlopen_now_local`] does and returns the address of its symbol `symbol`
+/// (`dlsym` on the object's own handle: the object and its dependencies, not the program). On
+/// failure, the loader's `dlerror()` text, word for word.
+pub(crate) fn dlopen_symbol(path: &Path, symbol: &std::ffi::CStr) -> Result<usize, String> {
+    let handle = open(path)?;
+    // SAFETY: clears a pending error (dlerror has no precondition).
+    unsafe { libc::dlerror() };
+    // SAFETY: a handle dlopen returned (never closed) and a NUL-terminated name.
+    let addr = unsafe { libc::dlsym(handle, symbol.as_ptr()) };
+    if addr.is_null() {
+        return Err(last_error().unwrap_or_else(|| "the symbol's address is null".into()));
+    }
+    Ok(addr as usize)
+}
+
+/// The loader's pending error text, if any (copied at once).
+fn last_error() -> Option<String> {
+    // SAFETY: dlerror returns null or a NUL-terminated string valid until the next dl call on
+    // this thread; it is copied at once.
+    let err = unsafe { libc::dlerror() };
+    if err.is_null() {
+        return None;
+    }
+    // SAFETY: see above: a non-null dlerror result is a NUL-terminated string.
+    Some(unsafe { CStr::from_ptr(err) }.to_string_lossy().into_owned())
+}
+
+/// `dlopen(path, RTLD_NOW | RTLD_LOCAL)`, the handle kept for the life of the process.
+fn open(path: &Path) -> Result<*mut c_void, String> {
     use std::os::unix::ffi::OsStrExt;
     let Ok(c) = CString::new(path.as_os_str().as_bytes()) else {
         return Err("the path contains a NUL byte".into());
@@ -204,16 +236,7 @@ pub(crate) fn dlopen_now_local(path: &Path) -> Result<(), String> {
     // closed). Loading runs the object's constructors, which is what loading code means.
     let handle = unsafe { libc::dlopen(c.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
     if !handle.is_null() {
-        return Ok(());
+        return Ok(handle);
     }
-    // SAFETY: dlerror returns null or a NUL-terminated string valid until the next dl call on
-    // this thread; it is copied at once.
-    let err = unsafe { libc::dlerror() };
-    if err.is_null() {
-        return Err("dlopen failed and the loader gave no message".into());
-    }
-    // SAFETY: see above: a non-null dlerror result is a NUL-terminated string.
-    Err(unsafe { CStr::from_ptr(err) }
-        .to_string_lossy()
-        .into_owned())
+    Err(last_error().unwrap_or_else(|| "dlopen failed and the loader gave no message".into()))
 }

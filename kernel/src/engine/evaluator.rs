@@ -104,8 +104,11 @@ impl Engine {
             what: "find the kernel's executable".into(),
             source,
         })?;
-        let mut cmd = std::process::Command::new(exe);
+        let mut cmd = std::process::Command::new(&exe);
         cmd.env(relay::CAPTURE_ENV, "1");
+        // This executable contains the library: started again as a spawn pool worker, its copy
+        // becomes the worker before `main` and runs the notebook's copy, shipped to it.
+        cmd.env(multiprocessing::host::SPAWN_HOST_ENV, &exe);
         cmd.process_group(0);
         let socket = capture.child_socket();
         let parent = nix::unistd::getpid();

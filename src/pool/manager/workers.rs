@@ -91,6 +91,7 @@ impl Manager {
             generation,
             retiring: false,
             defined: Default::default(),
+            sent: Default::default(),
         });
         if spawned {
             self.queue_setup(self.workers.len() - 1, identity)?;

@@ -1,0 +1,144 @@
+"""The spawn start method in a notebook: workers are the kernel's executable started again by
+exec, which load the cells' code shipped to them as bytes (by GNU build-id) into a private
+staging directory, and run the pool's worker loop in the notebook's own copy of the library."""
+import glob
+import os
+import re
+import stat
+
+from conftest import execute, pid_alive, stream_text
+
+
+def run(kc, code, timeout=300):
+    reply, outputs, _ = execute(kc, code, timeout=timeout)
+    assert reply["content"]["status"] == "ok", (reply["content"], stream_text(outputs, "stderr"))
+    return stream_text(outputs)
+
+
+def stage_dirs(pid):
+    roots = [os.environ.get("XDG_RUNTIME_DIR") or "/tmp", "/tmp"]
+    return sorted({d for r in roots for d in glob.glob(f"{r}/rustmp-{os.getuid()}/k{pid}")})
+
+
+def test_a_spawn_pool_in_a_notebook_runs_cells_code_in_fresh_processes(kernel):
+    _, kc = kernel
+    out = run(kc, r"""
+static TOUCHED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+fn work(x: u64) -> u64 { x * x + TOUCHED.load(std::sync::atomic::Ordering::SeqCst) }
+fn who(_: u64) -> (String, u32, u32, String) {
+    let ppid = std::fs::read_to_string("/proc/self/stat").unwrap()
+        .rsplit(')').next().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+    let exe = std::fs::read_link("/proc/self/exe").unwrap().display().to_string();
+    (current_process().name().to_string(), std::process::id(), ppid, exe)
+}
+TOUCHED.store(1000, std::sync::atomic::Ordering::SeqCst);
+let pool = Pool::builder().processes(2).start_method(StartMethod::Spawn).build().unwrap();
+let squares = pool.map(work, 0..100).unwrap();
+println!("right {}", squares == (0..100u64).map(|x| x * x).collect::<Vec<_>>());
+println!("here {}", work(2));
+println!("me {} {}", std::process::id(), std::fs::read_link("/proc/self/exe").unwrap().display());
+for (name, pid, ppid, exe) in pool.map_chunked(who, 0..8, 1).unwrap() {
+    println!("worker {name} {pid} {ppid} {exe}");
+}
+""")
+    # The static was set here, and is fresh in the workers: they are not forked copies.
+    assert "right true\n" in out, out
+    assert "here 1004\n" in out, out
+    me = re.search(r"^me (\d+) (.+)$", out, re.M)
+    runtime, exe = int(me.group(1)), me.group(2)
+    workers = re.findall(r"^worker (\S+) (\d+) (\d+) (.+)$", out, re.M)
+    assert workers, out
+    names = {w[0] for w in workers}
+    assert all(re.fullmatch(r"SpawnPoolWorker-\d+", n) for n in names), names
+    pids = {int(w[1]) for w in workers}
+    assert runtime not in pids
+    assert all(int(w[2]) == runtime for w in workers), workers
+    assert all(w[3] == exe for w in workers), workers
+
+    # A function of a later cell runs on the pool made earlier (its object is shipped then).
+    out = run(kc, r"""
+fn later(x: u64) -> u64 { 3 * x + 7 }
+println!("later {:?}", pool.map(later, 0..5).unwrap());
+println!("again {}", pool.map(work, 0..100).unwrap().iter().sum::<u64>());
+""")
+    assert "later [7, 10, 13, 16, 19]\n" in out, out
+    assert f"again {sum(x * x for x in range(100))}\n" in out, out
+
+    # What a worker prints reaches the running cell.
+    out = run(kc, r"""
+fn shout(x: u64) -> u64 { println!("spawned worker {} says {x}", current_process().name()); x }
+println!("shouted {:?}", pool.map_chunked(shout, 0..4, 1).unwrap());
+""")
+    said = re.findall(r"^spawned worker SpawnPoolWorker-\d+ says (\d)$", out, re.M)
+    assert sorted(said) == ["0", "1", "2", "3"], out
+    assert "shouted [0, 1, 2, 3]\n" in out, out
+
+    # A panic is an error with its message, and the pool goes on.
+    out = run(kc, r"""
+fn boom(x: u64) -> u64 { if x == 3 { panic!("boom at {x}") } x }
+match pool.map(boom, 0..5) {
+    Err(Error::Task(t)) => println!("task error {} in {}", t.message, t.worker),
+    other => println!("unexpected {other:?}"),
+}
+println!("still {:?}", pool.map(later, 0..2).unwrap());
+""")
+    assert re.search(r"^task error boom at 3 in SpawnPoolWorker-\d+$", out, re.M), out
+    assert "still [7, 10]\n" in out, out
+
+    # The workers' staging directories are owner-only while they run, gone after the pool.
+    alive = [p for p in pids if pid_alive(p)]
+    assert alive, "the workers are still running"
+    dirs = [d for p in alive for d in stage_dirs(p)]
+    assert dirs, f"no staging directory for {alive}"
+    for d in dirs:
+        assert stat.S_IMODE(os.stat(d).st_mode) == 0o700, d
+        assert any(n.startswith("libmultiprocessing-") for s in os.listdir(d) for n in os.listdir(f"{d}/{s}")), d
+    run(kc, "pool.close(); pool.join().unwrap(); drop(pool);")
+    assert not any(pid_alive(p) for p in alive)
+    assert [d for p in alive for d in stage_dirs(p)] == []
+
+
+def test_code_that_changed_on_disk_is_refused_with_the_objects_name(kernel):
+    _, kc = kernel
+    out = run(kc, r"""
+fn probe(x: u64) -> u64 { x + 1 }
+let spool = Pool::builder().processes(1).start_method(StartMethod::Spawn).build().unwrap();
+let (_, object) = multiprocessing::code::locate(probe as fn(u64) -> u64 as usize).unwrap();
+let path = object.path().to_path_buf();
+let moved = path.with_extension("moved");
+std::fs::rename(&path, &moved).unwrap();
+std::fs::write(&path, b"not the cell any more").unwrap();
+let result = spool.map(probe, 0..3);
+std::fs::rename(&moved, &path).unwrap();
+match result {
+    Err(Error::CodeLoad { object, message }) => println!("refused {object}: {message}"),
+    other => println!("unexpected {other:?}"),
+}
+println!("cell {}", path.display());
+""")
+    cell = re.search(r"^cell (.+)$", out, re.M).group(1)
+    assert f"refused {cell}: {cell} changed on disk since it was loaded; restart the kernel\n" in out, out
+
+
+def test_a_worker_that_cannot_load_the_code_answers_with_the_loaders_message(kernel, tmp_path):
+    _, kc = kernel
+    noexec = tmp_path / "noexec"
+    noexec.mkdir()
+    if os.system(f"mount -t tmpfs -o noexec,mode=0700 none {noexec}") != 0:
+        import pytest
+        pytest.skip("cannot mount a noexec tmpfs (not root?)")
+    try:
+        out = run(kc, r"""
+fn three(x: u64) -> u64 { x + 3 }
+let old = std::env::var_os("XDG_RUNTIME_DIR");
+unsafe { std::env::set_var("XDG_RUNTIME_DIR", "%s") };
+let npool = Pool::builder().processes(1).start_method(StartMethod::Spawn).build();
+match old { Some(v) => unsafe { std::env::set_var("XDG_RUNTIME_DIR", v) }, None => unsafe { std::env::remove_var("XDG_RUNTIME_DIR") } }
+match npool.map(|p| p.map(three, 0..2)) {
+    Ok(Err(Error::CodeLoad { object, message })) => println!("codeload {object}: {message}"),
+    other => println!("unexpected {other:?}"),
+}
+""" % noexec)
+    finally:
+        os.system(f"umount {noexec}")
+    assert re.search(r"^codeload \S*/libmultiprocessing-[0-9a-f]+\.so: .*failed to map segment", out, re.M), out
