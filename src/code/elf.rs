@@ -4,6 +4,7 @@
 /// `NT_GNU_BUILD_ID`.
 const NT_GNU_BUILD_ID: u32 = 3;
 const PT_NOTE: u32 = 4;
+const PT_LOAD: u32 = 1;
 
 fn u16_at(b: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?))
@@ -60,7 +61,49 @@ pub(crate) fn build_id_of_elf(file: &[u8]) -> Option<Vec<u8>> {
             return Some(id);
         }
     }
-    None
+    first_segment(file).map(content_id)
+}
+
+/// The identity of an object linked without a build-id: a 128-bit FNV-1a digest of the bytes
+/// of its first loadable segment (see [`first_segment`]), the same from the file and from the
+/// loaded image (a fixed algorithm: copies of this library built by other compilers agree).
+pub(crate) fn content_id(head: &[u8]) -> Vec<u8> {
+    const BASIS: u128 = 0x6c62272e07bb014262b821756295c58d;
+    const PRIME: u128 = 0x0000000001000000000000000000013b;
+    let mut h = BASIS;
+    for &b in head {
+        h ^= u128::from(b);
+        h = h.wrapping_mul(PRIME);
+    }
+    let mut id = b"fnv".to_vec();
+    id.extend_from_slice(&h.to_be_bytes());
+    id
+}
+
+/// The file bytes of the first `PT_LOAD` segment of an ELF64 file without `PT_NOTE` segments,
+/// if it maps the file from offset 0 read-only (what loading leaves as it is).
+pub(crate) fn first_segment(file: &[u8]) -> Option<&[u8]> {
+    if file.get(0..4)? != b"\x7fELF" || file.get(4)? != &2 || file.get(5)? != &1 {
+        return None;
+    }
+    let phoff = u64_at(file, 0x20)? as usize;
+    let phentsize = u16_at(file, 0x36)? as usize;
+    let phnum = u16_at(file, 0x38)? as usize;
+    let mut first = None;
+    for i in 0..phnum {
+        let ph = phoff.checked_add(i.checked_mul(phentsize)?)?;
+        match u32_at(file, ph)? {
+            PT_NOTE => return None,
+            PT_LOAD if first.is_none() => first = Some(ph),
+            _ => {}
+        }
+    }
+    let ph = first?;
+    let (flags, offset, filesz) = (u32_at(file, ph + 4)?, u64_at(file, ph + 8)?, u64_at(file, ph + 32)?);
+    if offset != 0 || flags & 2 != 0 {
+        return None; // PF_W
+    }
+    file.get(0..filesz as usize)
 }
 
 #[cfg(test)]

@@ -30,7 +30,10 @@ use std::path::{Path, PathBuf};
 
 /// A GNU build-id (`.note.gnu.build-id`): what identifies a compiled object, whatever its file
 /// name (evcxr's cell libraries repeat names after a restart; cargo rebuilds files in place).
-/// Shown in hex.
+/// Shown in hex. An object linked without one (rustup's `libstd-*.so` has none) is identified
+/// instead by `fnv` and a 128-bit FNV-1a digest of its first loadable segment (its headers and
+/// symbol tables, which loading leaves as in the file), so the same from its file and from
+/// memory.
 ///
 /// ```
 /// let object = &multiprocessing::code::loaded_objects()[0];
@@ -131,6 +134,7 @@ impl LoadedObject {
                 .notes
                 .iter()
                 .find_map(|n| elf::build_id_in_notes(n))
+                .or_else(|| image.head.as_deref().map(elf::content_id))
                 .map(BuildId),
             needed: image.needed.into_iter().map(text).collect(),
             soname: image.soname.map(text),
@@ -180,7 +184,8 @@ impl LoadedObject {
         self.base
     }
 
-    /// Its GNU build-id, as loaded (`None` if it was linked without one).
+    /// Its GNU build-id, as loaded (for an object linked without one, the digest that stands
+    /// for it: see [`BuildId`]; `None` if there is neither).
     ///
     /// ```
     /// assert!(multiprocessing::code::loaded_objects()[0].build_id().is_some());

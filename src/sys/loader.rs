@@ -44,6 +44,10 @@ pub(crate) struct Image {
     pub(crate) segments: Vec<Segment>,
     /// The bytes of each `PT_NOTE` segment, as loaded.
     pub(crate) notes: Vec<Vec<u8>>,
+    /// For an object with no `PT_NOTE` segment: the file bytes of its first `PT_LOAD` segment
+    /// if that one maps the file from its start read-only (headers, symbol tables: left as in
+    /// the file by loading), what identifies an object linked without a build-id.
+    pub(crate) head: Option<Vec<u8>>,
     /// Its `DT_NEEDED` entries, as loaded.
     pub(crate) needed: Vec<Vec<u8>>,
     pub(crate) soname: Option<Vec<u8>>,
@@ -156,6 +160,7 @@ unsafe extern "C" fn collect(
         base: info.dlpi_addr as usize,
         segments: Vec::new(),
         notes: Vec::new(),
+        head: None,
         needed: Vec::new(),
         soname: None,
     };
@@ -178,6 +183,14 @@ unsafe extern "C" fn collect(
             PT_DYNAMIC => read_dynamic(&mut image, addr),
             _ => {}
         }
+    }
+    if !phdrs.iter().any(|p| p.p_type == PT_NOTE)
+        && let Some(first) = phdrs.iter().find(|p| p.p_type == PT_LOAD)
+        && first.p_offset == 0
+        && first.p_flags & libc::PF_W == 0
+    {
+        let addr = image.base.wrapping_add(first.p_vaddr as usize);
+        image.head = copy_loaded(&image, addr, first.p_filesz as usize);
     }
     out.push(image);
     0

@@ -115,9 +115,13 @@ match result {
     other => println!("unexpected {other:?}"),
 }
 println!("cell {}", path.display());
+println!("after {:?}", spool.map(probe, 0..3));
+drop(spool);
 """)
     cell = re.search(r"^cell (.+)$", out, re.M).group(1)
     assert f"refused {cell}: {cell} changed on disk since it was loaded; restart the kernel\n" in out, out
+    # The refusal is kept for that function (its object was not sent), and nothing crashed.
+    assert "after Err(CodeLoad" in out, out
 
 
 def test_a_worker_that_cannot_load_the_code_answers_with_the_loaders_message(kernel, tmp_path):
@@ -138,7 +142,11 @@ match npool.map(|p| p.map(three, 0..2)) {
     Ok(Err(Error::CodeLoad { object, message })) => println!("codeload {object}: {message}"),
     other => println!("unexpected {other:?}"),
 }
+if let Ok(p) = &npool { p.close().unwrap(); p.join().unwrap(); }
+drop(npool);
 """ % noexec)
+        # The worker that could not run the library removed its staging directory as it ended.
+        assert os.listdir(noexec / f"rustmp-{os.getuid()}") == []
     finally:
         os.system(f"umount {noexec}")
     assert re.search(r"^codeload \S*/libmultiprocessing-[0-9a-f]+\.so: .*failed to map segment", out, re.M), out
