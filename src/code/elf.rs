@@ -99,7 +99,11 @@ pub(crate) fn first_segment(file: &[u8]) -> Option<&[u8]> {
         }
     }
     let ph = first?;
-    let (flags, offset, filesz) = (u32_at(file, ph + 4)?, u64_at(file, ph + 8)?, u64_at(file, ph + 32)?);
+    let (flags, offset, filesz) = (
+        u32_at(file, ph + 4)?,
+        u64_at(file, ph + 8)?,
+        u64_at(file, ph + 32)?,
+    );
     if offset != 0 || flags & 2 != 0 {
         return None; // PF_W
     }
@@ -130,5 +134,26 @@ mod tests {
         assert_eq!(build_id_in_notes(&notes), Some(vec![1, 2, 3, 4, 5]));
         assert_eq!(build_id_in_notes(&notes[..notes.len() - 8]), None);
         assert_eq!(build_id_of_elf(b"not an elf file at all, not at all"), None);
+    }
+
+    #[test]
+    fn an_object_without_notes_is_identified_by_its_first_segment() {
+        let mut file = std::fs::read("/proc/self/exe").unwrap();
+        assert!(first_segment(&file).is_none(), "it has a build-id note");
+        // The same file with its notes' program headers blanked (PT_NULL), as rustup's libstd.
+        let phoff = u64_at(&file, 0x20).unwrap() as usize;
+        let (size, count) = (u16_at(&file, 0x36).unwrap(), u16_at(&file, 0x38).unwrap());
+        for i in 0..count as usize {
+            let ph = phoff + i * size as usize;
+            if u32_at(&file, ph) == Some(PT_NOTE) {
+                file[ph..ph + 4].copy_from_slice(&0u32.to_le_bytes());
+            }
+        }
+        let id = build_id_of_elf(&file).expect("a digest stands for the build-id");
+        assert!(id.starts_with(b"fnv") && id.len() == 19, "{id:?}");
+        assert_eq!(build_id_of_elf(&file), Some(id.clone()));
+        // Another build (a byte of the first segment differs): another identity.
+        file[9] ^= 1; // e_ident padding
+        assert_ne!(build_id_of_elf(&file), Some(id));
     }
 }

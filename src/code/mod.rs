@@ -22,6 +22,7 @@ mod stage;
 pub(crate) use ship::{bytes_as_loaded, staged_name, to_ship};
 
 pub use stage::Stage;
+pub(crate) use stage::remove_stages_of;
 
 use crate::error::{Error, Result};
 use crate::sys::loader::{self, Image, Segment};

@@ -8,7 +8,13 @@ use std::path::Path;
 
 /// Directories whose libraries every host is taken to have (the C library, the loader, the
 /// libraries of `-sys` crates): never shipped.
-const SYSTEM: [&str; 5] = ["/lib/", "/lib64/", "/usr/lib/", "/usr/lib64/", "/usr/local/lib/"];
+const SYSTEM: [&str; 5] = [
+    "/lib/",
+    "/lib64/",
+    "/usr/lib/",
+    "/usr/lib64/",
+    "/usr/local/lib/",
+];
 
 fn is_system(path: &Path) -> bool {
     SYSTEM.iter().any(|d| path.to_string_lossy().starts_with(d))

@@ -65,11 +65,7 @@ impl Stage {
     /// assert_ne!(a.path(), b.path());
     /// ```
     pub fn new() -> Result<Stage> {
-        let root = std::env::var_os("XDG_RUNTIME_DIR")
-            .map(PathBuf::from)
-            .filter(|p| p.is_absolute() && p.is_dir())
-            .unwrap_or_else(|| PathBuf::from("/tmp"));
-        let user = root.join(format!("rustmp-{}", sys::exec::getuid()));
+        let user = user_dir();
         private_dir(&user)?;
         let me = std::process::id();
         let process = user.join(format!("k{me}"));
@@ -214,6 +210,24 @@ impl Stage {
                     || o.path() == canonical
             })
             .ok_or_else(|| stage_error(path, "loaded, but the loader does not list it"))
+    }
+}
+
+/// `${XDG_RUNTIME_DIR:-/tmp}/rustmp-<uid>`, where each process has its directory of stages.
+fn user_dir() -> PathBuf {
+    let root = std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute() && p.is_dir())
+        .unwrap_or_else(|| PathBuf::from("/tmp"));
+    root.join(format!("rustmp-{}", sys::exec::getuid()))
+}
+
+/// Removes the stages of process `pid`, a child of ours that has exited and been reaped (one
+/// that was killed could not remove its own). Only a directory of ours.
+pub(crate) fn remove_stages_of(pid: u32) {
+    let dir = user_dir().join(format!("k{pid}"));
+    if std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir() && m.uid() == sys::exec::getuid()) {
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
 

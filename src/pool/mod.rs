@@ -52,9 +52,9 @@ mod result;
 mod shared;
 #[deny(unsafe_code)]
 mod spawn;
+mod spawn_host;
 #[deny(unsafe_code)]
 mod spawned;
-mod spawn_host;
 #[deny(clippy::undocumented_unsafe_blocks)]
 mod task;
 #[deny(clippy::undocumented_unsafe_blocks)]

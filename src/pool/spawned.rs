@@ -54,7 +54,10 @@ impl Table {
             if self.stage.is_none() {
                 self.stage = Some(Stage::new()?);
             }
-            let stage = self.stage.as_ref().ok_or_else(|| Error::Broken("no stage".into()))?;
+            let stage = self
+                .stage
+                .as_ref()
+                .ok_or_else(|| Error::Broken("no stage".into()))?;
             let path = stage.write(&object.name, &object.build_id, &object.bytes)?;
             self.staged.insert(object.build_id, path);
             Ok::<(), Error>(())
@@ -83,7 +86,10 @@ impl Table {
         let (Some(stage), Some(path)) = (&self.stage, self.staged.get(&code.build_id)) else {
             return Ok(()); // not sent: resolving says it is not loaded
         };
-        stage.load(path).map(|_| ()).map_err(|e| code_error(code, e))
+        stage
+            .load(path)
+            .map(|_| ())
+            .map_err(|e| code_error(code, e))
     }
 }
 

@@ -236,7 +236,11 @@ fn last_error() -> Option<String> {
         return None;
     }
     // SAFETY: see above: a non-null dlerror result is a NUL-terminated string.
-    Some(unsafe { CStr::from_ptr(err) }.to_string_lossy().into_owned())
+    Some(
+        unsafe { CStr::from_ptr(err) }
+            .to_string_lossy()
+            .into_owned(),
+    )
 }
 
 /// `dlopen(path, RTLD_NOW | RTLD_LOCAL)`, the handle kept for the life of the process.

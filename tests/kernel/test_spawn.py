@@ -93,7 +93,18 @@ println!("still {:?}", pool.map(later, 0..2).unwrap());
     for d in dirs:
         assert stat.S_IMODE(os.stat(d).st_mode) == 0o700, d
         assert any(n.startswith("libmultiprocessing-") for s in os.listdir(d) for n in os.listdir(f"{d}/{s}")), d
-    run(kc, "pool.close(); pool.join().unwrap(); drop(pool);")
+    # A worker that is killed cannot remove its own: the pool does once it has reaped it.
+    killed = alive[0]
+    os.kill(killed, 9)
+    out = run(kc, 'println!("after kill {:?}", pool.map(later, 0..3).unwrap());')
+    assert "after kill [7, 10, 13]\n" in out, out
+    assert not pid_alive(killed)
+    assert stage_dirs(killed) == []
+    # Dropping the pool terminates its workers (as Python's does), and their directories go.
+    workers = run(kc, 'for (name, pid, _, _) in pool.map_chunked(who, 0..8, 1).unwrap() { println!("{pid}"); }')
+    alive = {int(p) for p in workers.split()}
+    assert alive and all(stage_dirs(p) for p in alive), alive
+    run(kc, "drop(pool);")
     assert not any(pid_alive(p) for p in alive)
     assert [d for p in alive for d in stage_dirs(p)] == []
 
@@ -138,7 +149,7 @@ let old = std::env::var_os("XDG_RUNTIME_DIR");
 unsafe { std::env::set_var("XDG_RUNTIME_DIR", "%s") };
 let npool = Pool::builder().processes(1).start_method(StartMethod::Spawn).build();
 match old { Some(v) => unsafe { std::env::set_var("XDG_RUNTIME_DIR", v) }, None => unsafe { std::env::remove_var("XDG_RUNTIME_DIR") } }
-match npool.map(|p| p.map(three, 0..2)) {
+match npool.as_ref().map(|p| p.map(three, 0..2)) {
     Ok(Err(Error::CodeLoad { object, message })) => println!("codeload {object}: {message}"),
     other => println!("unexpected {other:?}"),
 }

@@ -112,6 +112,7 @@ impl Manager {
         let w = self.workers.remove(i);
         let spawned = self.config.start == StartMethod::Spawn;
         runtime::disown(pid);
+        self.remove_stages(pid);
         let starts_unready = self.config.initializer.is_some() || spawned;
         if starts_unready && !w.ready && !w.retiring {
             // Died in its initializer (or, spawned, before it was ready) without a report (exit,
@@ -163,6 +164,15 @@ impl Manager {
                 let _ = runtime::wait_exit(w.pid, w.pidfd.as_ref(), hard, None);
             }
             runtime::disown(w.pid);
+            self.remove_stages(w.pid);
+        }
+    }
+
+    /// After reaping spawn worker `pid` of a library loaded at run time: its staging
+    /// directories, which it could not remove if it was killed.
+    fn remove_stages(&self, pid: u32) {
+        if self.config.library.is_some() {
+            crate::code::remove_stages_of(pid);
         }
     }
 
