@@ -3,7 +3,9 @@
 //! function is named across processes by a [`CodeRef`] (build-id + offset), never by its
 //! address: the spawn start method ([`crate::StartMethod::Spawn`]) sends these, and each worker
 //! finds the object with that build-id among its own and adds its own load base ([`resolve`]).
-//! Objects that a worker lacks can be written to a private [`Stage`] directory and loaded.
+//! Objects that a worker lacks can be written to a private [`Stage`] directory and loaded: a
+//! spawn pool of this library loaded at run time (a notebook's) sends its workers the bytes of
+//! each object its code needs but the system's libraries, each checked to be the code loaded.
 //!
 //! ```
 //! use multiprocessing::code;

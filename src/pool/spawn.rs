@@ -23,6 +23,16 @@ use std::os::fd::{AsRawFd, RawFd};
 ///   address: a worker that lacks that object answers with [`Error::CodeLoad`]. The initializer
 ///   must capture nothing (an error at `build` otherwise). Workers are named `SpawnPoolWorker-N`.
 ///
+///   Where this library was loaded at run time (a notebook: each cell is a shared library linked
+///   against the library's own), the program started again is a spawn host (the rustmp kernel,
+///   see [`crate::host::SPAWN_HOST_ENV`]; `build` refuses in any other): each worker is sent the
+///   bytes of the library and of each cell's object that a task needs, with the libraries they
+///   need but the system's (by GNU build-id, never by name), stages them in a directory of its
+///   own (0700, removed with the worker), loads them and runs the worker loop in its copy of the
+///   library. So a function of a cell run after the pool was made runs on it too. An object whose
+///   file changed since it was loaded, or that the worker's loader refuses, gives
+///   [`Error::CodeLoad`] naming it (with the loader's message).
+///
 /// ```
 /// use multiprocessing::{Pool, StartMethod};
 /// fn cube(x: u64) -> u64 { x * x * x }
