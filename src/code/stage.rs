@@ -67,6 +67,7 @@ impl Stage {
     pub fn new() -> Result<Stage> {
         let user = user_dir();
         private_dir(&user)?;
+        sweep(&user);
         let me = std::process::id();
         let process = user.join(format!("k{me}"));
         let dir = process.join(format!("stage-{}", NEXT.fetch_add(1, Relaxed)));
@@ -222,6 +223,27 @@ fn user_dir() -> PathBuf {
     root.join(format!("rustmp-{}", sys::exec::getuid()))
 }
 
+/// Removes the directories of processes that are gone (killed with their kernel, say: none
+/// could remove its own). A directory whose pid was reused is left until that process ends.
+fn sweep(user: &Path) {
+    let Ok(entries) = std::fs::read_dir(user) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix('k'))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 /// Removes the stages of process `pid`, a child of ours that has exited and been reaped (one
 /// that was killed could not remove its own). Only a directory of ours.
 pub(crate) fn remove_stages_of(pid: u32) {
@@ -255,7 +277,26 @@ impl Drop for Stage {
 
 #[cfg(test)]
 mod tests {
-    use super::Stage;
+    use super::{Stage, user_dir};
+
+    #[test]
+    fn a_new_stage_sweeps_the_directories_of_processes_that_are_gone() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let _mine = Stage::new().unwrap();
+        let stale = user_dir().join(format!("k{dead}"));
+        std::fs::create_dir_all(stale.join("stage-0")).unwrap();
+        std::fs::write(
+            stale.join("stage-0/libcode_1-00.so"),
+            b"left by a killed worker",
+        )
+        .unwrap();
+        let other = Stage::new().unwrap();
+        assert!(!stale.exists());
+        // Our own directory is kept.
+        assert!(other.path().is_dir());
+    }
 
     #[test]
     fn stages_made_and_dropped_by_many_threads_at_once_all_work() {

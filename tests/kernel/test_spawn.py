@@ -161,3 +161,23 @@ drop(npool);
     finally:
         os.system(f"umount {noexec}")
     assert re.search(r"^codeload \S*/libmultiprocessing-[0-9a-f]+\.so: .*failed to map segment", out, re.M), out
+
+
+def test_a_cell_using_rustmp_display_runs_in_a_spawn_worker(kernel):
+    """The kernel's display crate installs the runtime's hooks when it is loaded, from an address
+    the runtime puts in the environment: a spawn worker inherits the variable, loads the crate
+    with the cell, and must not take the runtime's address for its own."""
+    _, kc = kernel
+    out = run(kc, r"""
+fn shown(x: u64) -> u64 { if x == 9 { rustmp_display::html("<b>never</b>") } x * 10 }
+fn sad(x: u64) -> u64 { if x == 1 { panic!("sad {x}") } x }
+let dpool = Pool::builder().processes(1).start_method(StartMethod::Spawn).build().unwrap();
+println!("shown {:?}", dpool.map(shown, 0..3));
+match dpool.map(sad, 0..3) {
+    Err(Error::Task(t)) => println!("sad error {} at {:?}", t.message, t.location),
+    other => println!("unexpected {other:?}"),
+}
+drop(dpool);
+""")
+    assert "shown Ok([0, 10, 20])\n" in out, out
+    assert re.search(r"^sad error sad 1 at Some\(", out, re.M), out

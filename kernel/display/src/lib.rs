@@ -371,9 +371,17 @@ pub mod __runtime {
 
     /// Installs the hooks if the kernel's runtime asked for them.
     pub extern "C" fn on_load() {
-        let Ok(addr) = std::env::var("RUSTMP_RUNTIME_HOOKS") else {
+        let Ok(hooks) = std::env::var("RUSTMP_RUNTIME_HOOKS") else {
             return;
         };
+        // `<pid>:<hex address>`: only the runtime process itself has the slot at that address
+        // (a spawn pool worker inherits the variable and loads this crate with the cells).
+        let Some((pid, addr)) = hooks.split_once(':') else {
+            return;
+        };
+        if pid.parse::<u32>().ok() != Some(std::process::id()) {
+            return;
+        }
         let Ok(addr) = usize::from_str_radix(addr.trim_start_matches("0x"), 16) else {
             return;
         };
@@ -381,7 +389,8 @@ pub mod __runtime {
             return;
         }
         // SAFETY: the runtime process put the address of its `AtomicUsize` flush slot in the
-        // environment of this very process; it lives as long as the process.
+        // environment with its pid, which is this process's (checked above); it lives as long
+        // as the process.
         let slot = unsafe { &*(addr as *const AtomicUsize) };
         slot.store(flush_stdio as *const () as usize, Ordering::SeqCst);
         std::panic::set_hook(Box::new(|info| {

@@ -104,7 +104,13 @@ pub fn install() {
         std::env::set_var("MULTIPROCESSING_SIGINT", "interrupt");
         std::env::set_var(
             "RUSTMP_RUNTIME_HOOKS",
-            format!("{:x}", &FLUSH_HOOK as *const AtomicUsize as usize),
+            // With this process's pid: the address is valid here only, not in a process that
+            // inherits the variable (a spawn pool worker loads rustmp_display with the cells).
+            format!(
+                "{}:{:x}",
+                std::process::id(),
+                &FLUSH_HOOK as *const AtomicUsize as usize
+            ),
         );
     }
     let _ = std::thread::Builder::new()
