@@ -5,6 +5,7 @@ import glob
 import os
 import re
 import stat
+import time
 
 from conftest import execute, pid_alive, stream_text
 
@@ -181,3 +182,37 @@ drop(dpool);
 """)
     assert "shown Ok([0, 10, 20])\n" in out, out
     assert re.search(r"^sad error sad 1 at Some\(", out, re.M), out
+
+
+def test_an_interrupt_ends_a_blocked_spawn_map_and_its_workers(kernel):
+    km, kc = kernel
+    run(kc, "let ipool = Pool::builder().processes(2).start_method(StartMethod::Spawn).build().unwrap();")
+    code = r"""
+fn slow(x: u64) -> u64 {
+    println!("slow pid {}", std::process::id());
+    std::thread::sleep(std::time::Duration::from_secs(60));
+    x
+}
+ipool.map_chunked(slow, 0..4, 1)?;
+"""
+    msg_id = kc.execute(code)
+    pids, deadline = set(), time.time() + 120
+    while len(pids) < 2 and time.time() < deadline:
+        msg = kc.get_iopub_msg(timeout=120)
+        if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "stream":
+            pids |= {int(p) for p in re.findall(r"slow pid (\d+)", msg["content"]["text"])}
+    assert len(pids) == 2, pids
+    sent = time.time()
+    km.interrupt_kernel()
+    reply = kc.get_shell_msg(timeout=30)
+    elapsed = time.time() - sent
+    assert reply["content"]["ename"] == "Interrupted", reply["content"]
+    assert elapsed < 1.0, elapsed
+    deadline = time.time() + 5
+    while any(pid_alive(p) for p in pids) and time.time() < deadline:
+        time.sleep(0.05)
+    assert not any(pid_alive(p) for p in pids)
+    # The pool replaced them, and goes on.
+    out = run(kc, 'fn again(x: u64) -> u64 { x + 1 }\nprintln!("again {:?}", ipool.map(again, 0..3).unwrap());\ndrop(ipool);')
+    assert "again [1, 2, 3]\n" in out, out
+    assert not any(stage_dirs(p) for p in pids)
