@@ -135,6 +135,28 @@ drop(spool);
     # The refusal is kept for that function (its object was not sent), and nothing crashed.
     assert "after Err(CodeLoad" in out, out
 
+    # The library itself rebuilt in place (what evcxr does after a `:dep`): refused at `build`.
+    out = run(kc, r"""
+let (_, library) = multiprocessing::code::locate(multiprocessing::cpu_count as fn() -> usize as usize).unwrap();
+let lib = library.path().to_path_buf();
+let moved = lib.with_extension("moved");
+std::fs::rename(&lib, &moved).unwrap();
+std::fs::write(&lib, b"rebuilt").unwrap();
+let built = Pool::builder().processes(1).start_method(StartMethod::Spawn).build();
+std::fs::rename(&moved, &lib).unwrap();
+match built {
+    Err(Error::CodeLoad { object, message }) => println!("refused {object}: {message}"),
+    Err(other) => println!("unexpected {other:?}"),
+    Ok(_) => println!("unexpected: built"),
+}
+println!("library {}", lib.display());
+println!("restored {}", Pool::builder().processes(1).start_method(StartMethod::Spawn).build().is_ok());
+""")
+    lib = re.search(r"^library (.+)$", out, re.M).group(1)
+    assert "/libmultiprocessing-" in lib, lib
+    assert f"refused {lib}: {lib} changed on disk since it was loaded; restart the kernel\n" in out, out
+    assert "restored true\n" in out, out
+
 
 def test_a_worker_that_cannot_load_the_code_answers_with_the_loaders_message(kernel, tmp_path):
     _, kc = kernel
