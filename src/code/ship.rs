@@ -40,13 +40,18 @@ pub(crate) fn to_ship(object: &LoadedObject) -> Result<Vec<LoadedObject>> {
 }
 
 /// The name `object` is staged under: its soname (what `DT_NEEDED` entries name, found through
-/// `$ORIGIN`), else its file name with 16 hex digits of its build-id before the extension
-/// (evcxr's cells have no soname, and their names repeat after a kernel restart).
-pub(crate) fn staged_name(object: &LoadedObject) -> String {
+/// `$ORIGIN`); without one, a dependency keeps its file name (what needs it names it so), and
+/// the `root` of a closure (what is loaded by path: evcxr's cells, which have no soname and
+/// whose names repeat after a kernel restart) gets 16 hex digits of its build-id before the
+/// extension.
+pub(crate) fn staged_name(object: &LoadedObject, root: bool) -> String {
     if let Some(soname) = object.soname() {
         return soname.to_string();
     }
     let name = object.file_name();
+    if !root {
+        return name;
+    }
     let id: String = object
         .build_id()
         .map(|b| b.to_string().chars().take(16).collect())
@@ -99,12 +104,14 @@ mod tests {
             .find(|o| o.soname() == Some("libc.so.6"))
             .unwrap();
         assert!(is_system(libc.path()), "{}", libc.path().display());
-        assert_eq!(staged_name(&libc), "libc.so.6");
+        assert_eq!(staged_name(&libc, true), "libc.so.6");
         let (id, bytes) = bytes_as_loaded(&main).unwrap();
         assert_eq!(Some(&id), main.build_id());
         assert!(!bytes.is_empty());
         // No soname: the build-id goes into the name.
-        let name = staged_name(&main);
+        let name = staged_name(&main, true);
         assert!(name.ends_with(&id.to_string()[..16]), "{name}");
+        // A dependency is named as what needs it names it.
+        assert_eq!(staged_name(&main, false), main.file_name());
     }
 }

@@ -78,12 +78,19 @@ println!("shouted {:?}", pool.map_chunked(shout, 0..4, 1).unwrap());
     out = run(kc, r"""
 fn boom(x: u64) -> u64 { if x == 3 { panic!("boom at {x}") } x }
 match pool.map(boom, 0..5) {
-    Err(Error::Task(t)) => println!("task error {} in {}", t.message, t.worker),
+    Err(Error::Task(t)) => {
+        println!("task error {} in {}", t.message, t.worker);
+        // The worker loop runs in the notebook's copy of the library, entered from the kernel's.
+        for name in ["ctx::boom", "multiprocessing_spawn_worker", "spawn_host::enter"] {
+            println!("backtrace names {name}: {}", t.backtrace.contains(name));
+        }
+    }
     other => println!("unexpected {other:?}"),
 }
 println!("still {:?}", pool.map(later, 0..2).unwrap());
 """)
     assert re.search(r"^task error boom at 3 in SpawnPoolWorker-\d+$", out, re.M), out
+    assert out.count(": true\n") == 3, out
     assert "still [7, 10]\n" in out, out
 
     # The workers' staging directories are owner-only while they run, gone after the pool.

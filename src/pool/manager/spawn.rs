@@ -48,7 +48,7 @@ impl CodeTable {
             };
             if !self.objects.contains_key(&id) {
                 let (build_id, bytes) = code::bytes_as_loaded(&o)?;
-                let name = code::staged_name(&o);
+                let name = code::staged_name(&o, o.path() == object.path());
                 let mut payload = Vec::new();
                 codec::encode_into(
                     &Object {
@@ -76,7 +76,7 @@ impl CodeTable {
         codec::encode_into(
             &Enter {
                 build_id,
-                name: code::staged_name(library),
+                name: code::staged_name(library, true),
             },
             &mut enter,
         )?;
