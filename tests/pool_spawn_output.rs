@@ -171,9 +171,16 @@ fn spawn_workers_die_with_a_killed_parent() {
             "--ignored",
             "--nocapture",
         ])
+        .env("SPAWN_KILL_PARENT_SCENARIO", "1")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGKILL),
+        "the scenario must die of SIGKILL, with its pool open: {stdout}"
+    );
     let line = stdout
         .lines()
         .find_map(|l| l.strip_prefix("WORKERS "))
@@ -186,4 +193,75 @@ fn spawn_workers_die_with_a_killed_parent() {
             .all(|&p| common::is_dead(p))),
         "workers {pids:?} outlived their parent"
     );
+}
+
+/// The descriptors of this process that are `target` (a `pipe:[inode]` link).
+fn open_here(target: String) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc/self/fd").unwrap().flatten() {
+        if std::fs::read_link(entry.path()).is_ok_and(|l| l.to_string_lossy() == target) {
+            found.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    found
+}
+
+/// As Python's spawn (`close_fds`): a worker starts with its standard descriptors and its
+/// sockets, not with whatever the parent had open without close-on-exec.
+#[test]
+fn a_spawn_worker_does_not_inherit_the_parents_other_descriptors() {
+    let mut fds = [0; 2];
+    // SAFETY: pipe (without close-on-exec) writes two new descriptors, closed below.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    let target = std::fs::read_link(format!("/proc/self/fd/{}", fds[0])).unwrap();
+    let target = target.to_string_lossy().into_owned();
+    assert!(target.starts_with("pipe:"), "{target}");
+    let pool = spawn_pool(1);
+    let seen = pool.map(open_here, vec![target.clone()]).unwrap();
+    // SAFETY: closing the descriptors made above.
+    unsafe {
+        libc::close(fds[0]);
+        libc::close(fds[1]);
+    }
+    assert_eq!(
+        seen,
+        vec![Vec::<String>::new()],
+        "{target} reached the spawn worker"
+    );
+}
+
+/// Run by `a_program_started_through_the_loader_gets_a_clear_error`, under `ld.so`.
+#[test]
+#[ignore = "a scenario, run in a child process by the test below"]
+fn through_the_loader_scenario() {
+    let built = Pool::builder()
+        .processes(1)
+        .start_method(StartMethod::Spawn)
+        .build();
+    match built {
+        Err(e) => println!("BUILD ERROR {e}"),
+        Ok(_) => println!("BUILT"),
+    }
+}
+
+#[test]
+fn a_program_started_through_the_loader_gets_a_clear_error() {
+    let loader = "/lib64/ld-linux-x86-64.so.2";
+    let out = std::process::Command::new(loader)
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "through_the_loader_scenario",
+            "--ignored",
+            "--nocapture",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("BUILD ERROR StartMethod::Spawn starts this program again"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("use StartMethod::Fork"), "{stdout}");
 }

@@ -27,6 +27,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 #[derive(Debug)]
 pub struct Stage {
     dir: PathBuf,
+    /// The process that made it, the only one that removes it (a forked child's copy does not).
+    owner: u32,
 }
 
 static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -73,19 +75,27 @@ impl Stage {
         private_dir(&user)?;
         let me = std::process::id();
         let process = user.join(format!("k{me}"));
-        let dir = process.join(format!("stage-{}", NEXT.fetch_add(1, Relaxed)));
         // The process's directory is made and removed under this lock (see `Drop`).
         let mut live = live_stages();
         private_dir(&process)?;
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&dir)
-            .map_err(|e| stage_error(&dir, e))?;
+        // A directory of that name may be left by an earlier process with this pid that was
+        // killed: step over it (it is removed by nothing, but it is owner-only).
+        let mut attempts = 0;
+        let dir = loop {
+            let dir = process.join(format!("stage-{}", NEXT.fetch_add(1, Relaxed)));
+            match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+                Ok(()) => break dir,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempts < 1000 => {
+                    attempts += 1;
+                }
+                Err(e) => return Err(stage_error(&dir, e)),
+            }
+        };
         if live.0 != me {
             *live = (me, 0);
         }
         live.1 += 1;
-        Ok(Stage { dir })
+        Ok(Stage { dir, owner: me })
     }
 
     /// The directory.
@@ -205,6 +215,9 @@ fn live_stages() -> std::sync::MutexGuard<'static, (u32, usize)> {
 
 impl Drop for Stage {
     fn drop(&mut self) {
+        if self.owner != std::process::id() {
+            return;
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
         // The process's directory goes too with its last stage.
         let mut live = live_stages();
@@ -238,5 +251,37 @@ mod tests {
         for t in threads {
             t.join().unwrap();
         }
+    }
+
+    /// What a SIGKILLed earlier process with this pid leaves behind: its stage directories.
+    #[test]
+    fn a_directory_left_by_an_earlier_process_with_this_pid_is_stepped_over() {
+        let first = Stage::new().unwrap();
+        let process = first.path().parent().unwrap().to_path_buf();
+        let next = super::NEXT.load(std::sync::atomic::Ordering::Relaxed);
+        let stale: Vec<_> = (next..next + 3)
+            .map(|n| process.join(format!("stage-{n}")))
+            .collect();
+        for dir in &stale {
+            std::fs::create_dir(dir).unwrap();
+        }
+        let stage = Stage::new();
+        for dir in &stale {
+            let _ = std::fs::remove_dir(dir);
+        }
+        let stage = stage.unwrap();
+        assert!(!stale.iter().any(|d| d == stage.path()));
+    }
+
+    /// A forked child's copy of a stage must not remove the parent's directory.
+    #[test]
+    fn a_stage_dropped_in_another_process_leaves_the_directory() {
+        let stage = Stage::new().unwrap();
+        let copy = Stage {
+            dir: stage.path().to_path_buf(),
+            owner: stage.owner.wrapping_add(1),
+        };
+        drop(copy);
+        assert!(stage.path().is_dir());
     }
 }
