@@ -58,6 +58,19 @@ fn private_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Where stages go: `$XDG_RUNTIME_DIR` if it is an absolute directory owned by this user (one
+/// inherited from another user, as under `sudo -E`, is not: its owner could swap our
+/// directories), else `/tmp`.
+fn stage_root(xdg_runtime_dir: Option<std::ffi::OsString>) -> PathBuf {
+    xdg_runtime_dir
+        .map(PathBuf::from)
+        .filter(|p| {
+            p.is_absolute()
+                && std::fs::metadata(p).is_ok_and(|m| m.is_dir() && m.uid() == sys::exec::getuid())
+        })
+        .unwrap_or_else(|| PathBuf::from("/tmp"))
+}
+
 impl Stage {
     /// Creates a new staging directory (see [`Stage`]).
     ///
@@ -67,10 +80,7 @@ impl Stage {
     /// assert_ne!(a.path(), b.path());
     /// ```
     pub fn new() -> Result<Stage> {
-        let root = std::env::var_os("XDG_RUNTIME_DIR")
-            .map(PathBuf::from)
-            .filter(|p| p.is_absolute() && p.is_dir())
-            .unwrap_or_else(|| PathBuf::from("/tmp"));
+        let root = stage_root(std::env::var_os("XDG_RUNTIME_DIR"));
         let user = root.join(format!("rustmp-{}", sys::exec::getuid()));
         private_dir(&user)?;
         let me = std::process::id();
@@ -283,5 +293,33 @@ mod tests {
         };
         drop(copy);
         assert!(stage.path().is_dir());
+    }
+
+    #[test]
+    fn a_runtime_directory_of_another_user_is_not_used() {
+        use std::os::unix::fs::MetadataExt;
+        let mine = std::env::temp_dir().join(format!("stage-root-{}", std::process::id()));
+        std::fs::create_dir_all(&mine).unwrap();
+        let me = std::fs::metadata(&mine).unwrap().uid();
+        assert_eq!(super::stage_root(Some(mine.clone().into())), mine);
+        assert_eq!(
+            super::stage_root(Some("relative".into())),
+            std::path::PathBuf::from("/tmp")
+        );
+        assert_eq!(super::stage_root(None), std::path::PathBuf::from("/tmp"));
+        // A directory owned by someone else (root can make one; others find one: `/`).
+        let theirs = if me == 0 {
+            let d = mine.join("theirs");
+            std::fs::create_dir_all(&d).unwrap();
+            std::os::unix::fs::chown(&d, Some(65534), Some(65534)).unwrap();
+            d
+        } else {
+            std::path::PathBuf::from("/")
+        };
+        assert_eq!(
+            super::stage_root(Some(theirs.into())),
+            std::path::PathBuf::from("/tmp")
+        );
+        std::fs::remove_dir_all(&mine).unwrap();
     }
 }
