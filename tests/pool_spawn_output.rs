@@ -105,39 +105,23 @@ fn spawn_workers_output_goes_where_fork_workers_output_goes() {
     );
 }
 
-/// Receives one output registration: (pid, name, stdout read end, stderr read end).
-fn receive_registration(sock: i32) -> (u32, String, i32, i32) {
+/// Receives one output registration with the library's own `recv_fds`: (pid, name, stdout read
+/// end, stderr read end).
+fn receive_registration(sock: i32) -> (u32, String, std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
+    // SAFETY: the test's socket, open for the whole call.
+    let sock = unsafe { std::os::fd::BorrowedFd::borrow_raw(sock) };
     let mut payload = [0u8; 256];
-    let mut iov = libc::iovec {
-        iov_base: payload.as_mut_ptr().cast(),
-        iov_len: payload.len(),
-    };
-    let mut control = [0u64; 8];
-    // SAFETY: a recvmsg into buffers we own; the control message holds two fds.
-    unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = std::mem::size_of_val(&control) as _;
-        let n = libc::recvmsg(sock, &mut msg, 0);
-        assert!(n >= 4, "recvmsg: {n}");
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        assert!(!cmsg.is_null());
-        let mut fds = [0i32; 2];
-        std::ptr::copy_nonoverlapping(libc::CMSG_DATA(cmsg).cast::<i32>(), fds.as_mut_ptr(), 2);
-        let pid = u32::from_le_bytes([payload[0], payload[1], payload[2], payload[3]]);
-        let name = String::from_utf8_lossy(&payload[4..n as usize]).into_owned();
-        (pid, name, fds[0], fds[1])
-    }
+    let (n, fds) = multiprocessing::host::recv_fds(sock, &mut payload).unwrap();
+    assert!(n >= 4, "a registration of {n} bytes");
+    let [out, err]: [std::os::fd::OwnedFd; 2] = fds.try_into().expect("two descriptors");
+    let pid = u32::from_le_bytes([payload[0], payload[1], payload[2], payload[3]]);
+    let name = String::from_utf8_lossy(&payload[4..n]).into_owned();
+    (pid, name, out, err)
 }
 
-fn read_all(fd: i32) -> String {
-    use std::os::fd::FromRawFd;
-    // SAFETY: a descriptor received for us alone.
-    let mut f = unsafe { std::fs::File::from_raw_fd(fd) };
+fn read_all(fd: std::os::fd::OwnedFd) -> String {
     let mut s = String::new();
-    let _ = std::io::Read::read_to_string(&mut f, &mut s);
+    let _ = std::io::Read::read_to_string(&mut std::fs::File::from(fd), &mut s);
     s
 }
 
