@@ -3,6 +3,8 @@
 //!
 //! `cargo test --test output` runs every check; `output --scenario NAME` runs one scenario.
 
+mod common;
+
 use multiprocessing::{Pool, Process};
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -113,26 +115,6 @@ fn send_to_a_closed_pipe_with_default_sigpipe() {
     println!("SURVIVED-EPIPE");
 }
 
-/// Receives one output registration with the library's own `recv_fds`: (pid, name, stdout read
-/// end, stderr read end).
-fn receive_registration(sock: i32) -> (u32, String, std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
-    // SAFETY: the test's socket, open for the whole call.
-    let sock = unsafe { std::os::fd::BorrowedFd::borrow_raw(sock) };
-    let mut payload = [0u8; 256];
-    let (n, fds) = multiprocessing::host::recv_fds(sock, &mut payload).unwrap();
-    assert!(n >= 4, "a registration of {n} bytes");
-    let [out, err]: [std::os::fd::OwnedFd; 2] = fds.try_into().expect("two descriptors");
-    let pid = u32::from_le_bytes([payload[0], payload[1], payload[2], payload[3]]);
-    let name = String::from_utf8_lossy(&payload[4..n]).into_owned();
-    (pid, name, out, err)
-}
-
-fn read_all(fd: std::os::fd::OwnedFd) -> String {
-    let mut s = String::new();
-    let _ = std::io::Read::read_to_string(&mut std::fs::File::from(fd), &mut s);
-    s
-}
-
 fn output_registration() {
     let mut pair = [0; 2];
     // SAFETY: creating a socket pair; the env var is set while this process has one thread.
@@ -156,14 +138,14 @@ fn output_registration() {
     b.start().unwrap();
     let mut got = Vec::new();
     for _ in 0..2 {
-        let (pid, name, out, err) = receive_registration(pair[0]);
+        let (pid, name, out, err) = common::receive_registration(pair[0]);
         got.push((pid, name, out, err));
     }
     got.sort_by(|x, y| x.1.cmp(&y.1));
     let mut texts = Vec::new();
     for (pid, name, out, err) in got {
         // Read before joining: a child blocks while its pipe is full.
-        texts.push((pid, name, read_all(out), read_all(err)));
+        texts.push((pid, name, common::read_all(out), common::read_all(err)));
     }
     a.join().unwrap();
     b.join().unwrap();

@@ -48,8 +48,8 @@ fn output_scenario() {
     pool.close().unwrap();
     pool.join().unwrap();
     if under_host {
-        let (pid, name, out, err) = receive_registration(pair[0]);
-        let (out, err) = (read_all(out), read_all(err));
+        let (pid, name, out, err) = common::receive_registration(pair[0]);
+        let (out, err) = (common::read_all(out), common::read_all(err));
         println!(
             "REGISTERED pid-is-a-child={} name={name}",
             pid != std::process::id()
@@ -103,26 +103,6 @@ fn spawn_workers_output_goes_where_fork_workers_output_goes() {
         ),
         "{stdout}"
     );
-}
-
-/// Receives one output registration with the library's own `recv_fds`: (pid, name, stdout read
-/// end, stderr read end).
-fn receive_registration(sock: i32) -> (u32, String, std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
-    // SAFETY: the test's socket, open for the whole call.
-    let sock = unsafe { std::os::fd::BorrowedFd::borrow_raw(sock) };
-    let mut payload = [0u8; 256];
-    let (n, fds) = multiprocessing::host::recv_fds(sock, &mut payload).unwrap();
-    assert!(n >= 4, "a registration of {n} bytes");
-    let [out, err]: [std::os::fd::OwnedFd; 2] = fds.try_into().expect("two descriptors");
-    let pid = u32::from_le_bytes([payload[0], payload[1], payload[2], payload[3]]);
-    let name = String::from_utf8_lossy(&payload[4..n]).into_owned();
-    (pid, name, out, err)
-}
-
-fn read_all(fd: std::os::fd::OwnedFd) -> String {
-    let mut s = String::new();
-    let _ = std::io::Read::read_to_string(&mut std::fs::File::from(fd), &mut s);
-    s
 }
 
 /// Run by `spawn_workers_die_with_a_killed_parent`: prints its workers' pids, then dies of
