@@ -1,6 +1,6 @@
 //! The worker process of a rank: a program with its socket on fd [`crate::WORKER_FD`], stdout
-//! and stderr on pipes, stdin on /dev/null, and `PR_SET_PDEATHSIG` so that it dies with its
-//! rank.
+//! and stderr on pipes, stdin on /dev/null, no other descriptor of the rank, and
+//! `PR_SET_PDEATHSIG` so that it dies with its rank.
 
 use std::ffi::OsString;
 use std::io::{ErrorKind, Read};

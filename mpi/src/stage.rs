@@ -1,8 +1,8 @@
 //! A rank's staging directory: owner-only (0700), its own, removed when the rank ends.
 //!
-//! Where: `$OMPI_FILE_LOCATION/rustmp` (Open MPI's per-process session directory, which orted
-//! removes even when the rank is killed) when that variable is set, else
-//! `${TMPDIR:-/tmp}/rustmp-<uid>/r<pid>`.
+//! Where: `$OMPI_FILE_LOCATION/rustmp-r<pid>` when that variable is set (Open MPI's session
+//! directory of the job on this node, shared by the node's ranks, which orted removes even when
+//! a rank is killed), else `${TMPDIR:-/tmp}/rustmp-<uid>/r<pid>`.
 
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
@@ -44,7 +44,9 @@ impl Stage {
     /// Creates this rank's directory.
     pub fn create() -> std::io::Result<Stage> {
         let dir = match std::env::var_os("OMPI_FILE_LOCATION") {
-            Some(base) if Path::new(&base).is_dir() => PathBuf::from(base).join("rustmp"),
+            Some(base) if Path::new(&base).is_dir() => {
+                PathBuf::from(base).join(format!("rustmp-r{}", std::process::id()))
+            }
             _ => {
                 let tmp =
                     std::env::var_os("TMPDIR").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);

@@ -109,10 +109,11 @@ pub fn parent_pid() -> u32 {
 pub mod child {
     use super::*;
 
-    /// In the child: die with the parent (whose pid was `parent`), and put `fd` at
-    /// [`crate::WORKER_FD`] without close-on-exec.
+    /// In the child: die with the parent (whose pid was `parent`), put `fd` at
+    /// [`crate::WORKER_FD`] without close-on-exec, and every higher fd close-on-exec.
     pub fn prepare(fd: RawFd, parent: u32) -> io::Result<()> {
-        // SAFETY: prctl, getppid, dup2 and fcntl are async-signal-safe and take integers only.
+        // SAFETY: prctl, getppid, dup2, fcntl, getrlimit and the close_range syscall are
+        // async-signal-safe; they take integers or a pointer to a local rlimit.
         unsafe {
             if libc::prctl(
                 libc::PR_SET_PDEATHSIG,
@@ -135,6 +136,31 @@ pub mod child {
             };
             if rc < 0 {
                 return Err(io::Error::last_os_error());
+            }
+            // Nothing else of the rank (Open MPI's TCP listeners and sockets, which are not
+            // close-on-exec) reaches the worker: every fd above WORKER_FD closes at exec.
+            // close_range(CLOSE_RANGE_CLOEXEC) needs Linux 5.11; older kernels get the loop.
+            const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+            let first = (target + 1) as libc::c_uint;
+            if libc::syscall(
+                libc::SYS_close_range,
+                first,
+                libc::c_uint::MAX,
+                CLOSE_RANGE_CLOEXEC,
+            ) != 0
+            {
+                let mut limit = libc::rlimit {
+                    rlim_cur: 0,
+                    rlim_max: 0,
+                };
+                let top = if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+                    limit.rlim_cur.min(1 << 16) as libc::c_int
+                } else {
+                    1024
+                };
+                for fd in (target + 1)..top {
+                    libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+                }
             }
         }
         Ok(())
