@@ -122,7 +122,7 @@ fn serve(
         pid: std::process::id(),
         host,
     };
-    bridge.to_front(Frame::new(0, Kind::Hello, hello.encode()));
+    bridge.forward(Frame::new(0, Kind::Hello, hello.encode()));
     bridge.check_ready();
     let mut backoff = Backoff::default();
     while !bridge.step(&mut backoff)? {}
@@ -138,7 +138,7 @@ fn serve(
 }
 
 impl Bridge<'_> {
-    fn to_front(&mut self, frame: Frame) {
+    fn forward(&mut self, frame: Frame) {
         if self.front_open {
             self.outbox.push(frame.encode());
         }
@@ -146,14 +146,14 @@ impl Bridge<'_> {
 
     fn error(&mut self, rank: u32, text: String) {
         eprintln!("rustmp-mpi bridge: {text}");
-        self.to_front(Frame::new(rank, Kind::Error, text.into_bytes()));
+        self.forward(Frame::new(rank, Kind::Error, text.into_bytes()));
     }
 
     fn check_ready(&mut self) {
         if !self.ready && self.hello[1..].iter().all(|&h| h) {
             self.ready = true;
             let workers = (self.size - 1) as u32;
-            self.to_front(Frame::new(0, Kind::Ready, workers.to_le_bytes().to_vec()));
+            self.forward(Frame::new(0, Kind::Ready, workers.to_le_bytes().to_vec()));
         }
     }
 
@@ -166,7 +166,7 @@ impl Bridge<'_> {
             };
             busy = true;
             let (bytes, status) = message.matched_receive_vec::<u8>();
-            self.from_rank(status.source_rank(), status.tag(), &bytes);
+            self.on_rank(status.source_rank(), status.tag(), &bytes);
         }
         let wait = if busy || !self.front_open {
             Duration::ZERO
@@ -222,7 +222,7 @@ impl Bridge<'_> {
         }
         loop {
             match self.input.next_frame() {
-                Ok(Some(frame)) => self.from_front(frame),
+                Ok(Some(frame)) => self.on_front(frame),
                 Ok(None) => break,
                 Err(error) => {
                     // The front speaks nonsense: nothing it says can be trusted from here.
@@ -238,7 +238,7 @@ impl Bridge<'_> {
         got
     }
 
-    fn from_front(&mut self, frame: Frame) {
+    fn on_front(&mut self, frame: Frame) {
         if !frame.kind.from_front() {
             return self.error(
                 frame.rank,
@@ -289,7 +289,7 @@ impl Bridge<'_> {
         }
     }
 
-    fn from_rank(&mut self, source: i32, tag: i32, bytes: &[u8]) {
+    fn on_rank(&mut self, source: i32, tag: i32, bytes: &[u8]) {
         let valid = usize::try_from(source)
             .ok()
             .filter(|&s| s >= 1 && s < self.size);
@@ -316,7 +316,7 @@ impl Bridge<'_> {
                         Kind::Bye => self.bye[source] = true,
                         _ => {}
                     }
-                    self.to_front(frame);
+                    self.forward(frame);
                     self.check_ready();
                 }
                 Ok(None) => break,

@@ -69,6 +69,7 @@ mod tests {
         let mut out = Vec::new();
         assert!(outbox.flush_into(&mut out).expect("write"));
         assert_eq!(out, b"abcde");
-        assert!(outbox.is_empty() && outbox.len() == 0);
+        assert!(outbox.is_empty());
+        assert_eq!(outbox.len(), 0);
     }
 }
