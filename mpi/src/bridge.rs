@@ -12,7 +12,8 @@ use rustmp_mpi::child::{Got, read_now};
 use rustmp_mpi::frame::{Decoder, Frame, Kind};
 use rustmp_mpi::outbox::Outbox;
 use rustmp_mpi::proto::Hello;
-use rustmp_mpi::sys::{Watch, poll};
+use rustmp_mpi::sys::Watch;
+use rustmp_mpi::wake::MpiSockets;
 use rustmp_mpi::{TAG_TO_BRIDGE, mac};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
@@ -85,6 +86,7 @@ struct Bridge<'w> {
     bye: Vec<bool>,
     ready: bool,
     stopping: Option<Instant>,
+    sockets: MpiSockets,
 }
 
 fn serve(
@@ -116,6 +118,7 @@ fn serve(
         bye: vec![false; size],
         ready: false,
         stopping: None,
+        sockets: MpiSockets::default(),
     };
     let host = mpi::environment::processor_name().unwrap_or_else(|_| "?".into());
     let hello = Hello {
@@ -168,22 +171,26 @@ impl Bridge<'_> {
             let (bytes, status) = message.matched_receive_vec::<u8>();
             self.on_rank(status.source_rank(), status.tag(), &bytes);
         }
-        let wait = if busy || !self.front_open {
-            Duration::ZERO
+        let wait = if busy { Duration::ZERO } else { backoff.next() };
+        let mpi_busy = busy;
+        let own = if self.front_open {
+            vec![Watch::new(&self.front, !self.outbox.is_empty())]
         } else {
-            backoff.next()
+            Vec::new()
         };
+        let (_, woke) = link::wait(&own, &mut self.sockets, wait)?;
         if self.front_open {
-            poll(&[Watch::new(&self.front, !self.outbox.is_empty())], wait)?;
             busy |= self.read_front();
             match self.outbox.flush_into(&mut self.front) {
                 Ok(wrote) => busy |= wrote,
                 Err(_) => self.front_closed(),
             }
-        } else {
-            std::thread::sleep(link::IDLE_MAX);
         }
-        if busy {
+        let again = self.sockets.note(woke, busy);
+        if mpi_busy {
+            self.sockets.stale();
+        }
+        if busy || again {
             backoff.reset();
         }
         if let Some(since) = self.stopping {

@@ -21,6 +21,7 @@ pub mod outbox;
 pub mod proto;
 pub mod stage;
 pub mod sys;
+pub mod wake;
 
 /// The MPI tag of bridge → rank messages.
 pub const TAG_TO_RANK: i32 = 1;

@@ -13,7 +13,8 @@ use rustmp_mpi::lines::Lines;
 use rustmp_mpi::outbox::Outbox;
 use rustmp_mpi::proto::{Exited, Hello, Output, PeerRaw, Program, Start, Started, Stream};
 use rustmp_mpi::stage::Stage;
-use rustmp_mpi::sys::{Watch, poll};
+use rustmp_mpi::sys::Watch;
+use rustmp_mpi::wake::MpiSockets;
 use rustmp_mpi::{TAG_TO_RANK, mac};
 use std::net::Shutdown;
 
@@ -47,6 +48,7 @@ pub fn run() -> Result<(), RankError> {
         worker: None,
         stage: None,
         last: None,
+        sockets: MpiSockets::default(),
     };
     let hello = Hello {
         pid: std::process::id(),
@@ -76,6 +78,7 @@ struct Rank<'w> {
     worker: Option<Running>,
     stage: Option<Stage>,
     last: Option<Start>,
+    sockets: MpiSockets,
 }
 
 impl Rank<'_> {
@@ -113,6 +116,9 @@ impl Rank<'_> {
         } else {
             backoff.next()
         };
+        if busy {
+            self.sockets.stale();
+        }
         busy |= self.relay(wait);
         if busy {
             backoff.reset();
@@ -272,11 +278,11 @@ impl Rank<'_> {
     }
 
     /// Moves bytes between the worker and the bridge, waiting at most `wait` for something to
-    /// happen; whether anything did.
+    /// happen; whether anything did (or an MPI socket woke the wait: probe again at once).
     fn relay(&mut self, wait: std::time::Duration) -> bool {
         let Some(running) = &mut self.worker else {
-            std::thread::sleep(wait);
-            return false;
+            let woke = link::wait(&[], &mut self.sockets, wait).is_ok_and(|(_, woke)| woke);
+            return self.sockets.note(woke, false);
         };
         let worker = &mut running.worker;
         let mut watches = Vec::new();
@@ -289,11 +295,13 @@ impl Rank<'_> {
         if let Some(err) = &worker.stderr {
             watches.push(Watch::new(err, false));
         }
-        if watches.is_empty() {
-            std::thread::sleep(wait);
-        } else if let Err(error) = poll(&watches, wait) {
-            eprintln!("rustmp-mpi worker rank {}: poll: {error}", self.rank);
-        }
+        let woke = match link::wait(&watches, &mut self.sockets, wait) {
+            Ok((_, woke)) => woke,
+            Err(error) => {
+                eprintln!("rustmp-mpi worker rank {}: poll: {error}", self.rank);
+                false
+            }
+        };
         let mut busy = self.pump();
         if let Some(running) = &mut self.worker
             && let Some(status) = running.worker.exited()
@@ -302,7 +310,8 @@ impl Rank<'_> {
             busy = true;
             self.finish(running, status);
         }
-        busy
+        let again = self.sockets.note(woke, busy);
+        busy || again
     }
 
     /// Reads what the worker wrote and writes what it is sent; whether anything moved.

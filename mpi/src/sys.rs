@@ -93,6 +93,31 @@ pub fn kill(pid: u32, signal: i32) -> io::Result<()> {
     }
 }
 
+/// Whether `fd` is a TCP socket (IPv4 or IPv6): two `getsockopt`s, no /proc/net/tcp (whose
+/// read walks the kernel's whole connection table, milliseconds on a busy host).
+pub fn is_tcp_socket(fd: RawFd) -> bool {
+    let option = |name: libc::c_int| {
+        let mut value: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: `value` and `len` are valid for writes of a c_int and a socklen_t; a
+        // descriptor that is not a socket gives ENOTSOCK.
+        let rc = unsafe {
+            libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                name,
+                (&mut value as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        (rc == 0).then_some(value)
+    };
+    matches!(
+        option(libc::SO_DOMAIN),
+        Some(libc::AF_INET | libc::AF_INET6)
+    ) && option(libc::SO_PROTOCOL) == Some(libc::IPPROTO_TCP)
+}
+
 /// This process's effective uid.
 pub fn euid() -> u32 {
     // SAFETY: geteuid has no preconditions and cannot fail.

@@ -88,5 +88,43 @@ pub fn killed_rank(setup: &Setup, cluster: &FakeCluster) -> Outcome {
     ensure(done.stderr.contains(&says), || {
         format!("mpirun does not say `{says}`:\n{}", done.stderr)
     })?;
-    leaves_nothing(setup, cluster)
+    leaves_nothing(setup, cluster)?;
+    stages_gone(&job)
+}
+
+/// The front's socket closes (the kernel died): the bridge stops the ranks, mpirun exits
+/// within 5 s, the staging directories are gone and nothing is left on any host.
+pub fn front_closes(setup: &Setup, cluster: &FakeCluster) -> Outcome {
+    let mut front = launch(setup, cluster, false)?;
+    let mut job = Job::default();
+    for rank in 1..=4 {
+        start(
+            &mut front,
+            &mut job,
+            rank,
+            Kind::Start,
+            echo_start(setup, rank)?,
+        )?;
+    }
+    front.hang_up();
+    let closed = Instant::now();
+    let done = front.job.finish(LIMIT + Duration::from_secs(5))?;
+    let took = closed.elapsed();
+    println!(
+        "  mpirun ended {:.2} s after the front closed",
+        took.as_secs_f64()
+    );
+    ensure(done.status.success() && took <= LIMIT, || {
+        done.describe("mpirun")
+    })?;
+    leaves_nothing(setup, cluster)?;
+    stages_gone(&job)
+}
+
+fn stages_gone(job: &Job) -> Outcome {
+    for started in job.started.values() {
+        let dir = started.program.parent().unwrap_or(Path::new("/"));
+        ensure(!dir.exists(), || format!("{} is left", dir.display()))?;
+    }
+    Ok(())
 }

@@ -91,6 +91,21 @@ pub fn round_trip(
     ensure(hosts_used.len() == cluster.hosts.len(), || {
         format!("hosts used: {hosts_used:?}")
     })?;
+    let timed = Instant::now();
+    for k in 0..200u64 {
+        let answer = ask(
+            front,
+            ranks[k as usize % ranks.len()],
+            &format!("square {k}"),
+        )?;
+        ensure(answer.starts_with(&format!("{} ", k * k)), || {
+            answer.clone()
+        })?;
+    }
+    println!(
+        "  round trip front -> bridge -> rank -> worker and back: {:.0} µs (mean of 200)",
+        timed.elapsed().as_secs_f64() / 200.0 * 1e6
+    );
     let big = ask(front, ranks[3], "big 200000")?;
     ensure(
         big.len() == 200_000 && big.bytes().all(|b| b == b'x'),

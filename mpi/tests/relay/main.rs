@@ -29,7 +29,7 @@ use support::{Outcome, ensure, run};
 pub const LIMIT: Duration = Duration::from_secs(5);
 /// How long a reply may take.
 pub const REPLY: Duration = Duration::from_secs(10);
-const SCENARIOS: [&str; 7] = [
+const SCENARIOS: [&str; 8] = [
     "round_trip",
     "output_lines",
     "killed_worker",
@@ -37,6 +37,7 @@ const SCENARIOS: [&str; 7] = [
     "outside_connections",
     "shutdown",
     "killed_rank",
+    "front_closes",
 ];
 
 /// The programs and this host.
@@ -104,6 +105,7 @@ fn main() -> ExitCode {
         }
     }
     tally.scenario("killed_rank", || ending::killed_rank(&setup, &cluster));
+    tally.scenario("front_closes", || ending::front_closes(&setup, &cluster));
     tally.finish()
 }
 

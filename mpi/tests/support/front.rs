@@ -106,6 +106,11 @@ impl Front {
             .envs(launch.env.iter().map(|(k, v)| (k, v)))
             .args(["--mca", "odls_base_sigkill_timeout", "0"])
             .args(["--mca", "mpi_yield_when_idle", "1"])
+            // The ranks only talk to the bridge: TCP everywhere, so that the relay loops can
+            // sleep on Open MPI's sockets (rustmp_mpi::wake), which libevent then reads at every
+            // progress call instead of every 10 ms.
+            .args(["--mca", "btl", "tcp,self"])
+            .args(["--mca", "mpi_event_tick_rate", "1"])
             .args(["-np", "1", "--host", &format!("{}:1", launch.here)])
             .arg(launch.exe)
             .arg("bridge")
@@ -257,6 +262,13 @@ impl Front {
             }
         }
         Ok(start.elapsed())
+    }
+}
+
+impl Front {
+    /// Closes the front's end of the socket (as a dying kernel would); the job is left to end.
+    pub fn hang_up(&mut self) {
+        let _ = self.writer.shutdown(std::net::Shutdown::Both);
     }
 }
 
