@@ -15,6 +15,8 @@
 //! Built without the `mpi` feature (the default, so the workspace needs no Open MPI), the MPI
 //! subcommands say so and exit with [`EXIT_NO_MPI`].
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 #[cfg(feature = "mpi")]
 mod bridge;
 mod cli;

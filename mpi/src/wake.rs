@@ -60,7 +60,7 @@ impl MpiSockets {
     /// After a turn of the loop (`woke`: a socket woke it; `busy`: it found work). Returns
     /// whether to probe again at once: bytes that woke the loop are often read by the progress
     /// of the very `MPI_Improbe` that then finds no message yet, so the next probe must not
-    /// wait; unless the sockets woke it for nothing [`SPURIOUS`] times in a row.
+    /// wait; unless the sockets woke it for nothing 3 times in a row.
     pub fn note(&mut self, woke: bool, busy: bool) -> bool {
         if busy {
             self.spurious = 0;
