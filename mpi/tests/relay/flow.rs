@@ -106,6 +106,7 @@ pub fn round_trip(
         "  round trip front -> bridge -> rank -> worker and back: {:.0} µs (mean of 200)",
         timed.elapsed().as_secs_f64() / 200.0 * 1e6
     );
+    idle_cpu(front)?;
     let big = ask(front, ranks[3], "big 200000")?;
     ensure(
         big.len() == 200_000 && big.bytes().all(|b| b == b'x'),
@@ -193,4 +194,49 @@ pub fn killed_worker(front: &mut Front, job: &mut Job) -> Outcome {
         ensure(answer.starts_with("144 "), || answer.clone())?;
     }
     Ok(())
+}
+
+/// CPU time (user + system) of a process so far, in clock ticks.
+fn cpu_ticks(pid: u32) -> Result<u64, String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).map_err(|e| e.to_string())?;
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let tick = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .ok_or("bad stat")
+    };
+    Ok(tick(11)? + tick(12)?)
+}
+
+/// No busy polling: over a second with nothing to do, the bridge and every rank use under a
+/// quarter of a core (they sleep in ppoll; a polling loop would use a whole core).
+fn idle_cpu(front: &Front) -> Outcome {
+    let pids: Vec<(u32, u32)> = front.hellos.iter().map(|(r, h)| (*r, h.pid)).collect();
+    let before: Vec<u64> = pids
+        .iter()
+        .map(|(_, p)| cpu_ticks(*p))
+        .collect::<Result<_, _>>()?;
+    let start = Instant::now();
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let after: Vec<u64> = pids
+        .iter()
+        .map(|(_, p)| cpu_ticks(*p))
+        .collect::<Result<_, _>>()?;
+    let seconds = start.elapsed().as_secs_f64();
+    // Clock ticks are 1/100 s (USER_HZ) on Linux.
+    let used: Vec<(u32, f64)> = pids
+        .iter()
+        .zip(before.iter().zip(&after))
+        .map(|((rank, _), (b, a))| (*rank, (a - b) as f64 / 100.0 / seconds))
+        .collect();
+    println!("  idle CPU share per rank (0 = bridge): {used:.3?}");
+    ensure(used.iter().all(|(_, share)| *share < 0.25), || {
+        format!("busy while idle: {used:?}")
+    })
 }
