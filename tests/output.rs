@@ -3,6 +3,8 @@
 //!
 //! `cargo test --test output` runs every check; `output --scenario NAME` runs one scenario.
 
+mod common;
+
 use multiprocessing::{Pool, Process};
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -113,41 +115,6 @@ fn send_to_a_closed_pipe_with_default_sigpipe() {
     println!("SURVIVED-EPIPE");
 }
 
-/// Receives one registration datagram: (pid, name, stdout read end, stderr read end).
-fn receive_registration(sock: i32) -> (u32, String, i32, i32) {
-    let mut payload = [0u8; 256];
-    let mut iov = libc::iovec {
-        iov_base: payload.as_mut_ptr().cast(),
-        iov_len: payload.len(),
-    };
-    let mut control = [0u64; 8];
-    // SAFETY: a recvmsg into buffers we own; the control message holds two fds.
-    unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = std::mem::size_of_val(&control) as _;
-        let n = libc::recvmsg(sock, &mut msg, 0);
-        assert!(n >= 4, "recvmsg: {n}");
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        assert!(!cmsg.is_null());
-        let mut fds = [0i32; 2];
-        std::ptr::copy_nonoverlapping(libc::CMSG_DATA(cmsg).cast::<i32>(), fds.as_mut_ptr(), 2);
-        let pid = u32::from_le_bytes([payload[0], payload[1], payload[2], payload[3]]);
-        let name = String::from_utf8_lossy(&payload[4..n as usize]).into_owned();
-        (pid, name, fds[0], fds[1])
-    }
-}
-
-fn read_all(fd: i32) -> String {
-    use std::os::fd::FromRawFd;
-    let mut f = unsafe { std::fs::File::from_raw_fd(fd) };
-    let mut s = String::new();
-    let _ = std::io::Read::read_to_string(&mut f, &mut s);
-    s
-}
-
 fn output_registration() {
     let mut pair = [0; 2];
     // SAFETY: creating a socket pair; the env var is set while this process has one thread.
@@ -171,14 +138,14 @@ fn output_registration() {
     b.start().unwrap();
     let mut got = Vec::new();
     for _ in 0..2 {
-        let (pid, name, out, err) = receive_registration(pair[0]);
+        let (pid, name, out, err) = common::receive_registration(pair[0]);
         got.push((pid, name, out, err));
     }
     got.sort_by(|x, y| x.1.cmp(&y.1));
     let mut texts = Vec::new();
     for (pid, name, out, err) in got {
         // Read before joining: a child blocks while its pipe is full.
-        texts.push((pid, name, read_all(out), read_all(err)));
+        texts.push((pid, name, common::read_all(out), common::read_all(err)));
     }
     a.join().unwrap();
     b.join().unwrap();

@@ -48,8 +48,8 @@ fn output_scenario() {
     pool.close().unwrap();
     pool.join().unwrap();
     if under_host {
-        let (pid, name, out, err) = receive_registration(pair[0]);
-        let (out, err) = (read_all(out), read_all(err));
+        let (pid, name, out, err) = common::receive_registration(pair[0]);
+        let (out, err) = (common::read_all(out), common::read_all(err));
         println!(
             "REGISTERED pid-is-a-child={} name={name}",
             pid != std::process::id()
@@ -105,42 +105,6 @@ fn spawn_workers_output_goes_where_fork_workers_output_goes() {
     );
 }
 
-/// Receives one output registration: (pid, name, stdout read end, stderr read end).
-fn receive_registration(sock: i32) -> (u32, String, i32, i32) {
-    let mut payload = [0u8; 256];
-    let mut iov = libc::iovec {
-        iov_base: payload.as_mut_ptr().cast(),
-        iov_len: payload.len(),
-    };
-    let mut control = [0u64; 8];
-    // SAFETY: a recvmsg into buffers we own; the control message holds two fds.
-    unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = std::mem::size_of_val(&control) as _;
-        let n = libc::recvmsg(sock, &mut msg, 0);
-        assert!(n >= 4, "recvmsg: {n}");
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        assert!(!cmsg.is_null());
-        let mut fds = [0i32; 2];
-        std::ptr::copy_nonoverlapping(libc::CMSG_DATA(cmsg).cast::<i32>(), fds.as_mut_ptr(), 2);
-        let pid = u32::from_le_bytes([payload[0], payload[1], payload[2], payload[3]]);
-        let name = String::from_utf8_lossy(&payload[4..n as usize]).into_owned();
-        (pid, name, fds[0], fds[1])
-    }
-}
-
-fn read_all(fd: i32) -> String {
-    use std::os::fd::FromRawFd;
-    // SAFETY: a descriptor received for us alone.
-    let mut f = unsafe { std::fs::File::from_raw_fd(fd) };
-    let mut s = String::new();
-    let _ = std::io::Read::read_to_string(&mut f, &mut s);
-    s
-}
-
 /// Run by `spawn_workers_die_with_a_killed_parent`: prints its workers' pids, then dies of
 /// SIGKILL (no exit handler, no destructor runs).
 #[test]
@@ -171,9 +135,16 @@ fn spawn_workers_die_with_a_killed_parent() {
             "--ignored",
             "--nocapture",
         ])
+        .env("SPAWN_KILL_PARENT_SCENARIO", "1")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGKILL),
+        "the scenario must die of SIGKILL, with its pool open: {stdout}"
+    );
     let line = stdout
         .lines()
         .find_map(|l| l.strip_prefix("WORKERS "))
@@ -186,4 +157,75 @@ fn spawn_workers_die_with_a_killed_parent() {
             .all(|&p| common::is_dead(p))),
         "workers {pids:?} outlived their parent"
     );
+}
+
+/// The descriptors of this process that are `target` (a `pipe:[inode]` link).
+fn open_here(target: String) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc/self/fd").unwrap().flatten() {
+        if std::fs::read_link(entry.path()).is_ok_and(|l| l.to_string_lossy() == target) {
+            found.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    found
+}
+
+/// As Python's spawn (`close_fds`): a worker starts with its standard descriptors and its
+/// sockets, not with whatever the parent had open without close-on-exec.
+#[test]
+fn a_spawn_worker_does_not_inherit_the_parents_other_descriptors() {
+    let mut fds = [0; 2];
+    // SAFETY: pipe (without close-on-exec) writes two new descriptors, closed below.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    let target = std::fs::read_link(format!("/proc/self/fd/{}", fds[0])).unwrap();
+    let target = target.to_string_lossy().into_owned();
+    assert!(target.starts_with("pipe:"), "{target}");
+    let pool = spawn_pool(1);
+    let seen = pool.map(open_here, vec![target.clone()]).unwrap();
+    // SAFETY: closing the descriptors made above.
+    unsafe {
+        libc::close(fds[0]);
+        libc::close(fds[1]);
+    }
+    assert_eq!(
+        seen,
+        vec![Vec::<String>::new()],
+        "{target} reached the spawn worker"
+    );
+}
+
+/// Run by `a_program_started_through_the_loader_gets_a_clear_error`, under `ld.so`.
+#[test]
+#[ignore = "a scenario, run in a child process by the test below"]
+fn through_the_loader_scenario() {
+    let built = Pool::builder()
+        .processes(1)
+        .start_method(StartMethod::Spawn)
+        .build();
+    match built {
+        Err(e) => println!("BUILD ERROR {e}"),
+        Ok(_) => println!("BUILT"),
+    }
+}
+
+#[test]
+fn a_program_started_through_the_loader_gets_a_clear_error() {
+    let loader = "/lib64/ld-linux-x86-64.so.2";
+    let out = std::process::Command::new(loader)
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "through_the_loader_scenario",
+            "--ignored",
+            "--nocapture",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("BUILD ERROR StartMethod::Spawn starts this program again"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("use StartMethod::Fork"), "{stdout}");
 }

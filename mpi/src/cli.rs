@@ -4,8 +4,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// What `rustmp-mpi --help` prints.
-pub const USAGE: &str =
-    "usage: rustmp-mpi probe [--check-path PATH] [--hold SECONDS]\n       rustmp-mpi --help";
+pub const USAGE: &str = "usage: rustmp-mpi probe [--check-path PATH] [--hold SECONDS]
+       rustmp-mpi bridge --socket PATH --secret-file PATH   (rank 0, under mpirun)
+       rustmp-mpi worker                                    (ranks 1.., under mpirun)
+       rustmp-mpi --help";
 
 /// A parsed command line.
 #[derive(Debug, PartialEq, Eq)]
@@ -14,6 +16,19 @@ pub enum Command {
     Help,
     /// `probe`: report every rank's placement.
     Probe(ProbeOptions),
+    /// `bridge`: rank 0, the front's link to the ranks.
+    Bridge(BridgeOptions),
+    /// `worker`: a rank that runs one worker process.
+    Worker,
+}
+
+/// Options of `bridge`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct BridgeOptions {
+    /// The front's Unix socket.
+    pub socket: PathBuf,
+    /// The file with the pool's secret (0600; the bridge unlinks it after reading).
+    pub secret_file: PathBuf,
 }
 
 /// Options of `probe`.
@@ -38,6 +53,9 @@ pub enum UsageError {
     /// An option the subcommand does not have.
     #[error("unknown option `{0}`")]
     UnknownOption(String),
+    /// A required option is missing.
+    #[error("option `{0}` is required")]
+    MissingOption(&'static str),
     /// An option given without its value.
     #[error("option `{0}` needs a value")]
     MissingValue(String),
@@ -59,8 +77,33 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
     match first.as_str() {
         "-h" | "--help" | "help" => Ok(Command::Help),
         "probe" => parse_probe(rest).map(Command::Probe),
+        "bridge" => parse_bridge(rest).map(Command::Bridge),
+        "worker" => match rest.first() {
+            None => Ok(Command::Worker),
+            Some(other) => Err(UsageError::UnknownOption(other.clone())),
+        },
         other => Err(UsageError::UnknownCommand(other.to_string())),
     }
+}
+
+fn parse_bridge(args: &[String]) -> Result<BridgeOptions, UsageError> {
+    let (mut socket, mut secret_file) = (None, None);
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let slot = match arg.as_str() {
+            "--socket" => &mut socket,
+            "--secret-file" => &mut secret_file,
+            other => return Err(UsageError::UnknownOption(other.to_string())),
+        };
+        let value = args
+            .next()
+            .ok_or_else(|| UsageError::MissingValue(arg.clone()))?;
+        *slot = Some(PathBuf::from(value));
+    }
+    Ok(BridgeOptions {
+        socket: socket.ok_or(UsageError::MissingOption("--socket"))?,
+        secret_file: secret_file.ok_or(UsageError::MissingOption("--secret-file"))?,
+    })
 }
 
 fn parse_probe(args: &[String]) -> Result<ProbeOptions, UsageError> {
@@ -129,8 +172,24 @@ mod tests {
     fn bad_command_lines_are_named() {
         assert_eq!(parse(&[]), Err(UsageError::Missing));
         assert_eq!(
-            parse(&words("bridge")),
-            Err(UsageError::UnknownCommand("bridge".into()))
+            parse(&words("bridged")),
+            Err(UsageError::UnknownCommand("bridged".into()))
+        );
+        assert_eq!(
+            parse(&words("bridge --socket /s")),
+            Err(UsageError::MissingOption("--secret-file"))
+        );
+        assert_eq!(
+            parse(&words("bridge --socket /s --secret-file /f")),
+            Ok(Command::Bridge(BridgeOptions {
+                socket: PathBuf::from("/s"),
+                secret_file: PathBuf::from("/f"),
+            }))
+        );
+        assert_eq!(parse(&words("worker")), Ok(Command::Worker));
+        assert_eq!(
+            parse(&words("worker --x")),
+            Err(UsageError::UnknownOption("--x".into()))
         );
         assert_eq!(
             parse(&words("probe --what")),

@@ -8,12 +8,24 @@
 //!   can talk to each other, not only that they started. `--hold SECONDS` keeps every rank in
 //!   the job that long afterwards (for tests that act on a running job).
 //!
+//! - `bridge --socket PATH --secret-file PATH`: rank 0, the front's link to the ranks
+//!   (`bridge.rs`; the protocol is described in the `rustmp_mpi` library).
+//! - `worker`: ranks 1..N, each running one worker process (`rank.rs`).
+//!
 //! Built without the `mpi` feature (the default, so the workspace needs no Open MPI), the MPI
 //! subcommands say so and exit with [`EXIT_NO_MPI`].
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+#[cfg(feature = "mpi")]
+mod bridge;
 mod cli;
 #[cfg(feature = "mpi")]
+mod link;
+#[cfg(feature = "mpi")]
 mod probe;
+#[cfg(feature = "mpi")]
+mod rank;
 mod report;
 
 use std::process::ExitCode;
@@ -40,7 +52,41 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         cli::Command::Probe(options) => run_probe(&options),
+        cli::Command::Bridge(options) => run_bridge(&options),
+        cli::Command::Worker => run_worker(),
     }
+}
+
+#[cfg(feature = "mpi")]
+fn run_bridge(options: &cli::BridgeOptions) -> ExitCode {
+    match bridge::run(options) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("rustmp-mpi bridge: {error}");
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
+}
+
+#[cfg(feature = "mpi")]
+fn run_worker() -> ExitCode {
+    match rank::run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("rustmp-mpi worker: {error}");
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
+}
+
+#[cfg(not(feature = "mpi"))]
+fn run_bridge(_options: &cli::BridgeOptions) -> ExitCode {
+    no_mpi()
+}
+
+#[cfg(not(feature = "mpi"))]
+fn run_worker() -> ExitCode {
+    no_mpi()
 }
 
 #[cfg(feature = "mpi")]
@@ -56,6 +102,11 @@ fn run_probe(options: &cli::ProbeOptions) -> ExitCode {
 
 #[cfg(not(feature = "mpi"))]
 fn run_probe(_options: &cli::ProbeOptions) -> ExitCode {
+    no_mpi()
+}
+
+#[cfg(not(feature = "mpi"))]
+fn no_mpi() -> ExitCode {
     eprintln!(
         "rustmp-mpi: built without MPI (the `mpi` feature is off); rebuild with \
          `--features rustmp-mpi/mpi`, which needs Open MPI's development files (mpicc) and \

@@ -6,6 +6,7 @@
 //! Without Open MPI, a binary built without the `mpi` feature, or without root, the scenarios
 //! that cannot run print `skipped: <why>`; under `CI=true` a skip is a failure.
 
+#[allow(dead_code)]
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};

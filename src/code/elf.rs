@@ -7,15 +7,21 @@ const PT_NOTE: u32 = 4;
 const PT_LOAD: u32 = 1;
 
 fn u16_at(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?))
+    Some(u16::from_le_bytes(
+        b.get(at..at.checked_add(2)?)?.try_into().ok()?,
+    ))
 }
 
 fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
+    Some(u32::from_le_bytes(
+        b.get(at..at.checked_add(4)?)?.try_into().ok()?,
+    ))
 }
 
 fn u64_at(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
+    Some(u64::from_le_bytes(
+        b.get(at..at.checked_add(8)?)?.try_into().ok()?,
+    ))
 }
 
 /// The GNU build-id among the notes in `notes` (the bytes of one note segment or section).
@@ -28,11 +34,10 @@ pub(crate) fn build_id_in_notes(notes: &[u8]) -> Option<Vec<u8>> {
         let name_at = at + 12;
         let desc_at = name_at.checked_add(namesz.next_multiple_of(4))?;
         let next = desc_at.checked_add(descsz.next_multiple_of(4))?;
-        if desc_at + descsz > notes.len() {
-            return None;
-        }
-        if kind == NT_GNU_BUILD_ID && notes.get(name_at..name_at + namesz)? == b"GNU\0" {
-            return Some(notes[desc_at..desc_at + descsz].to_vec());
+        let desc = notes.get(desc_at..desc_at.checked_add(descsz)?)?;
+        if kind == NT_GNU_BUILD_ID && notes.get(name_at..name_at.checked_add(namesz)?)? == b"GNU\0"
+        {
+            return Some(desc.to_vec());
         }
         at = next;
     }
@@ -54,8 +59,8 @@ pub(crate) fn build_id_of_elf(file: &[u8]) -> Option<Vec<u8>> {
         if u32_at(file, ph)? != PT_NOTE {
             continue;
         }
-        let offset = u64_at(file, ph + 8)? as usize;
-        let size = u64_at(file, ph + 32)? as usize;
+        let offset = u64_at(file, ph.checked_add(8)?)? as usize;
+        let size = u64_at(file, ph.checked_add(32)?)? as usize;
         let notes = file.get(offset..offset.checked_add(size)?)?;
         if let Some(id) = build_id_in_notes(notes) {
             return Some(id);
@@ -100,9 +105,9 @@ pub(crate) fn first_segment(file: &[u8]) -> Option<&[u8]> {
     }
     let ph = first?;
     let (flags, offset, filesz) = (
-        u32_at(file, ph + 4)?,
-        u64_at(file, ph + 8)?,
-        u64_at(file, ph + 32)?,
+        u32_at(file, ph.checked_add(4)?)?,
+        u64_at(file, ph.checked_add(8)?)?,
+        u64_at(file, ph.checked_add(32)?)?,
     );
     if offset != 0 || flags & 2 != 0 {
         return None; // PF_W
@@ -155,5 +160,28 @@ mod tests {
         // Another build (a byte of the first segment differs): another identity.
         file[9] ^= 1; // e_ident padding
         assert_ne!(build_id_of_elf(&file), Some(id));
+    }
+
+    #[test]
+    fn offsets_near_the_end_of_the_address_space_are_no_build_id_not_a_panic() {
+        // A little-endian ELF64 header whose program headers would start at u64::MAX - 1.
+        let mut file = vec![0u8; 64];
+        file[..6].copy_from_slice(b"\x7fELF\x02\x01");
+        file[0x20..0x28].copy_from_slice(&(u64::MAX - 1).to_le_bytes());
+        file[0x36..0x38].copy_from_slice(&56u16.to_le_bytes());
+        file[0x38..0x3a].copy_from_slice(&1u16.to_le_bytes());
+        assert_eq!(build_id_of_elf(&file), None);
+        // One PT_NOTE header (at 64) whose segment's offset is near the end too.
+        file[0x20..0x28].copy_from_slice(&64u64.to_le_bytes());
+        let mut ph = vec![0u8; 56];
+        ph[..4].copy_from_slice(&PT_NOTE.to_le_bytes());
+        ph[8..16].copy_from_slice(&(u64::MAX - 4).to_le_bytes());
+        ph[32..40].copy_from_slice(&16u64.to_le_bytes());
+        file.extend(ph);
+        assert_eq!(build_id_of_elf(&file), None);
+        // A note whose name size runs past the end of the address space.
+        let mut notes = note(NT_GNU_BUILD_ID, b"GNU\0", &[1; 4]);
+        notes[..4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(build_id_in_notes(&notes), None);
     }
 }

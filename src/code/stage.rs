@@ -27,6 +27,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 #[derive(Debug)]
 pub struct Stage {
     dir: PathBuf,
+    /// The process that made it, the only one that removes it (a forked child's copy does not).
+    owner: u32,
 }
 
 static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -56,6 +58,19 @@ fn private_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Where stages go: `$XDG_RUNTIME_DIR` if it is an absolute directory owned by this user (one
+/// inherited from another user, as under `sudo -E`, is not: its owner could swap our
+/// directories), else `/tmp`.
+fn stage_root(xdg_runtime_dir: Option<std::ffi::OsString>) -> PathBuf {
+    xdg_runtime_dir
+        .map(PathBuf::from)
+        .filter(|p| {
+            p.is_absolute()
+                && std::fs::metadata(p).is_ok_and(|m| m.is_dir() && m.uid() == sys::exec::getuid())
+        })
+        .unwrap_or_else(|| PathBuf::from("/tmp"))
+}
+
 impl Stage {
     /// Creates a new staging directory (see [`Stage`]).
     ///
@@ -70,19 +85,27 @@ impl Stage {
         sweep(&user);
         let me = std::process::id();
         let process = user.join(format!("k{me}"));
-        let dir = process.join(format!("stage-{}", NEXT.fetch_add(1, Relaxed)));
         // The process's directory is made and removed under this lock (see `Drop`).
         let mut live = live_stages();
         private_dir(&process)?;
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&dir)
-            .map_err(|e| stage_error(&dir, e))?;
+        // A directory of that name may be left by an earlier process with this pid that was
+        // killed: step over it (owner-only; a later process sweeps it once this one is gone).
+        let mut attempts = 0;
+        let dir = loop {
+            let dir = process.join(format!("stage-{}", NEXT.fetch_add(1, Relaxed)));
+            match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+                Ok(()) => break dir,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempts < 1000 => {
+                    attempts += 1;
+                }
+                Err(e) => return Err(stage_error(&dir, e)),
+            }
+        };
         if live.0 != me {
             *live = (me, 0);
         }
         live.1 += 1;
-        Ok(Stage { dir })
+        Ok(Stage { dir, owner: me })
     }
 
     /// Gives the directory up without removing it: another copy of this library in the process
@@ -102,7 +125,7 @@ impl Stage {
             *live = (me, 0);
         }
         live.1 += 1;
-        Stage { dir }
+        Stage { dir, owner: me }
     }
 
     /// The directory.
@@ -216,11 +239,7 @@ impl Stage {
 
 /// `${XDG_RUNTIME_DIR:-/tmp}/rustmp-<uid>`, where each process has its directory of stages.
 fn user_dir() -> PathBuf {
-    let root = std::env::var_os("XDG_RUNTIME_DIR")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute() && p.is_dir())
-        .unwrap_or_else(|| PathBuf::from("/tmp"));
-    root.join(format!("rustmp-{}", sys::exec::getuid()))
+    stage_root(std::env::var_os("XDG_RUNTIME_DIR")).join(format!("rustmp-{}", sys::exec::getuid()))
 }
 
 /// Removes the directories of processes that are gone (killed with their kernel, say: none
@@ -261,6 +280,9 @@ fn live_stages() -> std::sync::MutexGuard<'static, (u32, usize)> {
 
 impl Drop for Stage {
     fn drop(&mut self) {
+        if self.owner != std::process::id() {
+            return;
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
         // The process's directory goes too with its last stage.
         let mut live = live_stages();
@@ -313,5 +335,65 @@ mod tests {
         for t in threads {
             t.join().unwrap();
         }
+    }
+
+    /// What a SIGKILLed earlier process with this pid leaves behind: its stage directories.
+    #[test]
+    fn a_directory_left_by_an_earlier_process_with_this_pid_is_stepped_over() {
+        let first = Stage::new().unwrap();
+        let process = first.path().parent().unwrap().to_path_buf();
+        let next = super::NEXT.load(std::sync::atomic::Ordering::Relaxed);
+        let stale: Vec<_> = (next..next + 3)
+            .map(|n| process.join(format!("stage-{n}")))
+            .collect();
+        for dir in &stale {
+            std::fs::create_dir(dir).unwrap();
+        }
+        let stage = Stage::new();
+        for dir in &stale {
+            let _ = std::fs::remove_dir(dir);
+        }
+        let stage = stage.unwrap();
+        assert!(!stale.iter().any(|d| d == stage.path()));
+    }
+
+    /// A forked child's copy of a stage must not remove the parent's directory.
+    #[test]
+    fn a_stage_dropped_in_another_process_leaves_the_directory() {
+        let stage = Stage::new().unwrap();
+        let copy = Stage {
+            dir: stage.path().to_path_buf(),
+            owner: stage.owner.wrapping_add(1),
+        };
+        drop(copy);
+        assert!(stage.path().is_dir());
+    }
+
+    #[test]
+    fn a_runtime_directory_of_another_user_is_not_used() {
+        use std::os::unix::fs::MetadataExt;
+        let mine = std::env::temp_dir().join(format!("stage-root-{}", std::process::id()));
+        std::fs::create_dir_all(&mine).unwrap();
+        let me = std::fs::metadata(&mine).unwrap().uid();
+        assert_eq!(super::stage_root(Some(mine.clone().into())), mine);
+        assert_eq!(
+            super::stage_root(Some("relative".into())),
+            std::path::PathBuf::from("/tmp")
+        );
+        assert_eq!(super::stage_root(None), std::path::PathBuf::from("/tmp"));
+        // A directory owned by someone else (root can make one; others find one: `/`).
+        let theirs = if me == 0 {
+            let d = mine.join("theirs");
+            std::fs::create_dir_all(&d).unwrap();
+            std::os::unix::fs::chown(&d, Some(65534), Some(65534)).unwrap();
+            d
+        } else {
+            std::path::PathBuf::from("/")
+        };
+        assert_eq!(
+            super::stage_root(Some(theirs.into())),
+            std::path::PathBuf::from("/tmp")
+        );
+        std::fs::remove_dir_all(&mine).unwrap();
     }
 }

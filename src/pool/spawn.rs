@@ -144,9 +144,13 @@ pub(crate) fn exec_worker(exec: &Exec, socket: RawFd) -> String {
             None => None,
         };
         sys::exec::move_to(sock, WORKER_FD)?;
+        let mut last = WORKER_FD;
         if let Some(o) = output {
             sys::exec::move_to(o, OUTPUT_FD)?;
+            last = OUTPUT_FD;
         }
+        // As Python's spawn (`close_fds`): nothing else of the parent's reaches the worker.
+        sys::exec::close_from(last + 1);
         Ok::<(), Error>(())
     })();
     if let Err(e) = moved {

@@ -227,10 +227,23 @@ static ON_LOAD: extern "C" fn() = on_load;
 /// then sent that object and the objects it needs, and run the worker loop in their copy of it.
 pub(crate) fn check_program() -> Result<Option<code::LoadedObject>> {
     let (_, object) = code::locate(entry_address())?;
+    let main = code::loaded_objects().remove(0);
+    // Started through another program (`ld.so ./prog`, valgrind): exec of /proc/self/exe
+    // would start that one, not this program.
+    let exe = std::path::Path::new("/proc/self/exe");
+    if let Ok(Some(id)) = code::build_id_of_file(exe)
+        && Some(&id) != main.build_id()
+    {
+        return Err(Error::InvalidArgument(format!(
+            "StartMethod::Spawn starts this program again through /proc/self/exe, which is \
+             {} here, not this program: it was started through another program (the dynamic \
+             loader?); use StartMethod::Fork",
+            std::fs::read_link(exe).map_or_else(|_| "?".into(), |p| p.display().to_string()),
+        )));
+    }
     if object.is_main_program() {
         return Ok(None);
     }
-    let main = code::loaded_objects().remove(0);
     if code::closure(&main)
         .iter()
         .any(|o| o.build_id() == object.build_id())

@@ -79,6 +79,21 @@ pub(crate) fn move_to(fd: RawFd, target: RawFd) -> Result<()> {
     Ok(())
 }
 
+/// Closes every descriptor numbered `first` or above (`close_range`), in a forked child about
+/// to exec: what the parent had open without close-on-exec does not reach the new program.
+pub(crate) fn close_from(first: RawFd) {
+    // SAFETY: close_range only changes the descriptor table; the caller is a child between
+    // fork and exec, whose descriptors from `first` up belong to no object it will use.
+    unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first as libc::c_uint,
+            libc::c_uint::MAX,
+            0,
+        )
+    };
+}
+
 /// Sets close-on-exec on a descriptor this process owns.
 pub(crate) fn set_cloexec(fd: RawFd) -> Result<()> {
     // SAFETY: F_SETFD on a descriptor number only changes its flag.

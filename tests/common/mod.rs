@@ -109,3 +109,25 @@ pub fn blob(seed: u32, len: usize) -> ByteBuf {
     v.resize(len, seed as u8);
     ByteBuf::from(v)
 }
+
+/// Receives one output registration with the library's own `recv_fds`: (pid, name, stdout read
+/// end, stderr read end).
+pub fn receive_registration(
+    sock: i32,
+) -> (u32, String, std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
+    // SAFETY: the test's socket, open for the whole call.
+    let sock = unsafe { std::os::fd::BorrowedFd::borrow_raw(sock) };
+    let mut payload = [0u8; 256];
+    let (n, fds) = multiprocessing::host::recv_fds(sock, &mut payload).unwrap();
+    assert!(n >= 4, "a registration of {n} bytes");
+    let [out, err]: [std::os::fd::OwnedFd; 2] = fds.try_into().expect("two descriptors");
+    let pid = u32::from_le_bytes([payload[0], payload[1], payload[2], payload[3]]);
+    let name = String::from_utf8_lossy(&payload[4..n]).into_owned();
+    (pid, name, out, err)
+}
+
+pub fn read_all(fd: std::os::fd::OwnedFd) -> String {
+    let mut s = String::new();
+    let _ = std::io::Read::read_to_string(&mut std::fs::File::from(fd), &mut s);
+    s
+}

@@ -2,6 +2,8 @@
 //! output, and the scan for leftover processes.
 
 pub mod fake;
+pub mod front;
+pub mod ports;
 pub mod probe;
 pub mod procs;
 pub mod run;

@@ -106,6 +106,21 @@ pub fn run(command: &mut Command, deadline: Duration) -> Result<Finished, String
 }
 
 impl Running {
+    /// Its pid (and process group).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether it has ended.
+    pub fn ended(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)) | Err(_))
+    }
+
+    /// Its stderr so far.
+    pub fn stderr_now(&self) -> String {
+        self.stderr.now()
+    }
+
     /// Its stdout so far.
     pub fn stdout_now(&self) -> String {
         self.stdout.now()

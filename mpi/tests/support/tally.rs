@@ -44,8 +44,19 @@ impl Tally {
     /// Prints the summary; failure when a scenario failed, or was skipped under `CI=true`.
     pub fn finish(self) -> ExitCode {
         let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+        // The test binary's name (cargo adds a hash: `relay-0123abcd`).
+        let name = std::env::args()
+            .next()
+            .and_then(|a| {
+                let stem = std::path::Path::new(&a)
+                    .file_stem()?
+                    .to_string_lossy()
+                    .into_owned();
+                Some(stem.split('-').next().unwrap_or("").to_string())
+            })
+            .unwrap_or_default();
         println!(
-            "cluster: {} passed, {} failed, {} skipped",
+            "{name}: {} passed, {} failed, {} skipped",
             self.passed,
             self.failed.len(),
             self.skipped.len()
