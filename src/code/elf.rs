@@ -5,6 +5,7 @@
 const NT_GNU_BUILD_ID: u32 = 3;
 const PT_NOTE: u32 = 4;
 const PT_LOAD: u32 = 1;
+const PF_W: u32 = 2;
 
 fn u16_at(b: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_le_bytes(
@@ -44,33 +45,62 @@ pub(crate) fn build_id_in_notes(notes: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
-/// The GNU build-id of a little-endian ELF64 file's bytes (from its `PT_NOTE` program headers).
-/// `None` if the bytes are not such a file or it has no build-id.
+/// The GNU build-id of a little-endian ELF64 file's bytes (from its `PT_NOTE` program headers;
+/// for a file without any, the digest of its first segment: see [`content_id`]). `None` if the
+/// bytes are not such a file or it has no build-id.
 pub(crate) fn build_id_of_elf(file: &[u8]) -> Option<Vec<u8>> {
+    build_id_by(&mut |at, len| file.get(at..at.checked_add(len)?).map(<[u8]>::to_vec))
+}
+
+/// [`build_id_of_elf`] reading only the parts of the file it needs: `read(offset, len)` gives
+/// those bytes of the file (`None` past its end). The header, the program headers, the notes
+/// (and, without notes, the first segment).
+pub(crate) fn build_id_by(
+    read: &mut dyn FnMut(usize, usize) -> Option<Vec<u8>>,
+) -> Option<Vec<u8>> {
+    let head = read(0, 64)?;
     // e_ident: magic, ELFCLASS64 (2), ELFDATA2LSB (1).
-    if file.get(0..4)? != b"\x7fELF" || file.get(4)? != &2 || file.get(5)? != &1 {
+    if head.get(0..4)? != b"\x7fELF" || head.get(4)? != &2 || head.get(5)? != &1 {
         return None;
     }
-    let phoff = u64_at(file, 0x20)? as usize;
-    let phentsize = u16_at(file, 0x36)? as usize;
-    let phnum = u16_at(file, 0x38)? as usize;
+    let phoff = u64_at(&head, 0x20)? as usize;
+    let phentsize = u16_at(&head, 0x36)? as usize;
+    let phnum = u16_at(&head, 0x38)? as usize;
+    let phdrs = read(phoff, phnum.checked_mul(phentsize)?)?;
+    let mut first_load = None;
+    let mut any_note = false;
     for i in 0..phnum {
-        let ph = phoff.checked_add(i.checked_mul(phentsize)?)?;
-        if u32_at(file, ph)? != PT_NOTE {
-            continue;
-        }
-        let offset = u64_at(file, ph.checked_add(8)?)? as usize;
-        let size = u64_at(file, ph.checked_add(32)?)? as usize;
-        let notes = file.get(offset..offset.checked_add(size)?)?;
-        if let Some(id) = build_id_in_notes(notes) {
-            return Some(id);
+        let ph = i.checked_mul(phentsize)?;
+        match u32_at(&phdrs, ph)? {
+            PT_NOTE => {
+                any_note = true;
+                let offset = u64_at(&phdrs, ph.checked_add(8)?)? as usize;
+                let size = u64_at(&phdrs, ph.checked_add(32)?)? as usize;
+                if let Some(id) = build_id_in_notes(&read(offset, size)?) {
+                    return Some(id);
+                }
+            }
+            PT_LOAD if first_load.is_none() => first_load = Some(ph),
+            _ => {}
         }
     }
-    first_segment(file).map(content_id)
+    if any_note {
+        return None;
+    }
+    // No notes (rustup's libstd): the first segment, if it maps the file from its start
+    // read-only (what loading leaves as it is).
+    let ph = first_load?;
+    let flags = u32_at(&phdrs, ph.checked_add(4)?)?;
+    let offset = u64_at(&phdrs, ph.checked_add(8)?)?;
+    let filesz = u64_at(&phdrs, ph.checked_add(32)?)?;
+    if offset != 0 || flags & PF_W != 0 {
+        return None;
+    }
+    Some(content_id(&read(0, filesz as usize)?))
 }
 
 /// The identity of an object linked without a build-id: a 128-bit FNV-1a digest of the bytes
-/// of its first loadable segment (see [`first_segment`]), the same from the file and from the
+/// of its first loadable segment (see [`build_id_by`]), the same from the file and from the
 /// loaded image (a fixed algorithm: copies of this library built by other compilers agree).
 pub(crate) fn content_id(head: &[u8]) -> Vec<u8> {
     const BASIS: u128 = 0x6c62272e07bb014262b821756295c58d;
@@ -83,36 +113,6 @@ pub(crate) fn content_id(head: &[u8]) -> Vec<u8> {
     let mut id = b"fnv".to_vec();
     id.extend_from_slice(&h.to_be_bytes());
     id
-}
-
-/// The file bytes of the first `PT_LOAD` segment of an ELF64 file without `PT_NOTE` segments,
-/// if it maps the file from offset 0 read-only (what loading leaves as it is).
-pub(crate) fn first_segment(file: &[u8]) -> Option<&[u8]> {
-    if file.get(0..4)? != b"\x7fELF" || file.get(4)? != &2 || file.get(5)? != &1 {
-        return None;
-    }
-    let phoff = u64_at(file, 0x20)? as usize;
-    let phentsize = u16_at(file, 0x36)? as usize;
-    let phnum = u16_at(file, 0x38)? as usize;
-    let mut first = None;
-    for i in 0..phnum {
-        let ph = phoff.checked_add(i.checked_mul(phentsize)?)?;
-        match u32_at(file, ph)? {
-            PT_NOTE => return None,
-            PT_LOAD if first.is_none() => first = Some(ph),
-            _ => {}
-        }
-    }
-    let ph = first?;
-    let (flags, offset, filesz) = (
-        u32_at(file, ph.checked_add(4)?)?,
-        u64_at(file, ph.checked_add(8)?)?,
-        u64_at(file, ph.checked_add(32)?)?,
-    );
-    if offset != 0 || flags & 2 != 0 {
-        return None; // PF_W
-    }
-    file.get(0..filesz as usize)
 }
 
 #[cfg(test)]
@@ -144,7 +144,8 @@ mod tests {
     #[test]
     fn an_object_without_notes_is_identified_by_its_first_segment() {
         let mut file = std::fs::read("/proc/self/exe").unwrap();
-        assert!(first_segment(&file).is_none(), "it has a build-id note");
+        let noted = build_id_of_elf(&file).expect("the linker adds a build-id");
+        assert!(!noted.starts_with(b"fnv"));
         // The same file with its notes' program headers blanked (PT_NULL), as rustup's libstd.
         let phoff = u64_at(&file, 0x20).unwrap() as usize;
         let (size, count) = (u16_at(&file, 0x36).unwrap(), u16_at(&file, 0x38).unwrap());

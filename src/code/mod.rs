@@ -137,7 +137,7 @@ impl LoadedObject {
                 .notes
                 .iter()
                 .find_map(|n| elf::build_id_in_notes(n))
-                .or_else(|| image.head.as_deref().map(elf::content_id))
+                .or_else(|| image.head.as_deref().map(|h| content_id(&image, h)))
                 .map(BuildId),
             needed: image.needed.into_iter().map(text).collect(),
             soname: image.soname.map(text),
@@ -227,6 +227,21 @@ impl LoadedObject {
     fn answers_to(&self, name: &str) -> bool {
         self.soname.as_deref() == Some(name) || self.file_name() == name
     }
+}
+
+/// The digest that stands for the build-id of a loaded object without one (see [`BuildId`]),
+/// computed once per object: objects are never unloaded while their code may be named.
+fn content_id(image: &Image, head: &[u8]) -> Vec<u8> {
+    type Key = (usize, Vec<u8>, usize);
+    static KNOWN: std::sync::Mutex<Vec<(Key, Vec<u8>)>> = std::sync::Mutex::new(Vec::new());
+    let key = (image.base, image.name.clone(), head.len());
+    let mut known = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, id)) = known.iter().find(|(k, _)| *k == key) {
+        return id.clone();
+    }
+    let id = elf::content_id(head);
+    known.push((key, id.clone()));
+    id
 }
 
 /// Every object loaded in this process, the main program first.
@@ -345,11 +360,23 @@ pub fn closure(object: &LoadedObject) -> Vec<LoadedObject> {
 /// assert_eq!(code::build_id_of_file(main.path()).unwrap().as_ref(), main.build_id());
 /// ```
 pub fn build_id_of_file(path: &Path) -> Result<Option<BuildId>> {
-    let bytes = std::fs::read(path).map_err(|e| Error::CodeLoad {
+    use std::os::unix::fs::FileExt;
+    let error = |e: std::io::Error| Error::CodeLoad {
         object: path.display().to_string(),
         message: e.to_string(),
-    })?;
-    Ok(build_id_of_elf(&bytes))
+    };
+    // Only the parts it needs (a kernel's executable is hundreds of MB).
+    let file = std::fs::File::open(path).map_err(error)?;
+    let size = file.metadata().map_err(error)?.len();
+    Ok(elf::build_id_by(&mut |at, len| {
+        if (at as u64).checked_add(len as u64)? > size {
+            return None;
+        }
+        let mut bytes = vec![0u8; len];
+        file.read_exact_at(&mut bytes, at as u64).ok()?;
+        Some(bytes)
+    })
+    .map(BuildId))
 }
 
 /// The GNU build-id of ELF file bytes (`None` if they have none or are not ELF).
