@@ -287,7 +287,7 @@ fn accept_one(listener: &UnixListener, secret: &[u8]) -> Result<UnixStream, Stri
 fn authenticate(mut stream: UnixStream, secret: &[u8]) -> Result<UnixStream, String> {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
-    mac::challenge(&mut stream, secret).map_err(|e| e.to_string())?;
+    mac::check(&mut stream, secret).map_err(|e| e.to_string())?;
     let _ = stream.set_read_timeout(None);
     Ok(stream)
 }
