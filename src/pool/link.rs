@@ -41,6 +41,9 @@ pub(super) struct Worker {
     pub(super) retiring: bool,
     /// A spawn worker: the functions defined to it (numbers of `DEFINE` frames sent).
     pub(super) defined: std::collections::HashSet<u64>,
+    /// A cluster pool's worker: its rank (no local process: `pid` is on its host, and `pidfd`
+    /// is `None`).
+    pub(super) remote: Option<Arc<crate::pool::cluster::Link>>,
 }
 
 impl Worker {

@@ -30,6 +30,8 @@ pub(crate) struct Config {
     pub(crate) start: StartMethod,
     /// The initializer as a spawn worker finds it (spawn pools with an initializer only).
     pub(crate) init_code: Option<crate::code::CodeRef>,
+    /// A cluster pool's job (its workers are spawn workers on MPI ranks).
+    pub(crate) mpi: Option<crate::pool::cluster::Mpi>,
 }
 
 pub(crate) struct Manager {
@@ -50,8 +52,11 @@ pub(crate) struct Manager {
     seen_cancels: (u64, u64),
     /// A spawn pool's functions, as its workers know them.
     code: spawn::CodeTable,
+    /// A cluster pool's running job.
+    cluster: Option<crate::pool::cluster::Front>,
 }
 
+mod remote;
 mod spawn;
 mod workers;
 
@@ -68,12 +73,19 @@ impl Manager {
             gave_up_at_job: 0,
             seen_cancels: (0, 0),
             code: spawn::CodeTable::default(),
+            cluster: None,
         }
     }
 
     /// Starts the first workers (Python starts them all with the pool).
     pub(crate) fn start(&mut self) -> Result<()> {
         manager_thread::enter(self.shared.id());
+        if let Some(mpi) = &self.config.mpi {
+            self.cluster = Some(crate::pool::cluster::Front::start(
+                mpi,
+                self.config.processes,
+            )?);
+        }
         for _ in 0..self.config.processes {
             self.spawn_worker()?;
         }
@@ -127,6 +139,9 @@ impl Manager {
             }
             self.wait_for_events(Duration::from_millis(100));
         }
+        // A cluster pool's job ends (and its directory goes) before the pool is finished.
+        self.workers.clear();
+        drop(self.cluster.take());
         let mut inner = self.shared.lock();
         inner.finished = true;
         drop(inner);
@@ -314,6 +329,9 @@ impl Manager {
     fn handle_answer(&mut self, wi: usize, a: Answer) {
         let w = &mut self.workers[wi];
         if a.status == STATUS_READY {
+            if let Some(link) = &w.remote {
+                w.pid = link.pid();
+            }
             w.ready = true;
             self.init_failures = 0;
             return;

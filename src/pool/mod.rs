@@ -35,6 +35,8 @@
 #[deny(unsafe_code)]
 mod builder;
 #[deny(unsafe_code)]
+mod cluster;
+#[deny(unsafe_code)]
 mod feed;
 #[deny(unsafe_code)]
 mod imap;
@@ -60,6 +62,7 @@ mod task;
 mod worker;
 
 pub use builder::PoolBuilder;
+pub use cluster::Mpi;
 pub use imap::IMapIterator;
 pub use result::{AsyncResult, Callbacks};
 pub use spawn::StartMethod;

@@ -1,0 +1,181 @@
+//! The program side: `pool-test scenario NAME` builds a cluster pool and checks it, printing
+//! `RESULT key=value` lines for the harness; it exits 0 when every check passed.
+
+use multiprocessing::{Error, Mpi, Pool};
+use std::time::{Duration, Instant};
+
+/// A task's answer: its input squared, where it ran (after 5 ms of work: the map lasts long
+/// enough for every worker to take part).
+pub fn work(x: u64) -> (u64, String, u32, u32) {
+    std::thread::sleep(Duration::from_millis(5));
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    // SAFETY: getppid has no preconditions.
+    let parent = unsafe { libc::getppid() } as u32;
+    (x * x, host.trim().to_string(), std::process::id(), parent)
+}
+
+fn boom(x: u64) -> u64 {
+    if x == 7 {
+        panic!("boom at {x}");
+    }
+    x
+}
+
+fn die(x: u64) -> u64 {
+    if x == 3 {
+        // SAFETY: kill on our own pid.
+        unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+    }
+    x
+}
+
+fn slow(x: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(200));
+    x
+}
+
+fn shout(x: u64) -> u64 {
+    println!("line {x} from the worker");
+    eprintln!("err {x} from the worker");
+    x
+}
+
+fn mpi(hosts: &[String]) -> Mpi {
+    let mpi = if hosts.is_empty() {
+        Mpi::local()
+    } else {
+        Mpi::hosts(hosts.iter().map(|h| format!("{h}:2")))
+    };
+    mpi.start_timeout(Duration::from_secs(30))
+}
+
+fn pool(hosts: &[String], n: usize) -> Result<Pool, String> {
+    Pool::builder()
+        .processes(n)
+        .mpi(mpi(hosts))
+        .build()
+        .map_err(|e| format!("build: {e}"))
+}
+
+fn check(ok: bool, what: impl FnOnce() -> String) -> Result<(), String> {
+    if ok { Ok(()) } else { Err(what()) }
+}
+
+/// A map over 0..100: right results, and the hosts that ran tasks.
+fn map_on(pool: &Pool) -> Result<Vec<String>, String> {
+    let out = pool.map(work, 0..100u64).map_err(|e| format!("map: {e}"))?;
+    let squares: Vec<u64> = out.iter().map(|o| o.0).collect();
+    let want: Vec<u64> = (0..100u64).map(|x| x * x).collect();
+    check(squares == want, || format!("map gave {squares:?}"))?;
+    let mut hosts: Vec<String> = out.iter().map(|o| o.1.clone()).collect();
+    hosts.sort();
+    hosts.dedup();
+    Ok(hosts)
+}
+
+/// Runs one scenario; `hosts` empty = `Mpi::local()`.
+pub fn run(name: &str, hosts: &[String]) -> Result<(), String> {
+    match name {
+        "map" => {
+            let pool = pool(hosts, 4)?;
+            let used = map_on(&pool)?;
+            println!("RESULT hosts={}", used.join(","));
+            let starred = pool
+                .starmap(|a: u64, b: u64| a + b, vec![(1, 2), (3, 4)])
+                .map_err(|e| format!("starmap: {e}"))?;
+            check(starred == vec![3, 7], || format!("starmap {starred:?}"))?;
+            let lazy: Vec<u64> = pool
+                .imap(boom, 0..5u64)
+                .map_err(|e| e.to_string())?
+                .map(|r| r.unwrap_or(u64::MAX))
+                .collect();
+            check(lazy == vec![0, 1, 2, 3, 4], || format!("imap {lazy:?}"))?;
+            let mut unordered: Vec<u64> = pool
+                .imap_unordered(slow, 0..8u64)
+                .map_err(|e| e.to_string())?
+                .map(|r| r.unwrap_or(u64::MAX))
+                .collect();
+            unordered.sort();
+            check(unordered == (0..8).collect::<Vec<_>>(), || {
+                format!("{unordered:?}")
+            })?;
+            let one = pool.apply(work, (6,)).map_err(|e| e.to_string())?;
+            check(one.0 == 36, || format!("apply {one:?}"))?;
+            pool.close().map_err(|e| format!("close: {e}"))?;
+            pool.join().map_err(|e| format!("join: {e}"))?;
+            println!("RESULT closed pid={}", std::process::id());
+            Ok(())
+        }
+        "panic" => {
+            let pool = pool(hosts, 4)?;
+            match pool.map(boom, 0..20u64) {
+                Err(Error::Task(t)) => {
+                    println!("RESULT panic worker={} location={:?}", t.worker, t.location);
+                    check(t.message.contains("boom at 7"), || t.message.clone())?;
+                    check(
+                        t.location
+                            .as_deref()
+                            .is_some_and(|l| l.contains("program.rs")),
+                        || format!("{:?}", t.location),
+                    )?;
+                    check(
+                        t.worker.starts_with("MpiPoolWorker-") && t.worker.contains('@'),
+                        || t.worker.clone(),
+                    )?;
+                    check(t.backtrace.contains("boom"), || t.backtrace.clone())?;
+                }
+                other => return Err(format!("expected a task error, got {other:?}")),
+            }
+            check(map_on(&pool).is_ok(), || "no map after the panic".into())
+        }
+        "killed_worker" => {
+            let pool = pool(hosts, 4)?;
+            let started = Instant::now();
+            match pool.map_chunked(die, 0..8u64, 1) {
+                Err(Error::WorkerDied {
+                    worker,
+                    exitcode,
+                    pid,
+                }) => {
+                    println!("RESULT died worker={worker} pid={pid} code={exitcode}");
+                    check(exitcode == -9 && worker.contains('@'), || worker.clone())?;
+                }
+                other => return Err(format!("expected WorkerDied, got {other:?}")),
+            }
+            check(started.elapsed() < Duration::from_secs(5), || {
+                format!("took {:?}", started.elapsed())
+            })?;
+            map_on(&pool).map(|_| ())
+        }
+        "killed_rank" => {
+            let pool = pool(hosts, 4)?;
+            let (_, _, _, rank) = pool.apply(work, (1,)).map_err(|e| e.to_string())?;
+            let pending = pool.map_async(slow, 0..200u64).map_err(|e| e.to_string())?;
+            std::thread::sleep(Duration::from_millis(300));
+            let killed = Instant::now();
+            std::process::Command::new("kill")
+                .args(["-KILL", &rank.to_string()])
+                .status()
+                .map_err(|e| e.to_string())?;
+            let got = pending.get();
+            let took = killed.elapsed();
+            println!(
+                "RESULT rank_killed after={:.2}s got={got:?}",
+                took.as_secs_f64()
+            );
+            check(matches!(got, Err(Error::Cluster(_))), || format!("{got:?}"))?;
+            check(took < Duration::from_secs(5), || format!("took {took:?}"))?;
+            let later = pool.apply(work, (2,));
+            check(later.is_err(), || format!("a later call: {later:?}"))?;
+            drop(pool);
+            let again = self::pool(hosts, 4)?;
+            map_on(&again).map(|_| ())
+        }
+        "output" => {
+            let pool = pool(hosts, 4)?;
+            let out = pool.map(shout, 0..8u64).map_err(|e| e.to_string())?;
+            check(out == (0..8).collect::<Vec<_>>(), || format!("{out:?}"))
+        }
+        other => Err(format!("no scenario {other}")),
+    }
+}
