@@ -181,10 +181,12 @@ impl Manager {
                 if self.live_workers() == 0 {
                     let msg = e.to_string();
                     for c in self.pending.drain(..) {
-                        c.job.deliver(
-                            c.index,
-                            Err(Error::Broken(format!("cannot start a pool worker: {msg}"))),
-                        );
+                        // A cluster pool whose job ended says so as such.
+                        let err = match &e {
+                            Error::Cluster(m) => Error::Cluster(m.clone()),
+                            _ => Error::Broken(format!("cannot start a pool worker: {msg}")),
+                        };
+                        c.job.deliver(c.index, Err(err));
                     }
                 }
                 return;

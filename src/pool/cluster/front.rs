@@ -3,7 +3,8 @@
 //! every rank, starts this program on each, then hands the socket to the relay thread. A
 //! worker's [`Link`] is its rank seen from the pool's manager.
 
-use super::relay::{self, Command, JobState};
+use super::job::{self, JobState};
+use super::relay::{self, Command};
 use super::wire::{self, Decoder, Frame};
 use super::{Mpi, mpirun};
 use crate::code::Stage;
@@ -111,23 +112,23 @@ impl Starting {
             let _ = poll(&mut fds, left.min(Duration::from_millis(100)));
             let ready = !fds[0].revents().is_empty();
             drop(fds);
-            relay::read_tail(&mut self.stderr, &mut self.tail);
+            job::read_tail(&mut self.stderr, &mut self.tail);
             if ready {
                 return Ok(());
             }
             if matches!(runtime::poll_exit(self.pid), Ok(Some(_))) {
-                relay::read_tail(&mut self.stderr, &mut self.tail);
+                job::read_tail(&mut self.stderr, &mut self.tail);
                 return Err(self.failed(&format!("mpirun ended before the {what}")));
             }
         }
     }
 
     fn failed(&mut self, why: &str) -> Error {
-        relay::end_job(self.pid);
-        relay::read_tail(&mut self.stderr, &mut self.tail);
+        job::end_job(self.pid);
+        job::read_tail(&mut self.stderr, &mut self.tail);
         Error::Cluster(format!(
             "the MPI job did not start: {why}{}",
-            relay::describe_exit(self.pid, &self.tail)
+            job::describe_exit(self.pid, &self.tail)
         ))
     }
 
@@ -153,7 +154,7 @@ impl Starting {
 impl Drop for Starting {
     fn drop(&mut self) {
         if self.pid != 0 {
-            relay::end_job(self.pid);
+            job::end_job(self.pid);
             runtime::disown(self.pid);
         }
     }
@@ -425,7 +426,7 @@ impl Drop for Front {
             runtime::wait_exit(self.mpirun, None, deadline, None),
             Ok(Some(_))
         ) {
-            relay::end_job(self.mpirun);
+            job::end_job(self.mpirun);
         }
         let _ = self.command(Command::Quit);
         if let Some(thread) = self.relay.take() {

@@ -8,6 +8,7 @@
 //! MPI is never initialised in this process.
 
 mod front;
+mod job;
 mod mpirun;
 mod relay;
 mod wire;

@@ -5,32 +5,19 @@
 //! socketpair end is closed) and the job's (every worker's).
 
 use super::front::{Ended, Link};
+use super::job::{JobState, describe_exit, read_tail};
 use super::wire::{self, Decoder, Frame};
 use crate::runtime;
 use crate::sys::poll::{PollFd, poll};
-use crate::sys::{self, Events, Io, Signal};
+use crate::sys::{self, Events, Io};
 use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
-/// The most of mpirun's stderr kept for error messages.
-const TAIL: usize = 4096;
 /// Reading the workers' sockets pauses while this much waits for the bridge.
 const BACKLOG: usize = 16 << 20;
-
-/// What the manager's side and the relay share: whether the job is over, and why.
-#[derive(Default)]
-pub(crate) struct JobState {
-    dead: Mutex<Option<String>>,
-}
-
-impl JobState {
-    pub(crate) fn dead(&self) -> Option<String> {
-        self.dead.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-}
 
 /// From the front to the relay.
 pub(super) enum Command {
@@ -46,60 +33,6 @@ pub(super) enum Command {
     Stop,
     /// The job is over: end the thread.
     Quit,
-}
-
-/// Reads what mpirun wrote to its stderr, keeping the last [`TAIL`] bytes; closes it at its end.
-pub(super) fn read_tail(stderr: &mut Option<OwnedFd>, tail: &mut Vec<u8>) {
-    let Some(fd) = stderr else {
-        return;
-    };
-    let mut buf = [0u8; 4096];
-    loop {
-        match sys::read_nb(fd.as_fd(), &mut buf) {
-            Ok(Io::Done(n)) => {
-                tail.extend_from_slice(&buf[..n]);
-                if tail.len() > TAIL {
-                    tail.drain(..tail.len() - TAIL);
-                }
-            }
-            Ok(Io::WouldBlock) => return,
-            _ => {
-                *stderr = None;
-                return;
-            }
-        }
-    }
-}
-
-/// Ends mpirun: SIGTERM (it stops its job), SIGKILL a second later.
-pub(super) fn end_job(pid: u32) {
-    let _ = runtime::signal(pid, Signal::SIGTERM);
-    let soon = sys::Deadline::after(Duration::from_secs(1));
-    if !matches!(runtime::wait_exit(pid, None, soon, None), Ok(Some(_))) {
-        let _ = runtime::signal(pid, Signal::SIGKILL);
-        let _ = runtime::wait_exit(
-            pid,
-            None,
-            sys::Deadline::after(Duration::from_secs(2)),
-            None,
-        );
-    }
-}
-
-/// mpirun's exit status and the end of its stderr, for a message.
-pub(super) fn describe_exit(pid: u32, tail: &[u8]) -> String {
-    let status = match runtime::poll_exit(pid) {
-        Ok(Some(code)) if code < 0 => format!(" (mpirun was killed by signal {})", -code),
-        Ok(Some(code)) => format!(" (mpirun exited with code {code})"),
-        _ => String::new(),
-    };
-    let text = String::from_utf8_lossy(tail);
-    let text = text.trim();
-    if text.is_empty() {
-        status
-    } else {
-        format!("{status}; mpirun's stderr ends:\n{text}")
-    }
 }
 
 /// One worker rank.
@@ -246,14 +179,13 @@ impl Relay {
         }
         let _ = poll(&mut fds, Duration::from_secs(1));
         let ready = |at: Option<usize>| at.is_some_and(|i| !fds[i].revents().is_empty());
-        let result = (
+        (
             !fds[0].revents().is_empty(),
             fds[1].revents(),
             ready(stderr_at),
             ready(pidfd_at),
             socks.iter().map(|&(r, i)| (r, fds[i].revents())).collect(),
-        );
-        result
+        )
     }
 
     /// Handles the front's commands; `false` to end the thread.
