@@ -25,13 +25,15 @@ use support::{Outcome, ensure, procs};
 const DEADLINE: Duration = Duration::from_secs(90);
 /// How long the job's processes may linger after the program ended.
 const LINGER: Duration = Duration::from_secs(5);
-const SCENARIOS: [&str; 6] = [
+const SCENARIOS: [&str; 8] = [
     "local_map",
     "two_hosts_map",
     "remote_panic",
     "killed_worker",
     "killed_rank",
     "output_lines",
+    "bad_inputs",
+    "interrupt",
 ];
 
 fn main() -> ExitCode {
@@ -70,10 +72,12 @@ fn main() -> ExitCode {
     let c = &cluster;
     let l = &launcher;
     tally.scenario("two_hosts_map", || two_hosts_map(l, c));
-    tally.scenario("remote_panic", || simple(l, c, "panic"));
-    tally.scenario("killed_worker", || simple(l, c, "killed_worker"));
-    tally.scenario("killed_rank", || simple(l, c, "killed_rank"));
+    tally.scenario("remote_panic", || simple(l, c, "panic", true));
+    tally.scenario("killed_worker", || simple(l, c, "killed_worker", false));
+    tally.scenario("killed_rank", || simple(l, c, "killed_rank", false));
     tally.scenario("output_lines", || output_lines(l, c));
+    tally.scenario("bad_inputs", || simple(l, c, "bad_inputs", false));
+    tally.scenario("interrupt", || interrupt(l, c));
     tally.finish()
 }
 
@@ -108,6 +112,7 @@ fn scenario(
     launcher: &std::path::Path,
     cluster: Option<&FakeCluster>,
     name: &str,
+    hostfile: bool,
 ) -> Result<Finished, String> {
     let me = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut command = Command::new(me);
@@ -126,6 +131,9 @@ fn scenario(
     if let Some(cluster) = cluster {
         cluster.apply(&mut command);
         command.args(&cluster.hosts);
+        if hostfile {
+            command.env("POOL_TEST_HOSTFILE", &cluster.hostfile);
+        }
     }
     let done = run::run(&mut command, DEADLINE)?;
     for line in done.stdout.lines().filter(|l| l.starts_with("RESULT")) {
@@ -172,7 +180,7 @@ fn nothing_left(launcher: &std::path::Path, cluster: Option<&FakeCluster>, pid: 
 
 /// `Mpi::local()`: 4 workers on this host (oversubscribed), all on this host; nothing left.
 fn local_map(launcher: &std::path::Path) -> Outcome {
-    let done = scenario(launcher, None, "map")?;
+    let done = scenario(launcher, None, "map", false)?;
     let here = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     let hosts = result(&done, "hosts=").unwrap_or("");
     ensure(hosts == here.trim(), || {
@@ -184,7 +192,7 @@ fn local_map(launcher: &std::path::Path) -> Outcome {
 /// 2 fake hosts × 2 ranks: map(work, 0..100) right, both hosts ran tasks, starmap, imap,
 /// imap_unordered, apply; close + join leave nothing on any host.
 fn two_hosts_map(launcher: &std::path::Path, cluster: &FakeCluster) -> Outcome {
-    let done = scenario(launcher, Some(cluster), "map")?;
+    let done = scenario(launcher, Some(cluster), "map", false)?;
     let hosts = result(&done, "hosts=").unwrap_or("");
     let want = cluster.hosts.join(",");
     ensure(hosts == want, || {
@@ -197,15 +205,33 @@ fn two_hosts_map(launcher: &std::path::Path, cluster: &FakeCluster) -> Outcome {
     )
 }
 
-fn simple(launcher: &std::path::Path, cluster: &FakeCluster, name: &str) -> Outcome {
-    scenario(launcher, Some(cluster), name)?;
+/// A scenario whose program checks everything itself (on the fake hostfile when `hostfile`);
+/// nothing is left on the hosts afterwards.
+fn simple(
+    launcher: &std::path::Path,
+    cluster: &FakeCluster,
+    name: &str,
+    hostfile: bool,
+) -> Outcome {
+    scenario(launcher, Some(cluster), name, hostfile)?;
     cluster.wait_empty(LINGER)
+}
+
+/// SIGINT to the program during a blocked map on the fake hosts: `Interrupted` within 1 s, a
+/// new pool works, and nothing of either job is left anywhere.
+fn interrupt(launcher: &std::path::Path, cluster: &FakeCluster) -> Outcome {
+    let done = scenario(launcher, Some(cluster), "interrupt", false)?;
+    let _ = done;
+    cluster.wait_empty(LINGER)?;
+    let namespaces: BTreeSet<u64> = cluster.netns.values().copied().collect();
+    let left = procs::leftovers(&namespaces, launcher, None);
+    ensure(left.is_empty(), || format!("left running: {left:#?}"))
 }
 
 /// Each worker's lines reach the program's stdout and stderr whole, prefixed with the worker,
 /// its pid and its host.
 fn output_lines(launcher: &std::path::Path, cluster: &FakeCluster) -> Outcome {
-    let done = scenario(launcher, Some(cluster), "output")?;
+    let done = scenario(launcher, Some(cluster), "output", false)?;
     for x in 0..8 {
         for (text, stream) in [
             (format!("line {x} from the worker"), &done.stdout),

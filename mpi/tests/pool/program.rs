@@ -40,9 +40,13 @@ fn shout(x: u64) -> u64 {
     x
 }
 
+/// The cluster: this host (no hosts), the fake cluster's hostfile (`POOL_TEST_HOSTFILE`), or
+/// the hosts with 2 slots each.
 fn mpi(hosts: &[String]) -> Mpi {
     let mpi = if hosts.is_empty() {
         Mpi::local()
+    } else if let Some(file) = std::env::var_os("POOL_TEST_HOSTFILE") {
+        Mpi::hostfile(file)
     } else {
         Mpi::hosts(hosts.iter().map(|h| format!("{h}:2")))
     };
@@ -178,6 +182,99 @@ pub fn run(name: &str, hosts: &[String]) -> Result<(), String> {
             let out = pool.map(shout, 0..8u64).map_err(|e| e.to_string())?;
             check(out == (0..8).collect::<Vec<_>>(), || format!("{out:?}"))
         }
+        "bad_inputs" => bad_inputs(),
+        "interrupt" => interrupt(hosts),
         other => Err(format!("no scenario {other}")),
     }
+}
+
+/// Each bad input is an `Error::Cluster` at `build`, within seconds, naming the cause.
+fn bad_inputs() -> Result<(), String> {
+    let dir = std::env::temp_dir().join(format!("pool-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let hostfile = dir.join("hosts");
+    std::fs::write(&hostfile, "rmpnode1 slots=2\nrmpnode2 slots=lots\n")
+        .map_err(|e| e.to_string())?;
+    let cases: Vec<(&str, Mpi, &str)> = vec![
+        ("unknown host", Mpi::hosts(["rmpnode9:1"]), "rmpnode9"),
+        (
+            "bad hostfile",
+            Mpi::hostfile(&hostfile),
+            "line 2: `slots=lots`",
+        ),
+        (
+            "no hostfile",
+            Mpi::hostfile(dir.join("none")),
+            "No such file",
+        ),
+        (
+            "no launcher",
+            Mpi::local().launcher(dir.join("rustmp-mpi")),
+            "rustmp-mpi was not found",
+        ),
+        (
+            "no mpirun",
+            Mpi::local().mpirun(dir.join("mpirun")),
+            "mpirun not found",
+        ),
+    ];
+    for (what, mpi, says) in cases {
+        let started = Instant::now();
+        let built = Pool::builder()
+            .processes(1)
+            .mpi(mpi.start_timeout(Duration::from_secs(10)))
+            .build();
+        let took = started.elapsed();
+        let message = match built {
+            Err(Error::Cluster(m)) => m,
+            other => return Err(format!("{what}: expected Error::Cluster, got {other:?}")),
+        };
+        println!(
+            "RESULT {what} after={:.2}s: {}",
+            took.as_secs_f64(),
+            message.lines().last().unwrap_or("")
+        );
+        check(message.contains(says), || {
+            format!("{what}: `{message}` does not say `{says}`")
+        })?;
+        check(took < Duration::from_secs(10), || {
+            format!("{what} took {took:?}")
+        })?;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// SIGINT during a blocked map: `Interrupted` within 1 s (the job is ended with the other
+/// children), and a new pool works.
+fn interrupt(hosts: &[String]) -> Result<(), String> {
+    multiprocessing::interrupt::enable().map_err(|e| e.to_string())?;
+    let pool = pool(hosts, 4)?;
+    let me = std::process::id().to_string();
+    let sent = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let at = sent.clone();
+    let signaller = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(800));
+        *at.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        let _ = std::process::Command::new("kill")
+            .args(["-INT", &me])
+            .status();
+    });
+    let got = pool.map_chunked(slow, 0..400u64, 1);
+    let returned = Instant::now();
+    let _ = signaller.join();
+    let since = sent
+        .lock()
+        .map_err(|e| e.to_string())?
+        .map(|t| returned.duration_since(t));
+    println!("RESULT interrupted after={since:?}");
+    check(matches!(got, Err(Error::Interrupted)), || {
+        format!("{got:?}")
+    })?;
+    check(since.is_some_and(|d| d < Duration::from_secs(1)), || {
+        format!("{since:?}")
+    })?;
+    drop(pool);
+    let again = self::pool(hosts, 4)?;
+    map_on(&again).map(|_| ())
 }

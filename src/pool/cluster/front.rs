@@ -183,11 +183,7 @@ fn proof_ok(stream: &UnixStream, secret: &[u8]) -> bool {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
     let read = (&*stream).read_exact(&mut proof).is_ok();
     let _ = stream.set_read_timeout(None);
-    let same = proof[8..]
-        .iter()
-        .zip(secret)
-        .fold(0u8, |acc, (a, b)| acc | (a ^ b));
-    read && &proof[..8] == wire::MAGIC && same == 0 && secret.len() == 32
+    read && wire::proof_matches(&proof, secret)
 }
 
 impl Front {

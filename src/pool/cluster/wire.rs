@@ -26,6 +26,17 @@ pub(super) const BYE: u32 = 23;
 /// The bridge's proof: this and the secret.
 pub(super) const MAGIC: &[u8; 8] = b"RUSTMPB2";
 
+/// Whether `proof` is the bridge's proof of `secret`: [`MAGIC`] and the secret, compared in a
+/// time that does not depend on where they differ.
+pub(super) fn proof_matches(proof: &[u8], secret: &[u8]) -> bool {
+    let expected = [&MAGIC[..], secret].concat();
+    let differ = proof
+        .iter()
+        .zip(&expected)
+        .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+    !secret.is_empty() && proof.len() == expected.len() && differ == 0
+}
+
 /// One frame read from the bridge.
 pub(super) struct Frame {
     pub(super) rank: u32,
@@ -149,6 +160,21 @@ pub(super) fn exit_code(payload: &[u8]) -> Option<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_secret_itself_is_a_proof() {
+        let secret = [7u8; 32];
+        let proof = [&MAGIC[..], &secret].concat();
+        assert!(proof_matches(&proof, &secret));
+        let mut wrong = proof.clone();
+        wrong[39] ^= 1;
+        assert!(!proof_matches(&wrong, &secret));
+        let mut old = proof.clone();
+        old[7] = b'1';
+        assert!(!proof_matches(&old, &secret));
+        assert!(!proof_matches(&proof[..39], &secret));
+        assert!(!proof_matches(&[0x5a; 40], &secret));
+    }
 
     #[test]
     fn frames_come_back_whatever_the_cut() {
