@@ -30,7 +30,9 @@
 //! `manager/workers` (the workers' lives), `manager/spawn` (naming functions to spawn workers),
 //! `link` its side of one worker, `manager_thread` which thread it is (callbacks run there);
 //! `worker` is the worker process's side, and `task` how a task's function and data travel;
-//! `spawn` and `spawned` are the spawn start method's two sides (see [`StartMethod`]).
+//! `spawn` and `spawned` are the spawn start method's two sides (see [`StartMethod`]);
+//! `cluster` runs spawn workers on the ranks of an MPI job (see [`Mpi`]), and `manager/remote`
+//! is the manager's side of those workers.
 
 #[deny(unsafe_code)]
 mod builder;

@@ -135,7 +135,7 @@ pub fn run(name: &str, hosts: &[String]) -> Result<(), String> {
         "killed_worker" => {
             let pool = pool(hosts, 4)?;
             let started = Instant::now();
-            match pool.map_chunked(die, 0..8u64, 1) {
+            let dead = match pool.map_chunked(die, 0..8u64, 1) {
                 Err(Error::WorkerDied {
                     worker,
                     exitcode,
@@ -143,13 +143,27 @@ pub fn run(name: &str, hosts: &[String]) -> Result<(), String> {
                 }) => {
                     println!("RESULT died worker={worker} pid={pid} code={exitcode}");
                     check(exitcode == -9 && worker.contains('@'), || worker.clone())?;
+                    pid
                 }
                 other => return Err(format!("expected WorkerDied, got {other:?}")),
-            }
+            };
             check(started.elapsed() < Duration::from_secs(5), || {
                 format!("took {:?}", started.elapsed())
             })?;
-            map_on(&pool).map(|_| ())
+            map_on(&pool)?;
+            // The rank's worker was started again: 4 live workers answer, none is the dead one.
+            let mut pids = std::collections::BTreeSet::new();
+            let until = Instant::now() + Duration::from_secs(10);
+            while pids.len() < 4 && Instant::now() < until {
+                let out = pool
+                    .map_chunked(work, 0..40u64, 1)
+                    .map_err(|e| e.to_string())?;
+                pids.extend(out.iter().map(|o| o.2));
+            }
+            println!("RESULT workers after the death: {pids:?}");
+            check(pids.len() == 4 && !pids.contains(&dead), || {
+                format!("workers {pids:?} after {dead} died")
+            })
         }
         "killed_rank" => {
             let pool = pool(hosts, 4)?;
@@ -229,11 +243,8 @@ fn bad_inputs() -> Result<(), String> {
             Err(Error::Cluster(m)) => m,
             other => return Err(format!("{what}: expected Error::Cluster, got {other:?}")),
         };
-        println!(
-            "RESULT {what} after={:.2}s: {}",
-            took.as_secs_f64(),
-            message.lines().last().unwrap_or("")
-        );
+        let line = message.lines().find(|l| l.contains(says)).unwrap_or("");
+        println!("RESULT {what} after={:.2}s: {line}", took.as_secs_f64());
         check(message.contains(says), || {
             format!("{what}: `{message}` does not say `{says}`")
         })?;
