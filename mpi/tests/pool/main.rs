@@ -25,7 +25,7 @@ use support::{Outcome, ensure, procs};
 const DEADLINE: Duration = Duration::from_secs(90);
 /// How long the job's processes may linger after the program ended.
 const LINGER: Duration = Duration::from_secs(5);
-const SCENARIOS: [&str; 8] = [
+const SCENARIOS: [&str; 9] = [
     "local_map",
     "two_hosts_map",
     "remote_panic",
@@ -34,6 +34,7 @@ const SCENARIOS: [&str; 8] = [
     "output_lines",
     "bad_inputs",
     "interrupt",
+    "unreachable_host",
 ];
 
 fn main() -> ExitCode {
@@ -57,7 +58,8 @@ fn main() -> ExitCode {
         return tally.finish();
     }
     tally.scenario("local_map", || local_map(&launcher));
-    let cluster = match FakeCluster::up() {
+    // One extra node that nothing reaches: its orted can never call back (mpirun waits).
+    let cluster = match FakeCluster::up_with(&[("RUSTMP_FAKE_UNREACHABLE", "1")]) {
         Ok(cluster) => cluster,
         Err(UpError::CannotHere(why)) => {
             SCENARIOS[1..].iter().for_each(|n| tally.skip(n, &why));
@@ -78,6 +80,7 @@ fn main() -> ExitCode {
     tally.scenario("output_lines", || output_lines(l, c));
     tally.scenario("bad_inputs", || simple(l, c, "bad_inputs", false));
     tally.scenario("interrupt", || interrupt(l, c));
+    tally.scenario("unreachable_host", || unreachable(l, c));
     tally.finish()
 }
 
@@ -261,4 +264,44 @@ fn output_lines(launcher: &std::path::Path, cluster: &FakeCluster) -> Outcome {
             .unwrap_or("")
     );
     cluster.wait_empty(LINGER)
+}
+
+/// A host that cannot call back: `build` fails at the start timeout (4 s) with
+/// `Error::Cluster`, and nothing of the job is left, on that host or here.
+fn unreachable(launcher: &std::path::Path, cluster: &FakeCluster) -> Outcome {
+    let host = cluster
+        .env
+        .iter()
+        .find(|(k, _)| k == "RUSTMP_FAKE_UNREACHABLE_HOSTS")
+        .map(|(_, v)| v.split(',').next().unwrap_or("").to_string())
+        .filter(|h| !h.is_empty())
+        .ok_or("the fake cluster has no unreachable host")?;
+    let me = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut command = Command::new(me);
+    command
+        .args(["scenario", "unreachable", &host])
+        .env("RUSTMP_MPI", launcher);
+    cluster.apply(&mut command);
+    let done = run::run(&mut command, DEADLINE)?;
+    for line in done.stdout.lines().filter(|l| l.starts_with("RESULT")) {
+        println!("  {line}");
+    }
+    ensure(done.status.success(), || done.describe("unreachable"))?;
+    let inode = std::fs::metadata(format!("/run/netns/{host}"))
+        .map_err(|e| e.to_string())?
+        .ino();
+    let namespaces: BTreeSet<u64> = std::iter::once(inode)
+        .chain(cluster.netns.values().copied())
+        .collect();
+    let start = std::time::Instant::now();
+    loop {
+        let left = procs::leftovers(&namespaces, launcher, None);
+        if left.is_empty() {
+            return Ok(());
+        }
+        if start.elapsed() > LINGER {
+            return Err(format!("left running: {left:#?}"));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

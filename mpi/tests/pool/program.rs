@@ -198,6 +198,7 @@ pub fn run(name: &str, hosts: &[String]) -> Result<(), String> {
         }
         "bad_inputs" => bad_inputs(),
         "interrupt" => interrupt(hosts),
+        "unreachable" => unreachable(hosts),
         other => Err(format!("no scenario {other}")),
     }
 }
@@ -288,4 +289,23 @@ fn interrupt(hosts: &[String]) -> Result<(), String> {
     drop(pool);
     let again = self::pool(hosts, 4)?;
     map_on(&again).map(|_| ())
+}
+
+/// `hosts[0]` cannot call back: `build` fails at the start timeout, not later.
+fn unreachable(hosts: &[String]) -> Result<(), String> {
+    let started = Instant::now();
+    let built = Pool::builder()
+        .processes(1)
+        .mpi(Mpi::hosts([format!("{}:1", hosts[0])]).start_timeout(Duration::from_secs(4)))
+        .build();
+    let took = started.elapsed();
+    println!(
+        "RESULT unreachable after={:.2}s: {built:?}",
+        took.as_secs_f64()
+    );
+    check(
+        matches!(&built, Err(Error::Cluster(m)) if m.contains("start timeout")),
+        || format!("{built:?}"),
+    )?;
+    check(took < Duration::from_secs(8), || format!("took {took:?}"))
 }

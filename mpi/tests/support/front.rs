@@ -1,7 +1,7 @@
-//! A small front for the relay tests (the library's cluster pool will be the real one): it
-//! makes an owner-only socket directory and a 0600 secret file, starts mpirun in the pool's
-//! layout (the bridge here, `rustmp-mpi worker` ranks on the given hosts), accepts and
-//! authenticates the bridge (refusing any other connection), and exchanges frames.
+//! A small front for the relay tests (the library's cluster pool, `src/pool/cluster`, is the
+//! real one): it makes an owner-only socket directory and a 0600 secret file, starts mpirun in
+//! the pool's layout (the bridge here, `rustmp-mpi worker` ranks on the given hosts), accepts
+//! and authenticates the bridge (refusing any other connection), and exchanges frames.
 
 use super::run::{self, Running};
 use rustmp_mpi::frame::{Frame, Kind, read_frame};

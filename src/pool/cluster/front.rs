@@ -103,7 +103,10 @@ impl Starting {
             self.watch.check()?;
             let left = self.deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(self.failed(&format!("no {what} within the start timeout")));
+                return Err(self.failed(&format!(
+                    "no {what} within the start timeout (a host that cannot be reached, or \
+                     that cannot reach this one?)"
+                )));
             }
             let mut fds = vec![PollFd::new(fd, Events::IN)];
             if let Some(err) = &self.stderr {
