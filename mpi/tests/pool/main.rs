@@ -25,7 +25,7 @@ use support::{Outcome, ensure, procs};
 const DEADLINE: Duration = Duration::from_secs(90);
 /// How long the job's processes may linger after the program ended.
 const LINGER: Duration = Duration::from_secs(5);
-const SCENARIOS: [&str; 9] = [
+const SCENARIOS: [&str; 10] = [
     "local_map",
     "two_hosts_map",
     "remote_panic",
@@ -35,6 +35,7 @@ const SCENARIOS: [&str; 9] = [
     "bad_inputs",
     "interrupt",
     "unreachable_host",
+    "recycled_workers",
 ];
 
 fn main() -> ExitCode {
@@ -81,6 +82,7 @@ fn main() -> ExitCode {
     tally.scenario("bad_inputs", || simple(l, c, "bad_inputs", false));
     tally.scenario("interrupt", || interrupt(l, c));
     tally.scenario("unreachable_host", || unreachable(l, c));
+    tally.scenario("recycled_workers", || simple(l, c, "recycled", false));
     tally.finish()
 }
 
@@ -255,6 +257,31 @@ fn output_lines(launcher: &std::path::Path, cluster: &FakeCluster) -> Outcome {
                 )
             })?;
         }
+    }
+    // Each worker's initializer line comes before its task lines (a rank keeps its output in
+    // order).
+    let lines: Vec<&str> = done.stdout.lines().collect();
+    for (at, line) in lines.iter().enumerate() {
+        let Some(pid) = line
+            .split(" pid=")
+            .nth(1)
+            .and_then(|r| r.split(' ').next())
+            .filter(|_| line.contains(" from the worker"))
+        else {
+            continue;
+        };
+        let init = format!(" pid={pid} ");
+        ensure(
+            lines[..at]
+                .iter()
+                .any(|l| l.contains(&init) && l.ends_with(") initializer ran")),
+            || {
+                format!(
+                    "no initializer line of pid {pid} before `{line}`:\n{}",
+                    done.stdout
+                )
+            },
+        )?;
     }
     println!(
         "  e.g. {}",

@@ -42,6 +42,10 @@ fn shout(x: u64) -> u64 {
 
 /// The cluster: this host (no hosts), the fake cluster's hostfile (`POOL_TEST_HOSTFILE`), or
 /// the hosts with 2 slots each.
+fn say_ready() {
+    println!("initializer ran");
+}
+
 fn mpi(hosts: &[String]) -> Mpi {
     let mpi = if hosts.is_empty() {
         Mpi::local()
@@ -192,9 +196,35 @@ pub fn run(name: &str, hosts: &[String]) -> Result<(), String> {
             map_on(&again).map(|_| ())
         }
         "output" => {
-            let pool = pool(hosts, 4)?;
+            let pool = Pool::builder()
+                .processes(4)
+                .initializer(say_ready)
+                .mpi(mpi(hosts))
+                .build()
+                .map_err(|e| format!("build: {e}"))?;
             let out = pool.map(shout, 0..8u64).map_err(|e| e.to_string())?;
             check(out == (0..8).collect::<Vec<_>>(), || format!("{out:?}"))
+        }
+        "recycled" => {
+            // maxtasksperchild(1): every chunk in a new worker, restarted on its rank.
+            let pool = Pool::builder()
+                .processes(2)
+                .maxtasksperchild(1)
+                .mpi(mpi(hosts))
+                .build()
+                .map_err(|e| format!("build: {e}"))?;
+            let out = pool
+                .map_chunked(work, 0..6u64, 1)
+                .map_err(|e| e.to_string())?;
+            let squares: Vec<u64> = out.iter().map(|o| o.0).collect();
+            check(squares == vec![0, 1, 4, 9, 16, 25], || {
+                format!("{squares:?}")
+            })?;
+            let pids: std::collections::BTreeSet<u32> = out.iter().map(|o| o.2).collect();
+            println!("RESULT recycled pids={pids:?}");
+            check(pids.len() == 6, || {
+                format!("6 chunks ran in workers {pids:?}")
+            })
         }
         "bad_inputs" => bad_inputs(),
         "interrupt" => interrupt(hosts),

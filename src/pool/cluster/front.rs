@@ -340,14 +340,13 @@ impl Front {
         })
     }
 
-    /// The lowest worker rank not in `used`, or why there is none (the job ended).
-    pub(crate) fn free_rank(&self, used: &[u32]) -> Result<u32> {
+    /// The lowest worker rank not in `used` (`None`: each has a worker, one of which may be
+    /// retiring), or why there is none (the job ended).
+    pub(crate) fn free_rank(&self, used: &[u32]) -> Result<Option<u32>> {
         if let Some(why) = self.job.dead() {
             return Err(Error::Cluster(why));
         }
-        (1..self.hosts.len() as u32)
-            .find(|r| !used.contains(r))
-            .ok_or_else(|| Error::Broken("every rank of the MPI job has a worker".into()))
+        Ok((1..self.hosts.len() as u32).find(|r| !used.contains(r)))
     }
 
     /// The host of `rank`.

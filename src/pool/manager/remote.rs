@@ -13,7 +13,8 @@ use std::sync::Arc;
 
 impl Manager {
     /// Starts a worker on a free rank (the first ones were started with the job; later ones
-    /// are restarts of the rank's program).
+    /// are restarts of the rank's program). With no rank free (a retiring worker still holds
+    /// its rank), nothing now: the manager tries again once it has exited.
     pub(super) fn spawn_remote(&mut self) -> Result<()> {
         let used: Vec<u32> = self
             .workers
@@ -23,7 +24,9 @@ impl Manager {
         let Some(front) = self.cluster.as_mut() else {
             return Err(Error::Broken("not a cluster pool".into()));
         };
-        let rank = front.free_rank(&used)?;
+        let Some(rank) = front.free_rank(&used)? else {
+            return Ok(());
+        };
         let (mine, theirs) = sys::socketpair()?;
         let (name, identity) = runtime::next_name("MpiPoolWorker");
         let name = format!("{name}@{}", front.host(rank));
