@@ -209,6 +209,11 @@ pub enum Error {
         /// Why: the dynamic loader's own message (`dlerror`) when it refused the object.
         message: String,
     },
+    /// A cluster pool's MPI job could not start (`mpirun` or `rustmp-mpi` missing, a bad
+    /// hostfile, a host that cannot be reached, the start timeout) or ended while the pool ran
+    /// (a rank died): the message says why, with the end of `mpirun`'s own messages.
+    #[error("{0}")]
+    Cluster(String),
     /// A system call failed.
     #[error("{call} failed: {source}")]
     Os {

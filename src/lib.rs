@@ -50,7 +50,7 @@ mod sys;
 pub use error::{Error, Result, TaskError};
 pub use pipe::{Connection, Pipe};
 pub use pool::{
-    AsyncResult, Callbacks, IMapIterator, Pool, PoolBuilder, StarFn, StartMethod, TaskData,
+    AsyncResult, Callbacks, IMapIterator, Mpi, Pool, PoolBuilder, StarFn, StartMethod, TaskData,
 };
 pub use process::{
     Process, ProcessInfo, active_children, cpu_count, current_process, parent_process,

@@ -28,6 +28,8 @@ pub(crate) enum Kind {
     Process,
     /// A pool worker.
     PoolWorker,
+    /// A program that runs a cluster pool's workers (`mpirun`).
+    Launcher,
 }
 
 /// A child of this process.

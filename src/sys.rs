@@ -21,6 +21,7 @@ pub(crate) mod errno;
 pub(crate) mod exec;
 pub(crate) mod fd;
 pub(crate) mod loader;
+pub(crate) mod peer;
 pub(crate) mod poll;
 pub(crate) mod process;
 pub(crate) mod signal;

@@ -1,6 +1,6 @@
 //! `rustmp-mpi bridge`: rank 0, on the front's host. It reads the pool's secret from its file
 //! (and unlinks it), initialises MPI, broadcasts the link key, connects to the front's Unix
-//! socket and proves itself, then relays: front frames to ranks (with a MAC), rank frames to the
+//! socket and proves itself (sends the secret), then relays: front frames to ranks (with a MAC), rank frames to the
 //! front. It ends the job when the front asks (`Stop` to rank 0) or its socket closes.
 
 use crate::cli::BridgeOptions;
@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 /// How long the ranks have to say goodbye after `Stop`.
 const STOP_LIMIT: Duration = Duration::from_secs(3);
-/// How long the front has to send its challenge.
+/// How long writing the proof to the front may take.
 const HANDSHAKE_LIMIT: Duration = Duration::from_secs(10);
 
 /// Why the bridge failed.
@@ -101,7 +101,7 @@ fn serve(
     })?;
     front.set_read_timeout(Some(HANDSHAKE_LIMIT))?;
     front.set_write_timeout(Some(HANDSHAKE_LIMIT))?;
-    mac::answer(&mut front, secret)?;
+    mac::present(&mut front, secret)?;
     front.set_nonblocking(true)?;
     let size = world.size() as usize;
     let mut bridge = Bridge {

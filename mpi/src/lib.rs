@@ -2,7 +2,7 @@
 //! library's pool), the bridge (rank 0) and the ranks, its MACs and handshake, the payloads, and
 //! the worker process a rank runs. The `rustmp-mpi` binary adds the MPI loops (feature `mpi`).
 //!
-//! # The protocol (version 1; all integers little-endian)
+//! # The protocol (version 2; all integers little-endian)
 //!
 //! **Job layout** (the front starts it): `mpirun --mca odls_base_sigkill_timeout 0 --mca btl
 //! tcp,self --mca mpi_event_tick_rate 1 -np 1 --host <here>:1 rustmp-mpi bridge --socket S
@@ -16,10 +16,12 @@
 //! **Frame** ([`frame`]): a 16-byte header `rank: u32, kind: u32, len: u64`, then `len` bytes
 //! (at most 1 GiB). `rank` is the worker rank a frame goes to or comes from, 0 = the bridge.
 //!
-//! **Handshake** ([`mac`]): the bridge connects to `S`; the front sends `"RUSTMPB1"` + a
-//! 32-byte nonce; the bridge answers `"RUSTMPB1"` + `HMAC-SHA256(secret, "rustmp-mpi bridge proof
-//! v1" || nonce)`; a front closes any connection whose proof is wrong (and should also check
-//! `SO_PEERCRED`). Then frames both ways; the front should accept once and close its listener.
+//! **Handshake** ([`mac`]): the bridge connects to `S` and sends `"RUSTMPB2"` + the 32-byte
+//! secret; the front compares it in constant time and closes any connection whose proof is
+//! wrong. The front must also check `SO_PEERCRED` (same uid) and accept one connection only,
+//! closing its listener. `S` is in a 0700 directory of this user, so only this user's processes
+//! can connect, and only one that read the 0600 secret file knows the secret: the front needs no
+//! cryptography (the library has none). Then frames both ways.
 //!
 //! **Front → bridge** (kinds < 16; `rank` ≥ 1 unless said):
 //! - `Start`=1 [`proto::Start`]: run a worker (a path on the rank's host, or bytes the rank

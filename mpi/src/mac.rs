@@ -1,5 +1,5 @@
-//! HMAC-SHA256: the bridge's proof to the front, the key of bridge → rank frames, and the
-//! secret's file.
+//! The secret: its file, the bridge's proof to the front (the secret itself, over the
+//! front's owner-only Unix socket), and HMAC-SHA256 for the key of bridge → rank frames.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -13,12 +13,11 @@ type HmacSha256 = Hmac<Sha256>;
 pub const SECRET_LEN: usize = 32;
 /// The length of a MAC.
 pub const MAC_LEN: usize = 32;
-/// The length of the front's challenge.
-pub const NONCE_LEN: usize = 32;
-/// The first bytes of the challenge and of the answer (protocol version 1).
-pub const MAGIC: &[u8; 8] = b"RUSTMPB1";
+/// The first bytes of the bridge's proof (protocol version 2).
+pub const MAGIC: &[u8; 8] = b"RUSTMPB2";
+/// The length of the bridge's proof: [`MAGIC`] and the secret.
+pub const PROOF_LEN: usize = 8 + SECRET_LEN;
 
-const PROOF_LABEL: &[u8] = b"rustmp-mpi bridge proof v1";
 const LINK_LABEL: &[u8] = b"rustmp-mpi link key v1";
 
 /// A failed handshake or secret file.
@@ -28,7 +27,7 @@ pub enum AuthError {
     #[error("{0}")]
     Io(#[from] std::io::Error),
     /// The peer does not speak this protocol.
-    #[error("the peer does not speak rustmp-mpi protocol 1")]
+    #[error("the peer does not speak rustmp-mpi protocol 2")]
     Protocol,
     /// The peer's proof is wrong: it does not know the secret.
     #[error("the peer's proof is wrong (it does not know the pool's secret)")]
@@ -53,14 +52,6 @@ fn mac_of(key: &[u8], parts: &[&[u8]]) -> HmacSha256 {
         mac.update(part);
     }
     mac
-}
-
-/// `HMAC(secret, label || nonce)`: what the bridge answers to the front's challenge.
-pub fn proof(secret: &[u8], nonce: &[u8]) -> [u8; MAC_LEN] {
-    mac_of(secret, &[PROOF_LABEL, nonce])
-        .finalize()
-        .into_bytes()
-        .into()
 }
 
 /// The key of bridge → rank MACs, derived from the secret (rank 0 broadcasts it after MPI
@@ -92,29 +83,31 @@ pub fn random<const N: usize>() -> std::io::Result<[u8; N]> {
     Ok(bytes)
 }
 
-/// The front's side of the handshake: challenge the peer and check its proof.
-pub fn challenge(stream: &mut (impl Read + Write), secret: &[u8]) -> Result<(), AuthError> {
-    let nonce = random::<NONCE_LEN>()?;
-    stream.write_all(&[&MAGIC[..], &nonce].concat())?;
-    let mut answer = [0u8; 8 + MAC_LEN];
-    stream.read_exact(&mut answer)?;
-    if &answer[..8] != MAGIC {
-        return Err(AuthError::Protocol);
-    }
-    mac_of(secret, &[PROOF_LABEL, &nonce])
-        .verify_slice(&answer[8..])
-        .map_err(|_| AuthError::WrongProof)
+/// Whether two byte strings are equal, in a time that depends only on their lengths.
+pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// The bridge's side of the handshake: answer the front's challenge.
-pub fn answer(stream: &mut (impl Read + Write), secret: &[u8]) -> Result<(), AuthError> {
-    let mut challenge = [0u8; 8 + NONCE_LEN];
-    stream.read_exact(&mut challenge)?;
-    if &challenge[..8] != MAGIC {
+/// The front's side of the handshake: reads the bridge's proof and checks it (the secret,
+/// compared in constant time). The front's socket is owner-only and its peer checked by
+/// `SO_PEERCRED`, so a peer that sends the secret has read the 0600 secret file: no
+/// challenge is needed, and the front needs no cryptography.
+pub fn check(stream: &mut impl Read, secret: &[u8]) -> Result<(), AuthError> {
+    let mut proof = [0u8; PROOF_LEN];
+    stream.read_exact(&mut proof)?;
+    if &proof[..8] != MAGIC {
         return Err(AuthError::Protocol);
     }
-    let proof = proof(secret, &challenge[8..]);
-    stream.write_all(&[&MAGIC[..], &proof].concat())?;
+    if same_bytes(&proof[8..], secret) {
+        Ok(())
+    } else {
+        Err(AuthError::WrongProof)
+    }
+}
+
+/// The bridge's side of the handshake: sends its proof, [`MAGIC`] and the secret.
+pub fn present(stream: &mut impl Write, secret: &[u8]) -> Result<(), AuthError> {
+    stream.write_all(&[&MAGIC[..], secret].concat())?;
     Ok(())
 }
 
@@ -166,11 +159,18 @@ mod tests {
         let secret = [7u8; SECRET_LEN];
         for (bridge_secret, ok) in [([7u8; SECRET_LEN], true), ([8u8; SECRET_LEN], false)] {
             let (mut front, mut bridge) = UnixStream::pair().expect("pair");
-            let answering = std::thread::spawn(move || answer(&mut bridge, &bridge_secret));
-            let checked = challenge(&mut front, &secret);
-            assert!(answering.join().expect("thread").is_ok());
+            present(&mut bridge, &bridge_secret).expect("present");
+            let checked = check(&mut front, &secret);
             assert_eq!(checked.is_ok(), ok, "{checked:?}");
         }
+        let (mut front, mut other) = UnixStream::pair().expect("pair");
+        other.write_all(&[0x5a; PROOF_LEN]).expect("write");
+        assert!(matches!(
+            check(&mut front, &secret),
+            Err(AuthError::Protocol)
+        ));
+        assert!(same_bytes(b"abc", b"abc") && !same_bytes(b"abc", b"abd"));
+        assert!(!same_bytes(b"abc", b"ab"));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! maxtasksperchild)`, plus the read-ahead of `imap`), and starting the pool's manager thread.
 
 use super::Pool;
+use super::cluster::Mpi;
 use super::manager::{Config, Manager};
 use super::shared::Shared;
 use super::spawn::StartMethod;
@@ -33,6 +34,7 @@ pub struct PoolBuilder {
     start_method: StartMethod,
     /// The initializer's trampoline, if it captures nothing (what a spawn worker can run).
     init_code: Option<usize>,
+    mpi: Option<Mpi>,
 }
 
 /// The default read-ahead of `imap` calls, in chunks: this many, or 4 per worker if that is more.
@@ -116,6 +118,40 @@ impl PoolBuilder {
         self
     }
 
+    /// Runs the workers on the ranks of an MPI job (see [`Mpi`]): a cluster pool. Its workers
+    /// are spawn workers ([`StartMethod::Spawn`] semantics: fresh statics, serde arguments,
+    /// `fn` items and non-capturing closures), each a copy of this program shipped to its rank
+    /// and named `MpiPoolWorker-N@host`; what they print arrives here whole, a line at a time,
+    /// as `(MpiPoolWorker-3@node1 pid=4242 host=node1) text`. Every method works as on a local
+    /// pool. `build` starts the job and fails with [`Error::Cluster`] when it cannot (no
+    /// `mpirun`, no `rustmp-mpi`, a bad hostfile, an unreachable host, the start timeout); a
+    /// worker that dies fails its task with [`Error::WorkerDied`] and is started again; when
+    /// the job itself ends (a rank died), every call fails with [`Error::Cluster`] and a new
+    /// pool must be made. The default size is the host list's slots.
+    ///
+    /// ```no_run
+    /// use multiprocessing::{Mpi, Pool};
+    /// fn work(x: u64) -> u64 { x * x }
+    /// let pool = Pool::builder()
+    ///     .processes(4)
+    ///     .mpi(Mpi::hosts(["node1:2", "node2:2"]))
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(pool.map(work, 0..4).unwrap(), vec![0, 1, 4, 9]);
+    /// ```
+    ///
+    /// Without `mpirun` the error comes at `build`:
+    ///
+    /// ```
+    /// use multiprocessing::{Error, Mpi, Pool};
+    /// let pool = Pool::builder().processes(1).mpi(Mpi::local().mpirun("/no/mpirun")).build();
+    /// assert!(matches!(pool, Err(Error::Cluster(m)) if m.contains("mpirun not found")));
+    /// ```
+    pub fn mpi(mut self, mpi: Mpi) -> Self {
+        self.mpi = Some(mpi);
+        self
+    }
+
     /// Starts the pool and its workers.
     ///
     /// ```
@@ -124,7 +160,14 @@ impl PoolBuilder {
     /// assert!(matches!(Pool::builder().maxtasksperchild(0).build(), Err(Error::InvalidArgument(_))));
     /// ```
     pub fn build(self) -> Result<Pool> {
-        let processes = self.processes.unwrap_or_else(crate::cpu_count);
+        let mut start_method = self.start_method;
+        if self.mpi.is_some() {
+            start_method = StartMethod::Spawn;
+        }
+        let processes = self
+            .processes
+            .or_else(|| self.mpi.as_ref().and_then(Mpi::slots))
+            .unwrap_or_else(crate::cpu_count);
         if processes == 0 {
             return Err(Error::InvalidArgument(
                 "Number of processes must be at least 1".into(),
@@ -145,7 +188,7 @@ impl PoolBuilder {
             .unwrap_or_else(|| DEFAULT_READAHEAD.max(4 * processes));
         let mut init_code = None;
         let mut library = None;
-        if self.start_method == StartMethod::Spawn {
+        if start_method == StartMethod::Spawn {
             library = spawned::check_program()?;
             if self.initializer.is_some() {
                 let Some(addr) = self.init_code else {
@@ -164,9 +207,10 @@ impl PoolBuilder {
             processes,
             initializer: self.initializer,
             maxtasksperchild: self.maxtasksperchild,
-            start: self.start_method,
+            start: start_method,
             init_code,
             library,
+            mpi: self.mpi,
         };
         let (tx, rx) = std::sync::mpsc::channel();
         let thread_shared = shared.clone();

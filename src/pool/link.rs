@@ -43,6 +43,9 @@ pub(super) struct Worker {
     pub(super) defined: std::collections::HashSet<u64>,
     /// A spawn worker: the objects sent to it, by build-id.
     pub(super) sent: std::collections::HashSet<crate::code::BuildId>,
+    /// A cluster pool's worker: its rank (no local process: `pid` is on its host, and `pidfd`
+    /// is `None`).
+    pub(super) remote: Option<Arc<crate::pool::cluster::Link>>,
 }
 
 impl Worker {

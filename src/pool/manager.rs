@@ -33,6 +33,8 @@ pub(crate) struct Config {
     /// A spawn pool run by this library loaded at run time: its object, which the workers are
     /// sent (with the objects it needs) and run the worker loop in.
     pub(crate) library: Option<crate::code::LoadedObject>,
+    /// A cluster pool's job (its workers are spawn workers on MPI ranks).
+    pub(crate) mpi: Option<crate::pool::cluster::Mpi>,
 }
 
 pub(crate) struct Manager {
@@ -53,8 +55,11 @@ pub(crate) struct Manager {
     seen_cancels: (u64, u64),
     /// A spawn pool's functions, as its workers know them.
     code: spawn::CodeTable,
+    /// A cluster pool's running job.
+    cluster: Option<crate::pool::cluster::Front>,
 }
 
+mod remote;
 mod spawn;
 mod workers;
 
@@ -71,6 +76,7 @@ impl Manager {
             gave_up_at_job: 0,
             seen_cancels: (0, 0),
             code: spawn::CodeTable::default(),
+            cluster: None,
         }
     }
 
@@ -79,6 +85,12 @@ impl Manager {
         manager_thread::enter(self.shared.id());
         if let Some(library) = self.config.library.clone() {
             self.code.prepare_library(&library)?;
+        }
+        if let Some(mpi) = &self.config.mpi {
+            self.cluster = Some(crate::pool::cluster::Front::start(
+                mpi,
+                self.config.processes,
+            )?);
         }
         for _ in 0..self.config.processes {
             self.spawn_worker()?;
@@ -133,6 +145,9 @@ impl Manager {
             }
             self.wait_for_events(Duration::from_millis(100));
         }
+        // A cluster pool's job ends (and its directory goes) before the pool is finished.
+        self.workers.clear();
+        drop(self.cluster.take());
         let mut inner = self.shared.lock();
         inner.finished = true;
         drop(inner);
@@ -172,10 +187,12 @@ impl Manager {
                 if self.live_workers() == 0 {
                     let msg = e.to_string();
                     for c in self.pending.drain(..) {
-                        c.job.deliver(
-                            c.index,
-                            Err(Error::Broken(format!("cannot start a pool worker: {msg}"))),
-                        );
+                        // A cluster pool whose job ended says so as such.
+                        let err = match &e {
+                            Error::Cluster(m) => Error::Cluster(m.clone()),
+                            _ => Error::Broken(format!("cannot start a pool worker: {msg}")),
+                        };
+                        c.job.deliver(c.index, Err(err));
                     }
                 }
                 return;
@@ -320,6 +337,9 @@ impl Manager {
     fn handle_answer(&mut self, wi: usize, a: Answer) {
         let w = &mut self.workers[wi];
         if a.status == STATUS_READY {
+            if let Some(link) = &w.remote {
+                w.pid = link.pid();
+            }
             w.ready = true;
             self.init_failures = 0;
             return;

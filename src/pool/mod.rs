@@ -31,10 +31,14 @@
 //! `link` its side of one worker, `manager_thread` which thread it is (callbacks run there);
 //! `worker` is the worker process's side, and `task` how a task's function and data travel;
 //! `spawn` and `spawned` are the spawn start method's two sides (see [`StartMethod`]), and
-//! `spawn_host` the worker's side where the library was loaded at run time (a notebook).
+//! `spawn_host` the worker's side where the library was loaded at run time (a notebook);
+//! `cluster` runs spawn workers on the ranks of an MPI job (see [`Mpi`]), and `manager/remote`
+//! is the manager's side of those workers.
 
 #[deny(unsafe_code)]
 mod builder;
+#[deny(unsafe_code)]
+mod cluster;
 #[deny(unsafe_code)]
 mod feed;
 #[deny(unsafe_code)]
@@ -62,6 +66,7 @@ mod task;
 mod worker;
 
 pub use builder::PoolBuilder;
+pub use cluster::Mpi;
 pub use imap::IMapIterator;
 pub use result::{AsyncResult, Callbacks};
 pub use spawn::StartMethod;

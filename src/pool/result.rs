@@ -281,6 +281,7 @@ impl<R: DeserializeOwned + Send, V: Send> Outcome<V> for Slot<R, V> {
                     Error::PoolTerminated => Error::PoolTerminated,
                     Error::Codec(s) => Error::Codec(s.clone()),
                     Error::Broken(s) => Error::Broken(s.clone()),
+                    Error::Cluster(s) => Error::Cluster(s.clone()),
                     Error::Interrupted => Error::Interrupted,
                     Error::PoolNotRunning => Error::PoolNotRunning,
                     _ => Error::AlreadyTaken,

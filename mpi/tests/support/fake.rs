@@ -43,8 +43,14 @@ pub fn script() -> PathBuf {
 impl FakeCluster {
     /// Runs `fake-cluster.sh up` (which clears stale state first) and reads what it printed.
     pub fn up() -> Result<FakeCluster, UpError> {
-        let done = run(Command::new(script()).arg("up"), Duration::from_secs(60))
-            .map_err(UpError::Failed)?;
+        FakeCluster::up_with(&[])
+    }
+
+    /// [`FakeCluster::up`] with settings for the script (`RUSTMP_FAKE_UNREACHABLE`, …).
+    pub fn up_with(settings: &[(&str, &str)]) -> Result<FakeCluster, UpError> {
+        let mut command = Command::new(script());
+        command.arg("up").envs(settings.iter().copied());
+        let done = run(&mut command, Duration::from_secs(60)).map_err(UpError::Failed)?;
         if done.status.code() == Some(CANNOT_HERE) {
             return Err(UpError::CannotHere(done.stderr.trim().to_string()));
         }

@@ -1,7 +1,7 @@
-//! A small front for the relay tests (the library's cluster pool will be the real one): it
-//! makes an owner-only socket directory and a 0600 secret file, starts mpirun in the pool's
-//! layout (the bridge here, `rustmp-mpi worker` ranks on the given hosts), accepts and
-//! authenticates the bridge (refusing any other connection), and exchanges frames.
+//! A small front for the relay tests (the library's cluster pool, `src/pool/cluster`, is the
+//! real one): it makes an owner-only socket directory and a 0600 secret file, starts mpirun in
+//! the pool's layout (the bridge here, `rustmp-mpi worker` ranks on the given hosts), accepts
+//! and authenticates the bridge (refusing any other connection), and exchanges frames.
 
 use super::run::{self, Running};
 use rustmp_mpi::frame::{Frame, Kind, read_frame};
@@ -287,7 +287,7 @@ fn accept_one(listener: &UnixListener, secret: &[u8]) -> Result<UnixStream, Stri
 fn authenticate(mut stream: UnixStream, secret: &[u8]) -> Result<UnixStream, String> {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
-    mac::challenge(&mut stream, secret).map_err(|e| e.to_string())?;
+    mac::check(&mut stream, secret).map_err(|e| e.to_string())?;
     let _ = stream.set_read_timeout(None);
     Ok(stream)
 }

@@ -17,6 +17,9 @@ use std::time::Duration;
 
 impl Manager {
     pub(super) fn spawn_worker(&mut self) -> Result<()> {
+        if self.cluster.is_some() {
+            return self.spawn_remote();
+        }
         let (mine, theirs) = sys::socketpair()?;
         let spawned = self.config.start == StartMethod::Spawn;
         let prefix = if spawned {
@@ -92,6 +95,7 @@ impl Manager {
             retiring: false,
             defined: Default::default(),
             sent: Default::default(),
+            remote: None,
         });
         if spawned {
             self.queue_setup(self.workers.len() - 1, identity)?;
@@ -101,6 +105,9 @@ impl Manager {
 
     /// Reaps worker `i` if it has exited: its in-flight chunk fails with [`Error::WorkerDied`].
     pub(super) fn check_exit(&mut self, i: usize) {
+        if self.workers[i].remote.is_some() {
+            return self.check_remote_exit(i);
+        }
         let pid = self.workers[i].pid;
         let Ok(Some(code)) = runtime::poll_exit(pid) else {
             return;
@@ -156,7 +163,7 @@ impl Manager {
     /// Waits up to `grace` for every worker to exit, then SIGKILLs the rest; reaps them all.
     pub(super) fn await_workers(&self, grace: Duration) {
         let deadline = sys::Deadline::after(grace);
-        for w in &self.workers {
+        for w in self.workers.iter().filter(|w| w.remote.is_none()) {
             let exited = runtime::wait_exit(w.pid, w.pidfd.as_ref(), deadline, None);
             if !matches!(exited, Ok(Some(_))) {
                 let _ = runtime::signal(w.pid, Signal::SIGKILL);
@@ -177,7 +184,7 @@ impl Manager {
     }
 
     pub(super) fn terminate(&mut self) {
-        for w in &self.workers {
+        for w in self.workers.iter().filter(|w| w.remote.is_none()) {
             let _ = runtime::signal(w.pid, Signal::SIGTERM);
         }
         self.await_workers(Duration::from_millis(200));

@@ -1,0 +1,101 @@
+//! The manager's side of a cluster pool's workers: one per MPI rank, reached through the
+//! front's relay by a local socketpair (so the rest of the manager treats it as a spawn
+//! worker), ended when the relay closes that socket (the [`Link`] says how).
+
+use super::Manager;
+use crate::error::{Error, Result, TaskError};
+use crate::interrupt;
+use crate::pool::cluster::{Ended, Link};
+use crate::pool::link::{Worker, read_answers};
+use crate::runtime;
+use crate::sys;
+use std::sync::Arc;
+
+impl Manager {
+    /// Starts a worker on a free rank (the first ones were started with the job; later ones
+    /// are restarts of the rank's program). With no rank free (a retiring worker still holds
+    /// its rank), nothing now: the manager tries again once it has exited.
+    pub(super) fn spawn_remote(&mut self) -> Result<()> {
+        let used: Vec<u32> = self
+            .workers
+            .iter()
+            .filter_map(|w| w.remote.as_ref().map(|l| l.rank))
+            .collect();
+        let Some(front) = self.cluster.as_mut() else {
+            return Err(Error::Broken("not a cluster pool".into()));
+        };
+        let Some(rank) = front.free_rank(&used)? else {
+            return Ok(());
+        };
+        let (mine, theirs) = sys::socketpair()?;
+        let (name, identity) = runtime::next_name("MpiPoolWorker");
+        let name = format!("{name}@{}", front.host(rank));
+        let link: Arc<Link> = front.attach(rank, theirs, name.clone())?;
+        sys::set_nonblocking(&mine, true)?;
+        self.workers.push(Worker {
+            pid: link.pid(),
+            name,
+            pidfd: None,
+            sock: mine,
+            inbuf: Vec::new(),
+            partial: None,
+            ready: false,
+            out: Vec::new(),
+            out_pos: 0,
+            busy: None,
+            tasks: 0,
+            generation: 0,
+            retiring: false,
+            defined: Default::default(),
+            sent: Default::default(),
+            remote: Some(link),
+        });
+        self.queue_setup(self.workers.len() - 1, identity)
+    }
+
+    /// Removes remote worker `i` if it has ended: its in-flight chunk fails with
+    /// [`Error::WorkerDied`], or [`Error::Cluster`] when the whole job ended.
+    pub(super) fn check_remote_exit(&mut self, i: usize) {
+        let Some(ended) = self.workers[i].remote.as_ref().and_then(|l| l.ended()) else {
+            return;
+        };
+        for a in read_answers(&mut self.workers[i]) {
+            self.handle_answer(i, a);
+        }
+        let w = self.workers.remove(i);
+        let pid = w.remote.as_ref().map_or(w.pid, |l| l.pid());
+        if !w.ready && !w.retiring && !matches!(ended, Ended::Job(_)) {
+            // Died (or could not start) before it was ready: as a local spawn worker.
+            self.init_failures += 1;
+            self.init_failure = Some(TaskError {
+                message: match &ended {
+                    Ended::NotStarted(why) => format!("the worker could not start: {why}"),
+                    Ended::Exit(code) => {
+                        format!("the spawn worker exited with code {code} before it was ready")
+                    }
+                    Ended::Job(why) => why.clone(),
+                },
+                location: None,
+                backtrace: String::new(),
+                worker: w.name.clone(),
+                pid,
+            });
+        }
+        if let Some(inflight) = w.busy {
+            let err = if interrupt::raised_since(inflight.epoch) {
+                Error::Interrupted
+            } else {
+                match ended {
+                    Ended::Job(why) => Error::Cluster(why),
+                    Ended::Exit(code) => Error::WorkerDied {
+                        worker: w.name,
+                        pid,
+                        exitcode: code,
+                    },
+                    Ended::NotStarted(why) => Error::Cluster(why),
+                }
+            };
+            inflight.job.deliver(inflight.index, Err(err));
+        }
+    }
+}
