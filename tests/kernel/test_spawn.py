@@ -18,7 +18,7 @@ def run(kc, code, timeout=300):
 
 def stage_dirs(pid):
     roots = [os.environ.get("XDG_RUNTIME_DIR") or "/tmp", "/tmp"]
-    return sorted({d for r in roots for d in glob.glob(f"{r}/rustmp-{os.getuid()}/k{pid}")})
+    return sorted({d for r in roots for d in glob.glob(f"{r}/rustmp-{os.getuid()}/k{pid}-*")})
 
 
 def test_a_spawn_pool_in_a_notebook_runs_cells_code_in_fresh_processes(kernel):
