@@ -294,17 +294,47 @@ pub(crate) fn check_program() -> Result<Option<code::LoadedObject>> {
     {
         return Ok(None);
     }
-    if std::env::var_os(crate::host::SPAWN_HOST_ENV).is_some_and(|v| !v.is_empty()) {
+    if std::env::var_os(crate::host::SPAWN_HOST_ENV).is_some_and(|v| names_this_program(&v, &main))
+    {
         return Ok(Some(object));
     }
+    let host = match std::env::var_os(crate::host::SPAWN_HOST_ENV) {
+        Some(v) if !v.is_empty() => format!(
+            "{} is {}, another program: inherited from the program that started this one?",
+            crate::host::SPAWN_HOST_ENV,
+            std::path::Path::new(&v).display()
+        ),
+        _ => format!(
+            "{} is not set; the rustmp kernel sets it",
+            crate::host::SPAWN_HOST_ENV
+        ),
+    };
     Err(Error::InvalidArgument(format!(
         "StartMethod::Spawn starts this program ({}) again, but it does not contain this \
          multiprocessing library ({}), which was loaded at run time, and it does not say it can \
-         host spawn workers ({} is not set; the rustmp kernel sets it): use StartMethod::Fork",
+         host spawn workers ({host}): use StartMethod::Fork",
         main.path().display(),
         object.path().display(),
-        crate::host::SPAWN_HOST_ENV,
     )))
+}
+
+/// Whether `value`, of [`crate::host::SPAWN_HOST_ENV`], names this program (`main`): the file
+/// `/proc/self/exe` is, or one with its build-id. The variable is inherited by everything the
+/// host starts, which must not take it for itself: exec'd again, such a program would do
+/// what it does by default instead of becoming a worker.
+fn names_this_program(value: &std::ffi::OsStr, main: &code::LoadedObject) -> bool {
+    if value.is_empty() {
+        return false;
+    }
+    let named = std::path::Path::new(value);
+    let Ok(named) = std::fs::canonicalize(named) else {
+        return false;
+    };
+    if std::fs::canonicalize("/proc/self/exe").is_ok_and(|exe| exe == named) {
+        return true;
+    }
+    main.build_id()
+        .is_some_and(|id| code::build_id_of_file(&named).is_ok_and(|n| n.as_ref() == Some(id)))
 }
 
 /// The constructor's address: what the parent checks is in the program it will exec (and a
@@ -317,6 +347,17 @@ pub(crate) fn entry_address() -> usize {
 mod tests {
     use super::*;
     use crate::code::BuildId;
+
+    /// The variable is inherited by everything a host starts: only the program it names is one.
+    #[test]
+    fn only_the_program_the_spawn_host_variable_names_is_a_spawn_host() {
+        let main = code::loaded_objects().remove(0);
+        let me = std::env::current_exe().unwrap();
+        assert!(names_this_program(me.as_os_str(), &main));
+        assert!(!names_this_program("/bin/sh".as_ref(), &main));
+        assert!(!names_this_program("1".as_ref(), &main));
+        assert!(!names_this_program("".as_ref(), &main));
+    }
 
     #[test]
     fn a_function_in_an_object_that_is_not_loaded_answers_with_the_objects_name() {
