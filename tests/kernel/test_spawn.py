@@ -193,6 +193,55 @@ drop(npool);
     assert re.search(r"^codeload \S*/libmultiprocessing-[0-9a-f]+\.so: .*failed to map segment", out, re.M), out
 
 
+def used_bytes(path):
+    st = os.statvfs(path)
+    return (st.f_blocks - st.f_bfree) * st.f_frsize
+
+
+def test_a_cell_whose_object_cannot_be_staged_fails_alone(kernel, tmp_path):
+    """A worker staging into a nearly full disk: a cell's object too big to be written (ENOSPC)
+    fails that cell's functions only; a later small cell and an earlier one still run."""
+    _, kc = kernel
+    small = tmp_path / "small"
+    small.mkdir()
+    if os.system(f"mount -t tmpfs -o size=64m,mode=0700 none {small}") != 0:
+        import pytest
+        pytest.skip("cannot mount a tmpfs (not root?)")
+    try:
+        out = run(kc, r"""
+fn tiny1(x: u64) -> u64 { x + 1 }
+let old = std::env::var_os("XDG_RUNTIME_DIR");
+unsafe { std::env::set_var("XDG_RUNTIME_DIR", "%s") };
+let spool = Pool::builder().processes(1).start_method(StartMethod::Spawn).build().unwrap();
+match old { Some(v) => unsafe { std::env::set_var("XDG_RUNTIME_DIR", v) }, None => unsafe { std::env::remove_var("XDG_RUNTIME_DIR") } }
+println!("tiny1 {:?}", spool.map(tiny1, 0..2));
+""" % small)
+        assert "tiny1 Ok([1, 2])\n" in out, out
+        # Room for a small cell's object, not for one with 6 MB of data.
+        assert os.system(f"mount -o remount,size={used_bytes(small) + 1536 * 1024} {small}") == 0
+        big = run(kc, r"""
+static BIG: [u8; 6_000_000] = [7; 6_000_000];
+fn big(x: u64) -> u64 { BIG[(x as usize) * 1000] as u64 }
+match spool.map(big, 0..2) {
+    Err(Error::CodeLoad { object, message }) => println!("codeload {object}: {message}"),
+    other => println!("unexpected {other:?}"),
+}
+""")
+        assert re.search(r"^codeload \S*/libcode_\d+-[0-9a-f]{16}\.so: .*No space left on device", big, re.M), big
+        out = run(kc, r"""
+fn tiny2(x: u64) -> u64 { x + 2 }
+println!("tiny2 {:?}", spool.map(tiny2, 0..2));
+println!("tiny1 again {:?}", spool.map(tiny1, 0..2));
+spool.close().unwrap();
+spool.join().unwrap();
+drop(spool);
+""")
+        assert "tiny2 Ok([2, 3])\n" in out, (big, out)
+        assert "tiny1 again Ok([1, 2])\n" in out, (big, out)
+    finally:
+        os.system(f"umount {small}")
+
+
 def test_a_cell_using_rustmp_display_runs_in_a_spawn_worker(kernel):
     """The kernel's display crate installs the runtime's hooks when it is loaded, from an address
     the runtime puts in the environment: a spawn worker inherits the variable, loads the crate
