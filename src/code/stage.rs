@@ -7,8 +7,8 @@ use crate::sys;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 
 mod dirs;
-pub(crate) use dirs::remove_stages_of;
-use dirs::{pid_namespace, process_dir_name, sweep, user_dir};
+use dirs::{pid_namespace, process_dir_name, sweep};
+pub(crate) use dirs::{remove_stages_of, user_dir};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};

@@ -43,6 +43,9 @@ pub(super) struct Worker {
     pub(super) defined: std::collections::HashSet<u64>,
     /// A spawn worker: the objects sent to it, by build-id.
     pub(super) sent: std::collections::HashSet<crate::code::BuildId>,
+    /// A spawn worker of a library loaded at run time: where it makes its stages (from the
+    /// environment it was started with), removed once it is reaped.
+    pub(super) stages: Option<std::path::PathBuf>,
 }
 
 impl Worker {

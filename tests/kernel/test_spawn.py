@@ -242,6 +242,38 @@ drop(spool);
         os.system(f"umount {small}")
 
 
+def test_a_killed_workers_stages_are_removed_where_it_made_them(kernel, tmp_path):
+    """A worker stages under the runtime directory of the environment it was started with: once
+    it is killed (it cannot remove its own) and reaped, the pool removes its stages there, not
+    where the notebook's environment points by then."""
+    _, kc = kernel
+    root = tmp_path / "runtime"
+    root.mkdir(mode=0o700)
+    out = run(kc, r"""
+fn pid_of(_: u64) -> u32 { std::process::id() }
+let old = std::env::var_os("XDG_RUNTIME_DIR");
+unsafe { std::env::set_var("XDG_RUNTIME_DIR", "%s") };
+let kpool = Pool::builder().processes(1).start_method(StartMethod::Spawn).build().unwrap();
+match old { Some(v) => unsafe { std::env::set_var("XDG_RUNTIME_DIR", v) }, None => unsafe { std::env::remove_var("XDG_RUNTIME_DIR") } }
+println!("victim {:?}", kpool.map(pid_of, 0..1));
+""" % root)
+    pid = int(re.search(r"^victim Ok\(\[(\d+)\]\)$", out, re.M).group(1))
+    pattern = f"{root}/rustmp-{os.getuid()}/k{pid}-*"
+    assert glob.glob(pattern), (pattern, out)
+    os.kill(pid, 9)
+    out = run(kc, r"""
+println!("after {:?}", kpool.map(pid_of, 0..1).map(|p| p[0] != %d));
+kpool.close().unwrap();
+kpool.join().unwrap();
+drop(kpool);
+""" % pid)
+    assert "after Ok(true)\n" in out, out
+    deadline = time.time() + 10
+    while glob.glob(pattern) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not glob.glob(pattern), pattern
+
+
 def test_a_cell_using_rustmp_display_runs_in_a_spawn_worker(kernel):
     """The kernel's display crate installs the runtime's hooks when it is loaded, from an address
     the runtime puts in the environment: a spawn worker inherits the variable, loads the crate

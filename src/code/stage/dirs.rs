@@ -27,8 +27,9 @@ pub(super) fn stage_root(xdg_runtime_dir: Option<std::ffi::OsString>) -> PathBuf
         .unwrap_or_else(|| PathBuf::from("/tmp"))
 }
 
-/// `${XDG_RUNTIME_DIR:-/tmp}/rustmp-<uid>`, where each process has its directory of stages.
-pub(super) fn user_dir() -> PathBuf {
+/// `${XDG_RUNTIME_DIR:-/tmp}/rustmp-<uid>`, where each process has its directory of stages
+/// (and where a process started now, with this environment, will).
+pub(crate) fn user_dir() -> PathBuf {
     stage_root(std::env::var_os("XDG_RUNTIME_DIR")).join(format!("rustmp-{}", sys::exec::getuid()))
 }
 
@@ -77,12 +78,13 @@ pub(super) fn sweep(user: &Path, ns: u64) {
 }
 
 /// Removes the stages of process `pid`, a child of ours that has exited and been reaped (one
-/// that was killed could not remove its own), in our pid namespace. Only a directory of ours.
-pub(crate) fn remove_stages_of(pid: u32) {
+/// that was killed could not remove its own), in our pid namespace, under `user` (the
+/// [`stages_dir`] of the environment it was started with). Only a directory of ours.
+pub(crate) fn remove_stages_of(user: &Path, pid: u32) {
     let Some(ns) = pid_namespace() else {
         return;
     };
-    let dir = user_dir().join(process_dir_name(pid, ns));
+    let dir = user.join(process_dir_name(pid, ns));
     if std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir() && m.uid() == sys::exec::getuid()) {
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -132,7 +134,7 @@ mod tests {
         };
         let stage = Stage::new().unwrap();
         assert!(stage.path().is_dir());
-        super::remove_stages_of(pid.to_str().unwrap().parse().unwrap());
+        super::remove_stages_of(&user_dir(), pid.to_str().unwrap().parse().unwrap());
     }
 
     /// Stages live under a `/tmp` that processes of other pid namespaces may share (containers,
