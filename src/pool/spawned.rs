@@ -362,28 +362,15 @@ mod tests {
     #[test]
     fn a_function_in_an_object_that_is_not_loaded_answers_with_the_objects_name() {
         let mut table = Table::default();
-        let def = Define {
-            fnid: 1,
-            code: CodeRef {
-                build_id: BuildId::new(vec![0xde, 0xad, 0xbe, 0xef]),
-                offset: 0x1000,
-                object: "libcode_3.so".into(),
-            },
-        };
-        let mut payload = Vec::new();
-        codec::encode_into(&def, &mut payload).unwrap();
-        table.control(DEFINE, &payload);
-        let mut out = Vec::new();
-        assert_eq!(table.lookup(1, &mut out).err(), Some(STATUS_CODE_ERROR));
-        let (object, message): (String, String) = codec::decode(&out).unwrap();
+        define(&mut table, 1, &[0xde, 0xad, 0xbe, 0xef], "libcode_3.so");
+        let (object, message) = error_of(&mut table, 1);
         assert_eq!(object, "libcode_3.so (build-id deadbeef)");
         assert!(
             message.starts_with("no object with this build-id is loaded"),
             "{message}"
         );
         // A number never defined.
-        out.clear();
-        assert_eq!(table.lookup(2, &mut out).err(), Some(STATUS_CODE_ERROR));
+        assert_eq!(error_of(&mut table, 2).0, "function #2");
     }
 
     fn define(table: &mut Table, fnid: u64, build_id: &[u8], object: &str) {
