@@ -56,8 +56,10 @@ pub const OUTPUT_SOCKET_ENV: &str = "MULTIPROCESSING_OUTPUT_SOCKET";
 /// ```
 pub const SIGINT_ENV: &str = "MULTIPROCESSING_SIGINT";
 
-/// Environment variable a program sets (to any non-empty value, such as its path) to say that
-/// it hosts spawn pool workers for this library loaded at run time: the program contains this
+/// Environment variable a program sets (to its own path) to say that it hosts spawn pool
+/// workers for this library loaded at run time. Its value must name the program (the file
+/// `/proc/self/exe` is, or one with the same build-id): the variable is inherited by every
+/// program the host starts, and those are not hosts. The program contains this
 /// library, and started again with a worker's socket it becomes a worker (before its `main`)
 /// that loads the staged copy of the library it is sent and runs the worker loop there. The
 /// rustmp kernel sets it in its runtime process, so that notebooks can use

@@ -24,7 +24,7 @@ mod stage;
 pub(crate) use ship::{bytes_as_loaded, staged_name, to_ship};
 
 pub use stage::Stage;
-pub(crate) use stage::remove_stages_of;
+pub(crate) use stage::{remove_stages_of, user_dir as stages_dir};
 
 use crate::error::{Error, Result};
 use crate::sys::loader::{self, Image, Segment};

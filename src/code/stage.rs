@@ -1,15 +1,20 @@
 //! [`Stage`]: a private directory where a process writes the objects it must load (code shipped
-//! to it as bytes), and loads them from.
+//! to it as bytes), and loads them from. Where stages go, and which are swept: [`dirs`].
 
 use super::{BuildId, LoadedObject, build_id_of_elf, loaded_objects};
 use crate::error::{Error, Result};
 use crate::sys;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+
+mod dirs;
+use dirs::{pid_namespace, process_dir_name, sweep};
+pub(crate) use dirs::{remove_stages_of, user_dir};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-/// A staging directory of this process: `${XDG_RUNTIME_DIR:-/tmp}/rustmp-<uid>/k<pid>/stage-<n>`,
+/// A staging directory of this process:
+/// `${XDG_RUNTIME_DIR:-/tmp}/rustmp-<uid>/k<pid>-<pid namespace>/stage-<n>` (see the module),
 /// owner-only (0700, and so is each directory above it that the library creates), removed with
 /// everything in it when the `Stage` is dropped. Files are written atomically (a temporary file,
 /// then a rename), under the name the caller gives, and only if their GNU build-id is the one
@@ -58,19 +63,6 @@ fn private_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Where stages go: `$XDG_RUNTIME_DIR` if it is an absolute directory owned by this user (one
-/// inherited from another user, as under `sudo -E`, is not: its owner could swap our
-/// directories), else `/tmp`.
-fn stage_root(xdg_runtime_dir: Option<std::ffi::OsString>) -> PathBuf {
-    xdg_runtime_dir
-        .map(PathBuf::from)
-        .filter(|p| {
-            p.is_absolute()
-                && std::fs::metadata(p).is_ok_and(|m| m.is_dir() && m.uid() == sys::exec::getuid())
-        })
-        .unwrap_or_else(|| PathBuf::from("/tmp"))
-}
-
 impl Stage {
     /// Creates a new staging directory (see [`Stage`]).
     ///
@@ -82,9 +74,15 @@ impl Stage {
     pub fn new() -> Result<Stage> {
         let user = user_dir();
         private_dir(&user)?;
-        sweep(&user);
+        let namespace = pid_namespace();
+        if let Some(ns) = namespace {
+            sweep(&user, ns);
+        }
         let me = std::process::id();
-        let process = user.join(format!("k{me}"));
+        let process = user.join(match namespace {
+            Some(ns) => process_dir_name(me, ns),
+            None => format!("k{me}"),
+        });
         // The process's directory is made and removed under this lock (see `Drop`).
         let mut live = live_stages();
         private_dir(&process)?;
@@ -237,41 +235,6 @@ impl Stage {
     }
 }
 
-/// `${XDG_RUNTIME_DIR:-/tmp}/rustmp-<uid>`, where each process has its directory of stages.
-fn user_dir() -> PathBuf {
-    stage_root(std::env::var_os("XDG_RUNTIME_DIR")).join(format!("rustmp-{}", sys::exec::getuid()))
-}
-
-/// Removes the directories of processes that are gone (killed with their kernel, say: none
-/// could remove its own). A directory whose pid was reused is left until that process ends.
-fn sweep(user: &Path) {
-    let Ok(entries) = std::fs::read_dir(user) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix('k'))
-            .and_then(|p| p.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
-            let _ = std::fs::remove_dir_all(entry.path());
-        }
-    }
-}
-
-/// Removes the stages of process `pid`, a child of ours that has exited and been reaped (one
-/// that was killed could not remove its own). Only a directory of ours.
-pub(crate) fn remove_stages_of(pid: u32) {
-    let dir = user_dir().join(format!("k{pid}"));
-    if std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir() && m.uid() == sys::exec::getuid()) {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-}
-
 /// The live stages of this process: (its pid, their count). A forked child starts from none.
 fn live_stages() -> std::sync::MutexGuard<'static, (u32, usize)> {
     static LIVE: Mutex<(u32, usize)> = Mutex::new((0, 0));
@@ -299,26 +262,7 @@ impl Drop for Stage {
 
 #[cfg(test)]
 mod tests {
-    use super::{Stage, user_dir};
-
-    #[test]
-    fn a_new_stage_sweeps_the_directories_of_processes_that_are_gone() {
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let dead = child.id();
-        child.wait().unwrap();
-        let _mine = Stage::new().unwrap();
-        let stale = user_dir().join(format!("k{dead}"));
-        std::fs::create_dir_all(stale.join("stage-0")).unwrap();
-        std::fs::write(
-            stale.join("stage-0/libcode_1-00.so"),
-            b"left by a killed worker",
-        )
-        .unwrap();
-        let other = Stage::new().unwrap();
-        assert!(!stale.exists());
-        // Our own directory is kept.
-        assert!(other.path().is_dir());
-    }
+    use super::Stage;
 
     #[test]
     fn stages_made_and_dropped_by_many_threads_at_once_all_work() {
@@ -367,33 +311,5 @@ mod tests {
         };
         drop(copy);
         assert!(stage.path().is_dir());
-    }
-
-    #[test]
-    fn a_runtime_directory_of_another_user_is_not_used() {
-        use std::os::unix::fs::MetadataExt;
-        let mine = std::env::temp_dir().join(format!("stage-root-{}", std::process::id()));
-        std::fs::create_dir_all(&mine).unwrap();
-        let me = std::fs::metadata(&mine).unwrap().uid();
-        assert_eq!(super::stage_root(Some(mine.clone().into())), mine);
-        assert_eq!(
-            super::stage_root(Some("relative".into())),
-            std::path::PathBuf::from("/tmp")
-        );
-        assert_eq!(super::stage_root(None), std::path::PathBuf::from("/tmp"));
-        // A directory owned by someone else (root can make one; others find one: `/`).
-        let theirs = if me == 0 {
-            let d = mine.join("theirs");
-            std::fs::create_dir_all(&d).unwrap();
-            std::os::unix::fs::chown(&d, Some(65534), Some(65534)).unwrap();
-            d
-        } else {
-            std::path::PathBuf::from("/")
-        };
-        assert_eq!(
-            super::stage_root(Some(theirs.into())),
-            std::path::PathBuf::from("/tmp")
-        );
-        std::fs::remove_dir_all(&mine).unwrap();
     }
 }

@@ -46,6 +46,9 @@ pub(super) struct Worker {
     /// A cluster pool's worker: its rank (no local process: `pid` is on its host, and `pidfd`
     /// is `None`).
     pub(super) remote: Option<Arc<crate::pool::cluster::Link>>,
+    /// A spawn worker of a library loaded at run time: where it makes its stages (from the
+    /// environment it was started with), removed once it is reaped.
+    pub(super) stages: Option<std::path::PathBuf>,
 }
 
 impl Worker {

@@ -27,14 +27,16 @@ type Entry = extern "C" fn(c_int, *const c_char) -> c_int;
 pub(super) fn enter(fd: RawFd, enter: &[u8], mut table: Table) -> i32 {
     let entry = (|| {
         let enter: Enter = codec::decode(enter).map_err(|e| ("the pool".into(), e.to_string()))?;
-        if let Some(e) = &table.stage_error {
-            return Err(e.clone());
+        if let Some(e) = table.stage_failure(&enter.build_id) {
+            return Err(e);
         }
         let Some(path) = table.staged.get(&enter.build_id) else {
-            return Err((enter.name, "was not sent to the worker".into()));
+            return Err(table
+                .unreadable()
+                .unwrap_or((enter.name, "was not sent to the worker".into())));
         };
         let addr = sys::loader::dlopen_symbol(path, ENTRY_SYMBOL)
-            .map_err(|m| (path.display().to_string(), m))?;
+            .map_err(|m| table.explain((path.display().to_string(), m)))?;
         Ok(addr)
     })();
     let addr = match entry {

@@ -18,14 +18,17 @@ use std::path::PathBuf;
 
 /// The functions a spawn worker was told about: each resolved in this process once, when
 /// defined (an unloadable one keeps its error, sent back with each task that names it); and
-/// the objects it was sent, staged in its own directory.
+/// the objects it was sent, staged in its own directory. An object that could not be staged
+/// (too big for the disk, say) fails only the functions in it or in an object that needs it.
 #[derive(Default)]
 pub(super) struct Table {
     functions: HashMap<u64, Result<Trampoline, (String, String)>>,
     pub(super) stage: Option<Stage>,
     pub(super) staged: HashMap<BuildId, PathBuf>,
-    /// The first object that could not be staged, and why.
-    pub(super) stage_error: Option<(String, String)>,
+    /// The objects that could not be staged, by build-id: their name, and the error.
+    failed: HashMap<BuildId, (String, (String, String))>,
+    /// Why an object frame could not be read (which object it was is not known then).
+    unreadable: Option<(String, String)>,
 }
 
 pub(super) fn code_error(code: &CodeRef, e: crate::Error) -> (String, String) {
@@ -49,8 +52,15 @@ impl Table {
 
     /// Writes an object that was sent into the stage (made at the first).
     fn stage_object(&mut self, payload: &[u8]) {
+        let object: Object = match codec::decode(payload) {
+            Ok(object) => object,
+            Err(e) => {
+                self.unreadable
+                    .get_or_insert_with(|| ("an object sent".into(), e.to_string()));
+                return;
+            }
+        };
         let staged = (|| {
-            let object: Object = codec::decode(payload)?;
             if self.stage.is_none() {
                 self.stage = Some(Stage::new()?);
             }
@@ -58,17 +68,50 @@ impl Table {
                 .stage
                 .as_ref()
                 .ok_or_else(|| Error::Broken("no stage".into()))?;
-            let path = stage.write(&object.name, &object.build_id, &object.bytes)?;
-            self.staged.insert(object.build_id, path);
-            Ok::<(), Error>(())
+            stage.write(&object.name, &object.build_id, &object.bytes)
         })();
-        if let Err(e) = staged
-            && self.stage_error.is_none()
+        match staged {
+            Ok(path) => {
+                self.staged.insert(object.build_id, path);
+            }
+            Err(e) => {
+                let error = match e {
+                    Error::CodeLoad { object, message } => (object, message),
+                    other => (object.name.clone(), other.to_string()),
+                };
+                self.failed.insert(object.build_id, (object.name, error));
+            }
+        }
+    }
+
+    /// Why object `build_id` cannot be loaded, if it was sent and could not be staged.
+    pub(super) fn stage_failure(&self, build_id: &BuildId) -> Option<(String, String)> {
+        self.failed.get(build_id).map(|(_, e)| e.clone())
+    }
+
+    /// Why an object is not staged when it was not sent as far as this table knows: an object
+    /// frame that could not be read may have been it.
+    pub(super) fn unreadable(&self) -> Option<(String, String)> {
+        self.unreadable.clone()
+    }
+
+    /// A staged object failed to load with `error` (the object, the loader's message): if the
+    /// loader names an object it needs that could not be staged, that object's error, which
+    /// says why.
+    pub(super) fn explain(&self, error: (String, String)) -> (String, String) {
+        match self
+            .failed
+            .values()
+            .find(|(name, _)| error.1.contains(&format!("{name}: ")))
         {
-            self.stage_error = Some(match e {
-                Error::CodeLoad { object, message } => (object, message),
-                other => ("a staged object".into(), other.to_string()),
-            });
+            Some((_, (object, message))) => (
+                object.clone(),
+                format!(
+                    "could not be staged: {message}; {} needs it: {}",
+                    error.0, error.1
+                ),
+            ),
+            None => error,
         }
     }
 
@@ -80,16 +123,17 @@ impl Table {
         {
             return Ok(());
         }
-        if let Some(e) = &self.stage_error {
-            return Err(e.clone());
+        if let Some(e) = self.stage_failure(&code.build_id) {
+            return Err(e);
         }
         let (Some(stage), Some(path)) = (&self.stage, self.staged.get(&code.build_id)) else {
-            return Ok(()); // not sent: resolving says it is not loaded
+            // Not sent: resolving says it is not loaded.
+            return self.unreadable().map_or(Ok(()), Err);
         };
         stage
             .load(path)
             .map(|_| ())
-            .map_err(|e| code_error(code, e))
+            .map_err(|e| self.explain(code_error(code, e)))
     }
 }
 
@@ -250,17 +294,47 @@ pub(crate) fn check_program() -> Result<Option<code::LoadedObject>> {
     {
         return Ok(None);
     }
-    if std::env::var_os(crate::host::SPAWN_HOST_ENV).is_some_and(|v| !v.is_empty()) {
+    if std::env::var_os(crate::host::SPAWN_HOST_ENV).is_some_and(|v| names_this_program(&v, &main))
+    {
         return Ok(Some(object));
     }
+    let host = match std::env::var_os(crate::host::SPAWN_HOST_ENV) {
+        Some(v) if !v.is_empty() => format!(
+            "{} is {}, another program: inherited from the program that started this one?",
+            crate::host::SPAWN_HOST_ENV,
+            std::path::Path::new(&v).display()
+        ),
+        _ => format!(
+            "{} is not set; the rustmp kernel sets it",
+            crate::host::SPAWN_HOST_ENV
+        ),
+    };
     Err(Error::InvalidArgument(format!(
         "StartMethod::Spawn starts this program ({}) again, but it does not contain this \
          multiprocessing library ({}), which was loaded at run time, and it does not say it can \
-         host spawn workers ({} is not set; the rustmp kernel sets it): use StartMethod::Fork",
+         host spawn workers ({host}): use StartMethod::Fork",
         main.path().display(),
         object.path().display(),
-        crate::host::SPAWN_HOST_ENV,
     )))
+}
+
+/// Whether `value`, of [`crate::host::SPAWN_HOST_ENV`], names this program (`main`): the file
+/// `/proc/self/exe` is, or one with its build-id. The variable is inherited by everything the
+/// host starts, which must not take it for itself: exec'd again, such a program would do
+/// what it does by default instead of becoming a worker.
+fn names_this_program(value: &std::ffi::OsStr, main: &code::LoadedObject) -> bool {
+    if value.is_empty() {
+        return false;
+    }
+    let named = std::path::Path::new(value);
+    let Ok(named) = std::fs::canonicalize(named) else {
+        return false;
+    };
+    if std::fs::canonicalize("/proc/self/exe").is_ok_and(|exe| exe == named) {
+        return true;
+    }
+    main.build_id()
+        .is_some_and(|id| code::build_id_of_file(&named).is_ok_and(|n| n.as_ref() == Some(id)))
 }
 
 /// The constructor's address: what the parent checks is in the program it will exec (and a
@@ -274,30 +348,92 @@ mod tests {
     use super::*;
     use crate::code::BuildId;
 
+    /// The variable is inherited by everything a host starts: only the program it names is one.
+    #[test]
+    fn only_the_program_the_spawn_host_variable_names_is_a_spawn_host() {
+        let main = code::loaded_objects().remove(0);
+        let me = std::env::current_exe().unwrap();
+        assert!(names_this_program(me.as_os_str(), &main));
+        assert!(!names_this_program("/bin/sh".as_ref(), &main));
+        assert!(!names_this_program("1".as_ref(), &main));
+        assert!(!names_this_program("".as_ref(), &main));
+    }
+
     #[test]
     fn a_function_in_an_object_that_is_not_loaded_answers_with_the_objects_name() {
         let mut table = Table::default();
-        let def = Define {
-            fnid: 1,
-            code: CodeRef {
-                build_id: BuildId::new(vec![0xde, 0xad, 0xbe, 0xef]),
-                offset: 0x1000,
-                object: "libcode_3.so".into(),
-            },
-        };
-        let mut payload = Vec::new();
-        codec::encode_into(&def, &mut payload).unwrap();
-        table.control(DEFINE, &payload);
-        let mut out = Vec::new();
-        assert_eq!(table.lookup(1, &mut out).err(), Some(STATUS_CODE_ERROR));
-        let (object, message): (String, String) = codec::decode(&out).unwrap();
+        define(&mut table, 1, &[0xde, 0xad, 0xbe, 0xef], "libcode_3.so");
+        let (object, message) = error_of(&mut table, 1);
         assert_eq!(object, "libcode_3.so (build-id deadbeef)");
         assert!(
             message.starts_with("no object with this build-id is loaded"),
             "{message}"
         );
         // A number never defined.
-        out.clear();
-        assert_eq!(table.lookup(2, &mut out).err(), Some(STATUS_CODE_ERROR));
+        assert_eq!(error_of(&mut table, 2).0, "function #2");
+    }
+
+    fn define(table: &mut Table, fnid: u64, build_id: &[u8], object: &str) {
+        let def = Define {
+            fnid,
+            code: CodeRef {
+                build_id: BuildId::new(build_id.to_vec()),
+                offset: 0x1000,
+                object: object.into(),
+            },
+        };
+        let mut payload = Vec::new();
+        codec::encode_into(&def, &mut payload).unwrap();
+        table.control(DEFINE, &payload);
+    }
+
+    fn error_of(table: &mut Table, fnid: u64) -> (String, String) {
+        let mut out = Vec::new();
+        assert_eq!(table.lookup(fnid, &mut out).err(), Some(STATUS_CODE_ERROR));
+        codec::decode(&out).unwrap()
+    }
+
+    /// One object that cannot be staged (too big for the disk, say) fails the functions in it,
+    /// not the worker's others.
+    #[test]
+    fn an_object_that_cannot_be_staged_fails_only_the_functions_in_it() {
+        let mut table = Table::with_stage(Stage::new().unwrap());
+        let object = Object {
+            build_id: BuildId::new(vec![1, 2, 3, 4]),
+            name: "libcode_2-01020304.so".into(),
+            bytes: b"not an ELF object".to_vec(),
+        };
+        let mut payload = Vec::new();
+        codec::encode_into(&object, &mut payload).unwrap();
+        table.control(OBJECT, &payload);
+        define(&mut table, 1, &[1, 2, 3, 4], "libcode_2.so");
+        define(&mut table, 2, &[5, 6, 7, 8], "libcode_3.so");
+        let (object, message) = error_of(&mut table, 1);
+        assert!(object.ends_with("/libcode_2-01020304.so"), "{object}");
+        assert!(message.contains("build-id none, not 01020304"), "{message}");
+        let (object, message) = error_of(&mut table, 2);
+        assert_eq!(object, "libcode_3.so (build-id 05060708)");
+        assert!(
+            message.starts_with("no object with this build-id is loaded"),
+            "{message}"
+        );
+        // An object that needs the failed one fails to load: the error says why.
+        let (object, message) = table.explain((
+            "libcode_3-05060708.so".into(),
+            "libcode_2-01020304.so: cannot open shared object file: No such file or directory"
+                .into(),
+        ));
+        assert!(object.ends_with("/libcode_2-01020304.so"), "{object}");
+        assert!(
+            message.starts_with("could not be staged: the bytes have build-id none")
+                && message.contains("; libcode_3-05060708.so needs it: libcode_2-01020304.so: "),
+            "{message}"
+        );
+        // Another failure of it is left as it is.
+        let other = (
+            "libcode_3.so".to_string(),
+            "undefined symbol: x".to_string(),
+        );
+        assert_eq!(table.explain(other.clone()), other);
     }
 }

@@ -18,7 +18,7 @@ def run(kc, code, timeout=300):
 
 def stage_dirs(pid):
     roots = [os.environ.get("XDG_RUNTIME_DIR") or "/tmp", "/tmp"]
-    return sorted({d for r in roots for d in glob.glob(f"{r}/rustmp-{os.getuid()}/k{pid}")})
+    return sorted({d for r in roots for d in glob.glob(f"{r}/rustmp-{os.getuid()}/k{pid}-*")})
 
 
 def test_a_spawn_pool_in_a_notebook_runs_cells_code_in_fresh_processes(kernel):
@@ -191,6 +191,87 @@ drop(npool);
     finally:
         os.system(f"umount {noexec}")
     assert re.search(r"^codeload \S*/libmultiprocessing-[0-9a-f]+\.so: .*failed to map segment", out, re.M), out
+
+
+def used_bytes(path):
+    st = os.statvfs(path)
+    return (st.f_blocks - st.f_bfree) * st.f_frsize
+
+
+def test_a_cell_whose_object_cannot_be_staged_fails_alone(kernel, tmp_path):
+    """A worker staging into a nearly full disk: a cell's object too big to be written (ENOSPC)
+    fails that cell's functions only; a later small cell and an earlier one still run."""
+    _, kc = kernel
+    small = tmp_path / "small"
+    small.mkdir()
+    if os.system(f"mount -t tmpfs -o size=64m,mode=0700 none {small}") != 0:
+        import pytest
+        pytest.skip("cannot mount a tmpfs (not root?)")
+    try:
+        out = run(kc, r"""
+fn tiny1(x: u64) -> u64 { x + 1 }
+let old = std::env::var_os("XDG_RUNTIME_DIR");
+unsafe { std::env::set_var("XDG_RUNTIME_DIR", "%s") };
+let spool = Pool::builder().processes(1).start_method(StartMethod::Spawn).build().unwrap();
+match old { Some(v) => unsafe { std::env::set_var("XDG_RUNTIME_DIR", v) }, None => unsafe { std::env::remove_var("XDG_RUNTIME_DIR") } }
+println!("tiny1 {:?}", spool.map(tiny1, 0..2));
+""" % small)
+        assert "tiny1 Ok([1, 2])\n" in out, out
+        # Room for a small cell's object, not for one with 6 MB of data.
+        assert os.system(f"mount -o remount,size={used_bytes(small) + 1536 * 1024} {small}") == 0
+        big = run(kc, r"""
+static BIG: [u8; 6_000_000] = [7; 6_000_000];
+fn big(x: u64) -> u64 { BIG[(x as usize) * 1000] as u64 }
+match spool.map(big, 0..2) {
+    Err(Error::CodeLoad { object, message }) => println!("codeload {object}: {message}"),
+    other => println!("unexpected {other:?}"),
+}
+""")
+        assert re.search(r"^codeload \S*/libcode_\d+-[0-9a-f]{16}\.so: .*No space left on device", big, re.M), big
+        out = run(kc, r"""
+fn tiny2(x: u64) -> u64 { x + 2 }
+println!("tiny2 {:?}", spool.map(tiny2, 0..2));
+println!("tiny1 again {:?}", spool.map(tiny1, 0..2));
+spool.close().unwrap();
+spool.join().unwrap();
+drop(spool);
+""")
+        assert "tiny2 Ok([2, 3])\n" in out, (big, out)
+        assert "tiny1 again Ok([1, 2])\n" in out, (big, out)
+    finally:
+        os.system(f"umount {small}")
+
+
+def test_a_killed_workers_stages_are_removed_where_it_made_them(kernel, tmp_path):
+    """A worker stages under the runtime directory of the environment it was started with: once
+    it is killed (it cannot remove its own) and reaped, the pool removes its stages there, not
+    where the notebook's environment points by then."""
+    _, kc = kernel
+    root = tmp_path / "runtime"
+    root.mkdir(mode=0o700)
+    out = run(kc, r"""
+fn pid_of(_: u64) -> u32 { std::process::id() }
+let old = std::env::var_os("XDG_RUNTIME_DIR");
+unsafe { std::env::set_var("XDG_RUNTIME_DIR", "%s") };
+let kpool = Pool::builder().processes(1).start_method(StartMethod::Spawn).build().unwrap();
+match old { Some(v) => unsafe { std::env::set_var("XDG_RUNTIME_DIR", v) }, None => unsafe { std::env::remove_var("XDG_RUNTIME_DIR") } }
+println!("victim {:?}", kpool.map(pid_of, 0..1));
+""" % root)
+    pid = int(re.search(r"^victim Ok\(\[(\d+)\]\)$", out, re.M).group(1))
+    pattern = f"{root}/rustmp-{os.getuid()}/k{pid}-*"
+    assert glob.glob(pattern), (pattern, out)
+    os.kill(pid, 9)
+    out = run(kc, r"""
+println!("after {:?}", kpool.map(pid_of, 0..1).map(|p| p[0] != %d));
+kpool.close().unwrap();
+kpool.join().unwrap();
+drop(kpool);
+""" % pid)
+    assert "after Ok(true)\n" in out, out
+    deadline = time.time() + 10
+    while glob.glob(pattern) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not glob.glob(pattern), pattern
 
 
 def test_a_cell_using_rustmp_display_runs_in_a_spawn_worker(kernel):

@@ -49,6 +49,7 @@ impl Manager {
             defined: Default::default(),
             sent: Default::default(),
             remote: Some(link),
+            stages: None,
         });
         self.queue_setup(self.workers.len() - 1, identity)
     }

@@ -47,6 +47,8 @@ impl Manager {
         } else {
             None
         };
+        // Its environment is this one, now: the variable may change before it is reaped.
+        let stages = (spawned && self.config.library.is_some()).then(crate::code::stages_dir);
         let body = Box::new(move || {
             for fd in close_in_child {
                 // The child's copies of the parent's descriptors: nothing in the child uses them.
@@ -96,6 +98,7 @@ impl Manager {
             defined: Default::default(),
             sent: Default::default(),
             remote: None,
+            stages,
         });
         if spawned {
             self.queue_setup(self.workers.len() - 1, identity)?;
@@ -119,7 +122,7 @@ impl Manager {
         let w = self.workers.remove(i);
         let spawned = self.config.start == StartMethod::Spawn;
         runtime::disown(pid);
-        self.remove_stages(pid);
+        remove_stages(&w);
         let starts_unready = self.config.initializer.is_some() || spawned;
         if starts_unready && !w.ready && !w.retiring {
             // Died in its initializer (or, spawned, before it was ready) without a report (exit,
@@ -171,15 +174,7 @@ impl Manager {
                 let _ = runtime::wait_exit(w.pid, w.pidfd.as_ref(), hard, None);
             }
             runtime::disown(w.pid);
-            self.remove_stages(w.pid);
-        }
-    }
-
-    /// After reaping spawn worker `pid` of a library loaded at run time: its staging
-    /// directories, which it could not remove if it was killed.
-    fn remove_stages(&self, pid: u32) {
-        if self.config.library.is_some() {
-            crate::code::remove_stages_of(pid);
+            remove_stages(w);
         }
     }
 
@@ -202,5 +197,13 @@ impl Manager {
         for c in rest {
             c.job.deliver(c.index, Err(Error::PoolTerminated));
         }
+    }
+}
+
+/// After reaping spawn worker `w` of a library loaded at run time: its staging directories,
+/// which it could not remove if it was killed.
+fn remove_stages(w: &Worker) {
+    if let Some(dir) = &w.stages {
+        crate::code::remove_stages_of(dir, w.pid);
     }
 }
