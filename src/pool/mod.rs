@@ -31,7 +31,7 @@
 //! `link` its side of one worker, `manager_thread` which thread it is (callbacks run there);
 //! `worker` is the worker process's side, and `task` how a task's function and data travel;
 //! `spawn` and `spawned` are the spawn start method's two sides (see [`StartMethod`]), and
-//! `spawn_host` the worker's side where the library was loaded at run time (a notebook);
+//! `spawned/host` the worker's side where the library was loaded at run time (a notebook);
 //! `cluster` runs spawn workers on the ranks of an MPI job (see [`Mpi`]), and `manager/remote`
 //! is the manager's side of those workers.
 
@@ -57,7 +57,6 @@ mod result;
 mod shared;
 #[deny(unsafe_code)]
 mod spawn;
-mod spawn_host;
 #[deny(unsafe_code)]
 mod spawned;
 #[deny(clippy::undocumented_unsafe_blocks)]

@@ -67,7 +67,7 @@ pub(crate) const OBJECT: u64 = 3;
 pub(crate) const ENTER: u64 = 4;
 
 /// The symbol of the library's worker entry, which the program's own copy of the library calls
-/// in a library loaded at run time (see `spawn_host`).
+/// in a library loaded at run time (see `spawned/host`).
 pub(crate) const ENTRY_SYMBOL: &std::ffi::CStr = c"multiprocessing_spawn_worker";
 
 /// An object a spawn worker must stage to load the code it will be sent (its file's bytes).

@@ -81,7 +81,7 @@ match pool.map(boom, 0..5) {
     Err(Error::Task(t)) => {
         println!("task error {} in {}", t.message, t.worker);
         // The worker loop runs in the notebook's copy of the library, entered from the kernel's.
-        for name in ["ctx::boom", "multiprocessing_spawn_worker", "spawn_host::enter"] {
+        for name in ["ctx::boom", "multiprocessing_spawn_worker", "spawned::host::enter"] {
             println!("backtrace names {name}: {}", t.backtrace.contains(name));
         }
     }

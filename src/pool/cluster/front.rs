@@ -4,6 +4,7 @@
 //! worker's [`Link`] is its rank seen from the pool's manager.
 
 use super::job::{self, JobState};
+use super::link::Link;
 use super::relay::{self, Command};
 use super::wire::{self, Decoder, Frame};
 use super::{Mpi, mpirun};
@@ -17,59 +18,8 @@ use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
-
-/// How a remote worker ended.
-#[derive(Clone, Debug)]
-pub(crate) enum Ended {
-    /// It exited with this code (Python's convention: `-9` for SIGKILL).
-    Exit(i32),
-    /// It could not be started: the rank's message.
-    NotStarted(String),
-    /// The whole job ended: why.
-    Job(String),
-}
-
-/// One remote worker as the manager sees it: its rank, host and pid, and how it ended.
-pub(crate) struct Link {
-    pub(crate) rank: u32,
-    pid: AtomicU32,
-    ended: Mutex<Option<Ended>>,
-    job: Arc<JobState>,
-}
-
-impl Link {
-    pub(super) fn new(rank: u32, pid: u32, job: Arc<JobState>) -> Link {
-        Link {
-            rank,
-            pid: AtomicU32::new(pid),
-            ended: Mutex::new(None),
-            job,
-        }
-    }
-
-    /// The worker's pid on its host (0 until it started).
-    pub(crate) fn pid(&self) -> u32 {
-        self.pid.load(SeqCst)
-    }
-
-    pub(super) fn set_pid(&self, pid: u32) {
-        self.pid.store(pid, SeqCst);
-    }
-
-    pub(super) fn end(&self, how: Ended) {
-        let mut ended = self.ended.lock().unwrap_or_else(|e| e.into_inner());
-        ended.get_or_insert(how);
-    }
-
-    /// How it ended, if it has (the job's end counts).
-    pub(crate) fn ended(&self) -> Option<Ended> {
-        let own = self.ended.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        own.or_else(|| self.job.dead().map(Ended::Job))
-    }
-}
 
 /// A running job and its relay; dropping it ends the job (`Stop`, then signals), waits for
 /// `mpirun` and removes the directory.

@@ -1,5 +1,5 @@
 //! The pool on an MPI cluster: [`Mpi`] (where the workers run), and the front that starts the
-//! job and relays the workers' sockets (`front`, `mpirun`, `relay`, `wire`).
+//! job and relays the workers' sockets (`front`, `mpirun`, `relay`, `wire`; `link` is one remote worker as both the manager and the relay see it).
 //!
 //! A cluster pool's workers are spawn workers ([`crate::StartMethod::Spawn`]) that run on the
 //! ranks of an `mpirun` job: rank 0 is `rustmp-mpi bridge`, on this host, connected to this
@@ -9,11 +9,13 @@
 
 mod front;
 mod job;
+mod link;
 mod mpirun;
 mod relay;
 mod wire;
 
-pub(crate) use front::{Ended, Front, Link};
+pub(crate) use front::Front;
+pub(crate) use link::{Ended, Link};
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -4,8 +4,8 @@
 //! workers' output lines, prefixed with the worker and its host; notices a worker's end (its
 //! socketpair end is closed) and the job's (every worker's).
 
-use super::front::{Ended, Link};
 use super::job::{JobState, describe_exit, read_tail};
+use super::link::{Ended, Link};
 use super::wire::{self, Decoder, Frame};
 use crate::runtime;
 use crate::sys::poll::{PollFd, poll};

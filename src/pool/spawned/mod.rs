@@ -3,8 +3,12 @@
 //! when the pool lets it go. It learns who it is from the first frame ([`Setup`]), runs its
 //! initializer, and finds each task's function by the [`CodeRef`] the pool defined it with.
 
+// The worker's side where the library was loaded at run time (a notebook): it stages the
+// library, then runs this module's loop in the staged copy (C ABI, hence unsafe code).
+#[allow(unsafe_code)]
+mod host;
+
 use super::spawn::{DEFINE, Define, ENTER, OBJECT, Object, SETUP, Setup, WORKER_ENV, WORKER_FD};
-use super::spawn_host;
 use super::task::{self, STATUS_CODE_ERROR, STATUS_READY, Trampoline};
 use super::worker::{self, CONTROL, Functions, HEADER};
 use crate::code::{self, BuildId, CodeRef, Stage};
@@ -194,7 +198,7 @@ pub(super) fn serve_from(fd: RawFd, mut table: Table) -> i32 {
         };
         match kind {
             SETUP => return start(fd, &payload, table),
-            ENTER => return spawn_host::enter(fd, &payload, table),
+            ENTER => return host::enter(fd, &payload, table),
             OBJECT | DEFINE => table.control(kind, &payload),
             _ => return 1,
         }

@@ -7,12 +7,13 @@
 //! from different compilers). If the library cannot be loaded, the worker answers each task with
 //! [`crate::Error::CodeLoad`], the loader's message word for word.
 
-use super::spawn::{ENTRY_SYMBOL, Enter};
-use super::spawned::{self, Table};
-use super::task::{STATUS_CODE_ERROR, STATUS_READY, Trampoline};
-use super::worker::{self, Functions};
+use super::Table;
 use crate::code::Stage;
 use crate::codec;
+use crate::pool::spawn::{ENTRY_SYMBOL, Enter};
+use crate::pool::spawned;
+use crate::pool::task::{STATUS_CODE_ERROR, STATUS_READY, Trampoline};
+use crate::pool::worker::{self, Functions};
 use crate::sys;
 use std::ffi::{CStr, CString, c_char, c_int};
 use std::os::fd::RawFd;
