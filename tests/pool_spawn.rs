@@ -19,14 +19,6 @@ fn one_at_a_time() -> MutexGuard<'static, ()> {
     TURN.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn spawn_pool(n: usize) -> Pool {
-    Pool::builder()
-        .processes(n)
-        .start_method(StartMethod::Spawn)
-        .build()
-        .unwrap()
-}
-
 fn square(x: i64) -> i64 {
     x * x
 }
@@ -50,7 +42,7 @@ fn whoami(_: u8) -> (String, Option<u32>, bool) {
 #[test]
 fn map_starmap_apply_and_callbacks_give_the_results_of_fork_mode() {
     let _turn = one_at_a_time();
-    let pool = spawn_pool(3);
+    let pool = common::spawn_pool(3);
     assert_eq!(
         pool.map(square, 0..10).unwrap(),
         vec![0, 1, 4, 9, 16, 25, 36, 49, 64, 81]
@@ -138,7 +130,7 @@ fn workers_are_this_program_started_again_by_exec_with_fresh_statics() {
     assert_eq!((value, fork_addr), (42, here));
     assert_eq!(fork_exe, exe.display().to_string());
 
-    let pool = spawn_pool(2);
+    let pool = common::spawn_pool(2);
     let (value, pid, worker_exe, worker_addr) = pool.apply(about_me, (0,)).unwrap();
     assert_eq!(value, 0, "a spawn worker starts with the program's statics");
     assert_eq!(worker_exe, exe.display().to_string());
@@ -176,7 +168,7 @@ fn fail_on_3(x: i32) -> i32 {
 #[test]
 fn a_panicking_task_gives_the_error_of_fork_mode_and_the_pool_goes_on() {
     let _turn = one_at_a_time();
-    let pool = spawn_pool(2);
+    let pool = common::spawn_pool(2);
     match pool.map(fail_on_3, 0..10) {
         Err(Error::Task(e)) => {
             assert_eq!(e.message, "no key 3");
@@ -293,7 +285,7 @@ fn spawn_workers() -> Vec<u32> {
 #[test]
 fn a_killed_worker_gives_the_error_of_fork_mode_then_the_pool_recovers() {
     let _turn = one_at_a_time();
-    let pool = spawn_pool(1);
+    let pool = common::spawn_pool(1);
     assert_eq!(pool.apply(sleep_then, (1,)).unwrap(), 1);
     let r = pool
         .map_async_with(sleep_then, 0..4, Some(1), Callbacks::new())
@@ -327,7 +319,7 @@ fn a_killed_worker_gives_the_error_of_fork_mode_then_the_pool_recovers() {
 fn an_interrupt_ends_a_blocked_map_as_in_fork_mode_and_the_pool_goes_on() {
     let _turn = one_at_a_time();
     interrupt::enable().unwrap();
-    let pool = spawn_pool(2);
+    let pool = common::spawn_pool(2);
     assert_eq!(pool.map(square, 0..4).unwrap(), vec![0, 1, 4, 9]);
     let before = spawn_workers();
     common::expect_interrupted("spawn pool map", || {

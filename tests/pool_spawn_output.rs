@@ -7,14 +7,6 @@ mod common;
 
 use multiprocessing::{Pool, StartMethod, current_process};
 
-fn spawn_pool(n: usize) -> Pool {
-    Pool::builder()
-        .processes(n)
-        .start_method(StartMethod::Spawn)
-        .build()
-        .unwrap()
-}
-
 fn shout(i: u32) -> u32 {
     println!("out {i} from {}", current_process().name());
     eprintln!("err {i} from {}", current_process().name());
@@ -43,7 +35,7 @@ fn output_scenario() {
             );
         }
     }
-    let pool = spawn_pool(1);
+    let pool = common::spawn_pool(1);
     assert_eq!(pool.map(shout, 0..2u32).unwrap(), vec![0, 1]);
     pool.close().unwrap();
     pool.join().unwrap();
@@ -111,7 +103,7 @@ fn spawn_workers_output_goes_where_fork_workers_output_goes() {
 #[ignore = "a scenario, run in a child process by the test below"]
 fn killed_parent_scenario() {
     use std::io::Write;
-    let pool = spawn_pool(2);
+    let pool = common::spawn_pool(2);
     let pids = pool.map_chunked(pid_of, 0..2u32, 1).unwrap();
     println!("WORKERS {} {}", pids[0], pids[1]);
     std::io::stdout().flush().unwrap();
@@ -180,7 +172,7 @@ fn a_spawn_worker_does_not_inherit_the_parents_other_descriptors() {
     let target = std::fs::read_link(format!("/proc/self/fd/{}", fds[0])).unwrap();
     let target = target.to_string_lossy().into_owned();
     assert!(target.starts_with("pipe:"), "{target}");
-    let pool = spawn_pool(1);
+    let pool = common::spawn_pool(1);
     let seen = pool.map(open_here, vec![target.clone()]).unwrap();
     // SAFETY: closing the descriptors made above.
     unsafe {

@@ -131,3 +131,12 @@ pub fn read_all(fd: std::os::fd::OwnedFd) -> String {
     let _ = std::io::Read::read_to_string(&mut std::fs::File::from(fd), &mut s);
     s
 }
+
+/// A pool of `n` spawn workers (`StartMethod::Spawn`).
+pub fn spawn_pool(n: usize) -> multiprocessing::Pool {
+    multiprocessing::Pool::builder()
+        .processes(n)
+        .start_method(multiprocessing::StartMethod::Spawn)
+        .build()
+        .unwrap()
+}

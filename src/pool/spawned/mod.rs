@@ -298,11 +298,14 @@ pub(crate) fn check_program() -> Result<Option<code::LoadedObject>> {
     {
         return Ok(None);
     }
-    if std::env::var_os(crate::host::SPAWN_HOST_ENV).is_some_and(|v| names_this_program(&v, &main))
+    let spawn_host = std::env::var_os(crate::host::SPAWN_HOST_ENV);
+    if spawn_host
+        .as_deref()
+        .is_some_and(|v| names_this_program(v, &main))
     {
         return Ok(Some(object));
     }
-    let host = match std::env::var_os(crate::host::SPAWN_HOST_ENV) {
+    let host = match spawn_host {
         Some(v) if !v.is_empty() => format!(
             "{} is {}, another program: inherited from the program that started this one?",
             crate::host::SPAWN_HOST_ENV,
