@@ -197,6 +197,8 @@ impl Front {
         let _ = stream.set_nonblocking(true);
         let mut input = Decoder::default();
         let mut ranks: Vec<(String, u32)> = vec![(String::new(), 0); workers + 1];
+        // What the start does not consume (a worker's output, data, exit): the relay's.
+        let mut early = Vec::new();
         loop {
             let frame = job.frame(&mut stream, &mut input, "ready message")?;
             match frame.kind {
@@ -212,7 +214,7 @@ impl Front {
                 wire::ERROR => {
                     return Err(job.failed(&format!("the bridge says: {}", frame.text())));
                 }
-                _ => {}
+                _ => early.push(frame),
             }
         }
         if ranks[0].0 != here {
@@ -239,7 +241,7 @@ impl Front {
             let frame = job.frame(&mut stream, &mut input, "start of every worker")?;
             let rank = frame.rank as usize;
             match frame.kind {
-                wire::STARTED if rank <= workers && pids[rank] == 0 => {
+                wire::STARTED if (1..=workers).contains(&rank) && pids[rank] == 0 => {
                     pids[rank] = wire::number_and_bytes(&frame.payload).map_or(1, |(p, _)| p);
                     pending -= 1;
                 }
@@ -250,7 +252,7 @@ impl Front {
                         frame.text()
                     )));
                 }
-                _ => {}
+                _ => early.push(frame),
             }
         }
         let state = Arc::new(JobState::default());
@@ -260,6 +262,7 @@ impl Front {
         let relay = relay::Relay::new(relay::Parts {
             bridge: stream,
             input,
+            early,
             mpirun: job.pid,
             pidfd: job.pidfd.take(),
             stderr: job.stderr.take(),

@@ -49,12 +49,17 @@ struct Rank {
     closing: bool,
     /// Started again, no `Started` yet.
     starting: bool,
+    /// Its worker exited with this code (kept apart from the link: it may exit before the
+    /// manager attaches a link, or before the link's socket has all its bytes).
+    exited: Option<i32>,
 }
 
 /// What the relay starts with.
 pub(super) struct Parts {
     pub(super) bridge: UnixStream,
     pub(super) input: Decoder,
+    /// Frames the start read but did not consume, in order.
+    pub(super) early: Vec<Frame>,
     pub(super) mpirun: u32,
     pub(super) pidfd: Option<OwnedFd>,
     pub(super) stderr: Option<OwnedFd>,
@@ -91,6 +96,7 @@ impl Relay {
                 name: String::new(),
                 closing: false,
                 starting: false,
+                exited: None,
             })
             .collect();
         Relay {
@@ -104,6 +110,11 @@ impl Relay {
 
     pub(super) fn run(mut self) {
         let mut buf = vec![0u8; 64 * 1024];
+        for frame in std::mem::take(&mut self.parts.early) {
+            self.on_frame(frame);
+        }
+        // What the start read past its last frame.
+        self.decode();
         loop {
             let (wake, bridge, stderr, pidfd, socks) = self.wait();
             if wake && !self.commands() {
@@ -210,8 +221,15 @@ impl Relay {
                     if restart {
                         wire::encode_into(&mut self.out, rank, wire::RESTART, &[]);
                         slot.starting = true;
+                        slot.exited = None;
                     } else {
                         link.set_pid(slot.pid);
+                        if let Some(code) = slot.exited {
+                            // It exited before the manager attached: this link ends at once
+                            // (dropping the socket closes the manager's end).
+                            link.end(Ended::Exit(code));
+                            continue;
+                        }
                     }
                     let _ = sys::set_nonblocking(&socket, true);
                     slot.socket = Some(socket);
@@ -252,6 +270,11 @@ impl Relay {
                 }
             }
         }
+        self.decode();
+    }
+
+    /// Handles every whole frame decoded so far.
+    fn decode(&mut self) {
         loop {
             match self.parts.input.next_frame() {
                 Ok(Some(frame)) => self.on_frame(frame),
@@ -273,6 +296,7 @@ impl Relay {
                 rank.queue.extend_from_slice(&frame.payload);
             }
             wire::STARTED => {
+                rank.exited = None;
                 rank.pid = wire::number_and_bytes(&frame.payload).map_or(0, |(p, _)| p);
                 rank.starting = false;
                 if let Some(link) = &rank.link {
@@ -281,14 +305,12 @@ impl Relay {
             }
             wire::OUTPUT => {
                 if let Some((stream, line)) = wire::number_and_bytes(&frame.payload) {
-                    write_line(rank, stream, line);
+                    write_line(frame.rank, rank, stream, line);
                 }
             }
             wire::EXITED => {
-                let code = wire::exit_code(&frame.payload).unwrap_or(-1);
-                if let Some(link) = &rank.link {
-                    link.end(Ended::Exit(code));
-                }
+                // The link ends once the socket has the worker's last bytes (`write_worker`).
+                rank.exited = Some(wire::exit_code(&frame.payload).unwrap_or(-1));
                 rank.closing = true;
             }
             wire::ERROR if rank.starting => {
@@ -352,6 +374,9 @@ impl Relay {
         }
         if broken || (rank.closing && rank.queue.is_empty()) {
             // The manager sees the end of its socket, and the link says why.
+            if let (Some(link), Some(code)) = (&rank.link, rank.exited) {
+                link.end(Ended::Exit(code));
+            }
             rank.socket = None;
             rank.link = None;
             rank.closing = false;
@@ -403,8 +428,13 @@ impl Relay {
 }
 
 /// Writes one output line of a worker, whole, in one write, prefixed with who wrote it.
-fn write_line(rank: &Rank, stream: u32, line: &[u8]) {
-    let mut text = format!("({} pid={} host={}) ", rank.name, rank.pid, rank.host).into_bytes();
+fn write_line(r: u32, rank: &Rank, stream: u32, line: &[u8]) {
+    let name = if rank.name.is_empty() {
+        format!("rank {r}")
+    } else {
+        rank.name.clone()
+    };
+    let mut text = format!("({name} pid={} host={}) ", rank.pid, rank.host).into_bytes();
     text.extend_from_slice(line);
     if !text.ends_with(b"\n") {
         text.push(b'\n');
