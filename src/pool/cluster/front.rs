@@ -272,6 +272,7 @@ impl Front {
             hosts: hosts.clone(),
             pids,
             state: state.clone(),
+            echo: super::echo::Echo::start()?,
         });
         let thread = std::thread::Builder::new()
             .name("multiprocessing-mpi-relay".into())

@@ -7,6 +7,7 @@
 //! running one copy of this program (its bytes shipped at the start) as an ordinary spawn worker.
 //! MPI is never initialised in this process.
 
+mod echo;
 mod front;
 mod job;
 mod link;

@@ -4,13 +4,13 @@
 //! workers' output lines, prefixed with the worker and its host; notices a worker's end (its
 //! socketpair end is closed) and the job's (every worker's).
 
+use super::echo::Echo;
 use super::job::{JobState, describe_exit, read_tail};
 use super::link::{Ended, Link};
 use super::wire::{self, Decoder, Frame};
 use crate::runtime;
 use crate::sys::poll::{PollFd, poll};
 use crate::sys::{self, Events, Io};
-use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::{Arc, mpsc};
@@ -69,6 +69,8 @@ pub(super) struct Parts {
     pub(super) hosts: Vec<String>,
     pub(super) pids: Vec<u32>,
     pub(super) state: Arc<JobState>,
+    /// Writes the workers' output lines.
+    pub(super) echo: Echo,
 }
 
 pub(super) struct Relay {
@@ -120,7 +122,8 @@ impl Relay {
             if wake && !self.commands() {
                 return;
             }
-            if bridge.intersects(Events::IN | Events::HUP | Events::ERR) {
+            if bridge.intersects(Events::IN | Events::HUP | Events::ERR) && !self.parts.echo.full()
+            {
                 self.read_bridge(&mut buf);
             }
             if stderr {
@@ -157,10 +160,11 @@ impl Relay {
             PollFd::new(self.parts.wake.as_fd(), Events::IN),
             PollFd::new(
                 self.parts.bridge.as_fd(),
-                if self.out_at < self.out.len() {
-                    Events::IN | Events::OUT
-                } else {
-                    Events::IN
+                match (self.out_at < self.out.len(), self.parts.echo.full()) {
+                    (true, false) => Events::IN | Events::OUT,
+                    (true, true) => Events::OUT,
+                    (false, false) => Events::IN,
+                    (false, true) => Events::NONE,
                 },
             ),
         ];
@@ -188,7 +192,9 @@ impl Relay {
                 fds.push(PollFd::new(s.as_fd(), events));
             }
         }
-        let _ = poll(&mut fds, Duration::from_secs(1));
+        // Output waits to be written: look again soon.
+        let nap = if self.parts.echo.full() { 10 } else { 1000 };
+        let _ = poll(&mut fds, Duration::from_millis(nap));
         let ready = |at: Option<usize>| at.is_some_and(|i| !fds[i].revents().is_empty());
         (
             !fds[0].revents().is_empty(),
@@ -305,7 +311,7 @@ impl Relay {
             }
             wire::OUTPUT => {
                 if let Some((stream, line)) = wire::number_and_bytes(&frame.payload) {
-                    write_line(frame.rank, rank, stream, line);
+                    write_line(&self.parts.echo, frame.rank, rank, stream, line);
                 }
             }
             wire::EXITED => {
@@ -332,7 +338,7 @@ impl Relay {
                     rank.host,
                     frame.text()
                 );
-                let _ = std::io::stderr().lock().write_all(line.as_bytes());
+                self.parts.echo.line(2, line.into_bytes());
             }
             wire::BYE | wire::HELLO | wire::READY => {}
             _ => {}
@@ -428,7 +434,7 @@ impl Relay {
 }
 
 /// Writes one output line of a worker, whole, in one write, prefixed with who wrote it.
-fn write_line(r: u32, rank: &Rank, stream: u32, line: &[u8]) {
+fn write_line(echo: &Echo, r: u32, rank: &Rank, stream: u32, line: &[u8]) {
     let name = if rank.name.is_empty() {
         format!("rank {r}")
     } else {
@@ -439,13 +445,5 @@ fn write_line(r: u32, rank: &Rank, stream: u32, line: &[u8]) {
     if !text.ends_with(b"\n") {
         text.push(b'\n');
     }
-    if stream == 2 {
-        let mut err = std::io::stderr().lock();
-        let _ = err.write_all(&text);
-        let _ = err.flush();
-    } else {
-        let mut out = std::io::stdout().lock();
-        let _ = out.write_all(&text);
-        let _ = out.flush();
-    }
+    echo.line(stream, text);
 }
