@@ -245,7 +245,9 @@ impl Front {
                     pids[rank] = wire::number_and_bytes(&frame.payload).map_or(1, |(p, _)| p);
                     pending -= 1;
                 }
-                wire::ERROR => {
+                wire::START_FAILED | wire::ERROR
+                    if frame.kind == wire::START_FAILED || rank == 0 =>
+                {
                     let host = ranks.get(rank).map_or("?", |r| r.0.as_str()).to_string();
                     return Err(job.failed(&format!(
                         "rank {rank} on {host} cannot start this program: {}",

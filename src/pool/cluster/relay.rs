@@ -180,7 +180,8 @@ impl Relay {
         let mut socks = Vec::new();
         for (r, rank) in self.ranks.iter().enumerate() {
             if let Some(s) = &rank.socket {
-                let mut events = if backlog || rank.closing {
+                // A worker that is starting gets the manager's bytes once it has started.
+                let mut events = if backlog || rank.closing || rank.starting {
                     Events::NONE
                 } else {
                     Events::IN
@@ -319,18 +320,18 @@ impl Relay {
                 rank.exited = Some(wire::exit_code(&frame.payload).unwrap_or(-1));
                 rank.closing = true;
             }
-            wire::ERROR if rank.starting => {
+            wire::START_FAILED if rank.starting => {
                 if let Some(link) = &rank.link {
                     link.end(Ended::NotStarted(frame.text()));
                 }
                 rank.starting = false;
                 rank.closing = true;
             }
-            wire::ERROR | wire::DROPPED => {
-                let what = if frame.kind == wire::ERROR {
-                    "error"
-                } else {
-                    "dropped a message"
+            wire::ERROR | wire::DROPPED | wire::START_FAILED => {
+                let what = match frame.kind {
+                    wire::ERROR => "error",
+                    wire::DROPPED => "dropped a message",
+                    _ => "could not start",
                 };
                 let line = format!(
                     "(rustmp-mpi rank {} host={}) {what}: {}\n",
