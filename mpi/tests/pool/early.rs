@@ -147,3 +147,32 @@ pub fn stdout_lock() -> Result<(), String> {
         other => Err(format!("{other:?}")),
     }
 }
+
+/// A 4 MiB result, then (maxtasksperchild(1)) the worker exits at once.
+fn big(x: u64) -> Vec<u8> {
+    vec![x as u8; 4 << 20]
+}
+
+/// Each worker sends a 4 MiB result and exits right after it (maxtasksperchild(1)): every
+/// result arrives whole (a worker's end is announced only after its last bytes).
+pub fn last_data() -> Result<(), String> {
+    let pool = Pool::builder()
+        .processes(2)
+        .maxtasksperchild(1)
+        .mpi(Mpi::local().start_timeout(Duration::from_secs(30)))
+        .build()
+        .map_err(|e| format!("build: {e}"))?;
+    let out = pool
+        .map_chunked(big, 0..8u64, 1)
+        .map_err(|e| format!("map: {e}"))?;
+    let whole = out
+        .iter()
+        .enumerate()
+        .all(|(i, v)| v.len() == 4 << 20 && v.iter().all(|&b| b == i as u8));
+    println!("RESULT last_data results={} whole={whole}", out.len());
+    if whole && out.len() == 8 {
+        Ok(())
+    } else {
+        Err("a result is missing or cut".into())
+    }
+}

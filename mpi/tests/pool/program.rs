@@ -229,6 +229,7 @@ pub fn run(name: &str, hosts: &[String]) -> Result<(), String> {
         "early_exit" => crate::early::early_exit(),
         "transient" => crate::early::transient(),
         "stdout_lock" => crate::early::stdout_lock(),
+        "last_data" => crate::early::last_data(),
         "bad_inputs" => bad_inputs(),
         "interrupt" => interrupt(hosts),
         "unreachable" => unreachable(hosts),
