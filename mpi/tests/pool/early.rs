@@ -176,3 +176,39 @@ pub fn last_data() -> Result<(), String> {
         Err("a result is missing or cut".into())
     }
 }
+
+fn slow(x: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(100));
+    x
+}
+
+/// SIGINT during a map on `Mpi::local()`: `Interrupted`; the interrupt ended the pool's job
+/// (with the other children), and a later call on that pool says so.
+pub fn after_interrupt() -> Result<(), String> {
+    multiprocessing::interrupt::enable().map_err(|e| e.to_string())?;
+    let pool = Pool::builder()
+        .processes(2)
+        .mpi(Mpi::local().start_timeout(Duration::from_secs(30)))
+        .build()
+        .map_err(|e| format!("build: {e}"))?;
+    let me = std::process::id() as i32;
+    let signaller = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(500));
+        // SAFETY: kill(2) on this process; no memory is involved.
+        unsafe { libc::kill(me, libc::SIGINT) };
+    });
+    let got = pool.map_chunked(slow, 0..100u64, 1);
+    let _ = signaller.join();
+    if !matches!(got, Err(multiprocessing::Error::Interrupted)) {
+        return Err(format!("expected Interrupted, got {got:?}"));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let next = pool.map(slow, 0..4u64);
+    println!("RESULT after_interrupt next={next:?}");
+    match next {
+        Err(e) if e.to_string().contains("interrupt") => Ok(()),
+        other => Err(format!(
+            "a call after the interrupt should say the interrupt ended the pool: {other:?}"
+        )),
+    }
+}

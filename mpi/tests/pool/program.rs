@@ -230,6 +230,7 @@ pub fn run(name: &str, hosts: &[String]) -> Result<(), String> {
         "transient" => crate::early::transient(),
         "stdout_lock" => crate::early::stdout_lock(),
         "last_data" => crate::early::last_data(),
+        "after_interrupt" => crate::early::after_interrupt(),
         "bad_inputs" => bad_inputs(),
         "interrupt" => interrupt(hosts),
         "unreachable" => unreachable(hosts),

@@ -150,6 +150,7 @@ impl Front {
             call: "read /proc/self/exe (the program the workers run)",
             source: e,
         })?;
+        let epoch = crate::interrupt::raised_count();
         let stage = Stage::new()?;
         let socket = stage.path().join("front.sock");
         let secret_file = stage.path().join("secret");
@@ -275,6 +276,7 @@ impl Front {
             pids,
             state: state.clone(),
             echo: super::echo::Echo::start()?,
+            epoch,
         });
         let thread = std::thread::Builder::new()
             .name("multiprocessing-mpi-relay".into())

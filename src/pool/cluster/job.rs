@@ -76,3 +76,19 @@ pub(super) fn describe_exit(pid: u32, tail: &[u8]) -> String {
         format!("{status}; mpirun's stderr ends:\n{text}")
     }
 }
+
+/// Why the job of `mpirun` `pid` ended, for every later call of its pool: an interrupt since
+/// `epoch` (the interrupt count when it started) terminated it with the other children of this
+/// process, or mpirun's status and the `tail` of its stderr say.
+pub(super) fn why_ended(pid: u32, tail: &[u8], epoch: u64) -> String {
+    if crate::interrupt::raised_since(epoch) {
+        "the MPI job was ended by an interrupt (an interrupt ends a cluster pool's job with the \
+         other children of this process); make a new pool"
+            .into()
+    } else {
+        format!(
+            "the MPI job ended{}; make a new pool",
+            describe_exit(pid, tail)
+        )
+    }
+}

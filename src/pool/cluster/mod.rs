@@ -29,6 +29,11 @@ use std::time::Duration;
 /// [`Mpi::launcher`]). Each worker runs this program, shipped as bytes to each rank at the
 /// start: the hosts need the same OS and libraries, not the program.
 ///
+/// An interrupt ([`crate::interrupt`]) ends the job with the other children of this process
+/// (`mpirun` is one): the interrupted call returns [`crate::Error::Interrupted`] and every
+/// later call of that pool [`crate::Error::Cluster`] saying an interrupt ended it (a local
+/// pool starts its workers again instead); make a new pool.
+///
 /// ```
 /// use multiprocessing::Mpi;
 /// use std::time::Duration;

@@ -5,7 +5,7 @@
 //! socketpair end is closed) and the job's (every worker's).
 
 use super::echo::Echo;
-use super::job::{JobState, describe_exit, read_tail};
+use super::job::{JobState, read_tail, why_ended};
 use super::link::{Ended, Link};
 use super::wire::{self, Decoder, Frame};
 use crate::runtime;
@@ -69,6 +69,8 @@ pub(super) struct Parts {
     pub(super) hosts: Vec<String>,
     pub(super) pids: Vec<u32>,
     pub(super) state: Arc<JobState>,
+    /// The interrupt count when the job started (a later interrupt ends the job).
+    pub(super) epoch: u64,
     /// Writes the workers' output lines.
     pub(super) echo: Echo,
 }
@@ -415,10 +417,7 @@ impl Relay {
         let soon = sys::Deadline::after(Duration::from_secs(2));
         let _ = runtime::wait_exit(pid, self.parts.pidfd.as_ref(), soon, None);
         read_tail(&mut self.parts.stderr, &mut self.parts.tail);
-        let why = format!(
-            "the MPI job ended{}; make a new pool",
-            describe_exit(pid, &self.parts.tail)
-        );
+        let why = why_ended(pid, &self.parts.tail, self.parts.epoch);
         *self
             .parts
             .state
