@@ -122,18 +122,23 @@ fn accept_bridge(listener: &UnixListener, secret: &[u8], job: &mut Starting) -> 
         };
         let same_user =
             sys::peer::peer_credentials(&stream).is_ok_and(|(_, uid)| uid == sys::exec::getuid());
-        if same_user && proof_ok(&stream, secret) {
+        if same_user && proof_ok(&stream, secret, job.deadline) {
             return Ok(stream);
         }
         // Someone else (or a process of ours without the secret): closed, never trusted.
     }
 }
 
-fn proof_ok(stream: &UnixStream, secret: &[u8]) -> bool {
+/// Reads the connection's proof for at most 2 s, and not past the start's `deadline`.
+fn proof_ok(stream: &UnixStream, secret: &[u8], deadline: Instant) -> bool {
     use std::io::Read;
     let mut proof = [0u8; 8 + 32];
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return false;
+    }
     let _ = stream.set_nonblocking(false);
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let _ = stream.set_read_timeout(Some(left.min(Duration::from_secs(2))));
     let read = (&*stream).read_exact(&mut proof).is_ok();
     let _ = stream.set_read_timeout(None);
     read && wire::proof_matches(&proof, secret)
