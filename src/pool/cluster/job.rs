@@ -77,18 +77,17 @@ pub(super) fn describe_exit(pid: u32, tail: &[u8]) -> String {
     }
 }
 
-/// Why the job of `mpirun` `pid` ended, for every later call of its pool: an interrupt since
-/// `epoch` (the interrupt count when it started) terminated it with the other children of this
-/// process, or mpirun's status and the `tail` of its stderr say.
+/// Why the job of `mpirun` `pid` ended, for every later call of its pool: mpirun's status
+/// and the `tail` of its stderr, and whether an interrupt came since `epoch` (the interrupt
+/// count when it started: Ctrl-C in a terminal reaches mpirun too, which then ends the job).
 pub(super) fn why_ended(pid: u32, tail: &[u8], epoch: u64) -> String {
-    if crate::interrupt::raised_since(epoch) {
-        "the MPI job was ended by an interrupt (an interrupt ends a cluster pool's job with the \
-         other children of this process); make a new pool"
-            .into()
+    let after = if crate::interrupt::raised_since(epoch) {
+        " after an interrupt"
     } else {
-        format!(
-            "the MPI job ended{}; make a new pool",
-            describe_exit(pid, tail)
-        )
-    }
+        ""
+    };
+    format!(
+        "the MPI job ended{after}{}; make a new pool",
+        describe_exit(pid, tail)
+    )
 }
