@@ -264,22 +264,9 @@ pub(crate) fn live_children() -> Vec<(u32, String, bool)> {
     live
 }
 
-/// Terminates every live child but a cluster pool's `mpirun` (its pool kills its busy remote
-/// workers instead): SIGTERM, then SIGKILL for those alive 100 ms later; reaps them all.
+/// Terminates every live child: SIGTERM, then SIGKILL for those alive 100 ms later; reaps them all.
 pub(crate) fn terminate_all_children() {
-    let launchers: Vec<u32> = {
-        let st = state();
-        st.children
-            .iter()
-            .filter(|(_, c)| c.kind == Kind::Launcher)
-            .map(|(&p, _)| p)
-            .collect()
-    };
-    let pids: Vec<u32> = live_children()
-        .into_iter()
-        .map(|(p, _, _)| p)
-        .filter(|p| !launchers.contains(p))
-        .collect();
+    let pids: Vec<u32> = live_children().into_iter().map(|(p, _, _)| p).collect();
     for &pid in &pids {
         let _ = signal(pid, Signal::SIGTERM);
     }

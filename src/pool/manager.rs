@@ -57,8 +57,6 @@ pub(crate) struct Manager {
     code: spawn::CodeTable,
     /// A cluster pool's running job.
     cluster: Option<crate::pool::cluster::Front>,
-    /// The interrupt count when the busy remote workers were last signalled for one.
-    seen_interrupts: u64,
 }
 
 mod remote;
@@ -79,7 +77,6 @@ impl Manager {
             seen_cancels: (0, 0),
             code: spawn::CodeTable::default(),
             cluster: None,
-            seen_interrupts: interrupt::raised_count(),
         }
     }
 
@@ -131,7 +128,6 @@ impl Manager {
                 break;
             }
             self.drop_cancelled();
-            self.interrupt_remote();
             if !self.pending.is_empty() {
                 // Notice workers that died meanwhile (an interrupt terminates them) before
                 // handing them work.

@@ -182,8 +182,8 @@ fn slow(x: u64) -> u64 {
     x
 }
 
-/// SIGINT during a map on `Mpi::local()`: `Interrupted`, and the same pool works afterwards
-/// (its busy workers were killed and restarted, as a local pool's are).
+/// SIGINT during a map on `Mpi::local()`: `Interrupted`; the interrupt ended the pool's job
+/// (with the other children), and a later call on that pool says so.
 pub fn after_interrupt() -> Result<(), String> {
     multiprocessing::interrupt::enable().map_err(|e| e.to_string())?;
     let pool = Pool::builder()
@@ -206,7 +206,9 @@ pub fn after_interrupt() -> Result<(), String> {
     let next = pool.map(slow, 0..4u64);
     println!("RESULT after_interrupt next={next:?}");
     match next {
-        Ok(v) if v == [0, 1, 2, 3] => Ok(()),
-        other => Err(format!("the pool after the interrupt: {other:?}")),
+        Err(e) if e.to_string().contains("interrupt") => Ok(()),
+        other => Err(format!(
+            "a call after the interrupt should say the interrupt ended the pool: {other:?}"
+        )),
     }
 }

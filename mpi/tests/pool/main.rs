@@ -237,8 +237,8 @@ fn simple(
     cluster.wait_empty(LINGER)
 }
 
-/// SIGINT to the program during a blocked map on the fake hosts: `Interrupted` within 1 s, the
-/// same pool and a new one work, and nothing of either job is left anywhere.
+/// SIGINT to the program during a blocked map on the fake hosts: `Interrupted` within 1 s, a
+/// new pool works, and nothing of either job is left anywhere.
 fn interrupt(launcher: &std::path::Path, cluster: &FakeCluster) -> Outcome {
     let done = scenario(launcher, Some(cluster), "interrupt", false)?;
     let _ = done;

@@ -333,11 +333,6 @@ impl Front {
         Ok(link)
     }
 
-    /// Sends signal `signal` to the worker of `rank`.
-    pub(crate) fn signal(&self, rank: u32, signal: u32) -> Result<()> {
-        self.command(Command::Signal { rank, signal })
-    }
-
     fn command(&self, command: Command) -> Result<()> {
         self.commands.send(command).map_err(|_| {
             Error::Cluster(self.job.dead().unwrap_or_else(|| "the relay ended".into()))

@@ -29,11 +29,10 @@ use std::time::Duration;
 /// [`Mpi::launcher`]). Each worker runs this program, shipped as bytes to each rank at the
 /// start: the hosts need the same OS and libraries, not the program.
 ///
-/// An interrupt ([`crate::interrupt`]) terminates the other children of this process but not
-/// `mpirun`: the interrupted call returns [`crate::Error::Interrupted`], the pool kills the
-/// remote workers busy with it (a `Signal` to their ranks) and they start again, as a local
-/// pool's workers do; the pool and its job go on. Should the job end anyway, later calls fail
-/// with [`crate::Error::Cluster`] (saying whether an interrupt came since it started).
+/// An interrupt ([`crate::interrupt`]) ends the job with the other children of this process
+/// (`mpirun` is one): the interrupted call returns [`crate::Error::Interrupted`] and every
+/// later call of that pool [`crate::Error::Cluster`] saying an interrupt ended it (a local
+/// pool starts its workers again instead); make a new pool.
 ///
 /// ```
 /// use multiprocessing::Mpi;

@@ -29,8 +29,6 @@ pub(super) enum Command {
         name: String,
         restart: bool,
     },
-    /// A signal for the worker of `rank`.
-    Signal { rank: u32, signal: u32 },
     /// End the job (`Stop` to rank 0).
     Stop,
     /// The job is over: end the thread.
@@ -249,9 +247,6 @@ impl Relay {
                     slot.closing = false;
                     slot.link = Some(link);
                     slot.name = name;
-                }
-                Command::Signal { rank, signal } => {
-                    wire::encode_into(&mut self.out, rank, wire::SIGNAL, &signal.to_le_bytes());
                 }
                 Command::Stop => {
                     // What the manager wrote before (its workers' EXIT frames) goes first.

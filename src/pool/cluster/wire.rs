@@ -11,7 +11,6 @@ const MAX_PAYLOAD: u64 = 1 << 30;
 // Front → bridge.
 pub(super) const START: u32 = 1;
 pub(super) const DATA: u32 = 2;
-pub(super) const SIGNAL: u32 = 4;
 pub(super) const STOP: u32 = 5;
 pub(super) const RESTART: u32 = 6;
 // Bridge → front.

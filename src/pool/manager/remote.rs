@@ -56,26 +56,6 @@ impl Manager {
         self.queue_setup(self.workers.len() - 1, identity)
     }
 
-    /// After an interrupt, kills the remote workers busy with a call it interrupted (the
-    /// interrupt terminates the local children, not `mpirun`): they restart as local ones do.
-    pub(super) fn interrupt_remote(&mut self) {
-        let now = interrupt::raised_count();
-        if now == self.seen_interrupts {
-            return;
-        }
-        self.seen_interrupts = now;
-        let Some(front) = self.cluster.as_ref() else {
-            return;
-        };
-        for w in &self.workers {
-            if let (Some(link), Some(inflight)) = (&w.remote, &w.busy)
-                && interrupt::raised_since(inflight.epoch)
-            {
-                let _ = front.signal(link.rank, libc::SIGKILL as u32);
-            }
-        }
-    }
-
     /// Removes remote worker `i` if it has ended: its in-flight chunk fails with
     /// [`Error::WorkerDied`], or [`Error::Cluster`] when the whole job ended.
     pub(super) fn check_remote_exit(&mut self, i: usize) {
