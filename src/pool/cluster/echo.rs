@@ -57,6 +57,16 @@ impl Echo {
         }
     }
 
+    /// Queues a worker's output `line` (stream 1 or 2), whole, after `prefix` (who wrote it).
+    pub(super) fn worker_line(&self, prefix: String, stream: u32, line: &[u8]) {
+        let mut text = prefix.into_bytes();
+        text.extend_from_slice(line);
+        if !text.ends_with(b"\n") {
+            text.push(b'\n');
+        }
+        self.line(stream, text);
+    }
+
     /// Too much waits: the relay reads no more output for now.
     pub(super) fn full(&self) -> bool {
         self.queued.load(SeqCst) > LIMIT

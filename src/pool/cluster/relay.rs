@@ -314,7 +314,12 @@ impl Relay {
             }
             wire::OUTPUT => {
                 if let Some((stream, line)) = wire::number_and_bytes(&frame.payload) {
-                    write_line(&self.parts.echo, frame.rank, rank, stream, line);
+                    let who = match rank.name.as_str() {
+                        "" => format!("rank {}", frame.rank),
+                        name => name.to_string(),
+                    };
+                    let text = format!("({who} pid={} host={}) ", rank.pid, rank.host);
+                    self.parts.echo.worker_line(text, stream, line);
                 }
             }
             wire::EXITED => {
@@ -431,19 +436,4 @@ impl Relay {
             rank.socket = None;
         }
     }
-}
-
-/// Writes one output line of a worker, whole, in one write, prefixed with who wrote it.
-fn write_line(echo: &Echo, r: u32, rank: &Rank, stream: u32, line: &[u8]) {
-    let name = if rank.name.is_empty() {
-        format!("rank {r}")
-    } else {
-        rank.name.clone()
-    };
-    let mut text = format!("({name} pid={} host={}) ", rank.pid, rank.host).into_bytes();
-    text.extend_from_slice(line);
-    if !text.ends_with(b"\n") {
-        text.push(b'\n');
-    }
-    echo.line(stream, text);
 }
