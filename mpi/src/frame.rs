@@ -46,6 +46,9 @@ pub enum Kind {
     Dropped = 22,
     /// Rank → front: the rank leaves the job (after `Stop`).
     Bye = 23,
+    /// Rank → front: a `Start` or `Restart` failed (payload: UTF-8 text); unlike `Error`, it
+    /// always answers a start, so the front never takes a late error for one.
+    StartFailed = 24,
 }
 
 impl Kind {
@@ -69,6 +72,7 @@ impl Kind {
             21 => Error,
             22 => Dropped,
             23 => Bye,
+            24 => StartFailed,
             _ => return None,
         })
     }

@@ -28,14 +28,14 @@
 //!   stages as an 0700 file in its own 0700 directory, [`stage`]), with argv and extra env; its
 //!   socket is fd 3 ([`WORKER_FD`]), stdin /dev/null, stdout/stderr piped to the rank, no other
 //!   fd of the rank, `PR_SET_PDEATHSIG`; env = the rank's minus `OMPI_*`/`PMIX_*`/`OPAL_*`.
-//!   Answer: `Started` or `Error`.
+//!   Answer: `Started` or `StartFailed`.
 //! - `Data`=2: bytes for the worker's socket (a byte stream, like a local worker's socket).
 //! - `Eof`=3: shut the write side of the worker's socket once the queued bytes are written.
 //! - `Signal`=4 (payload `u32` signal number): `kill(worker, sig)`.
 //! - `Stop`=5: kill the worker, answer `Exited` (if it ran) + `Bye`, leave the job. To rank 0:
 //!   stop every rank, then the bridge ends (mpirun exits 0). The bridge does the same when the
 //!   front's socket closes.
-//! - `Restart`=6: run the last `Start` again (the staged file is kept).
+//! - `Restart`=6: run the last `Start` again (the staged file is kept). Answer: as `Start`'s.
 //! - `Raw`=7, `PeerRaw`=8 ([`proto::PeerRaw`]): for tests only: bytes sent to a rank without a
 //!   MAC, or by another rank; the rank must drop them.
 //!
@@ -51,7 +51,9 @@
 //!   `Data` and `Output`.
 //! - `Error`=21 (UTF-8): e.g. "cannot start the worker /x: No such file or directory (os error
 //!   2)"; `rank` 0 = the bridge's own. `Dropped`=22 (UTF-8): a rank dropped a message it must
-//!   not run (wrong MAC, wrong source, runt). `Bye`=23: the rank leaves.
+//!   not run (wrong MAC, wrong source, runt). `Bye`=23: the rank leaves. `StartFailed`=24
+//!   (UTF-8): the answer to a `Start` or `Restart` that failed (never sent otherwise, so a
+//!   late `Error`, e.g. about bytes for the previous worker, is never taken for it).
 //! - The end of the socket = the job is over (or rank 0 died): mpirun's exit status and stderr
 //!   say why ("process rank 3 with PID … on node … exited on signal 9").
 //!

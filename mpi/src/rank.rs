@@ -91,6 +91,12 @@ impl Rank<'_> {
         self.send(Kind::Error, text.into_bytes());
     }
 
+    /// The answer to a `Start` or `Restart` that failed.
+    fn start_failed(&self, text: String) {
+        eprintln!("rustmp-mpi worker rank {}: {text}", self.rank);
+        self.send(Kind::StartFailed, text.into_bytes());
+    }
+
     fn dropped(&self, text: String) {
         eprintln!("rustmp-mpi worker rank {}: dropped {text}", self.rank);
         self.send(Kind::Dropped, text.into_bytes());
@@ -168,11 +174,11 @@ impl Rank<'_> {
         match frame.kind {
             Kind::Start => match Start::decode(&frame.payload) {
                 Ok(start) => self.start(start),
-                Err(error) => self.error(format!("bad start: {error}")),
+                Err(error) => self.start_failed(format!("bad start: {error}")),
             },
             Kind::Restart => match self.last.clone() {
                 Some(start) => self.start(start),
-                None => self.error("restart before any start".into()),
+                None => self.start_failed("restart before any start".into()),
             },
             Kind::Data => match &mut self.worker {
                 Some(running) => running.input.push(frame.payload),
@@ -221,7 +227,7 @@ impl Rank<'_> {
 
     fn start(&mut self, start: Start) {
         if let Some(running) = &self.worker {
-            return self.error(format!(
+            return self.start_failed(format!(
                 "a worker is running already (pid {})",
                 running.worker.pid
             ));
@@ -233,8 +239,9 @@ impl Rank<'_> {
                     match Stage::create() {
                         Ok(stage) => self.stage = Some(stage),
                         Err(error) => {
-                            return self
-                                .error(format!("cannot create a staging directory: {error}"));
+                            return self.start_failed(format!(
+                                "cannot create a staging directory: {error}"
+                            ));
                         }
                     }
                 }
@@ -243,7 +250,7 @@ impl Rank<'_> {
                     Ok(path) => path,
                     Err(error) => {
                         let dir = stage.dir().display().to_string();
-                        return self.error(format!("cannot stage {name} in {dir}: {error}"));
+                        return self.start_failed(format!("cannot stage {name} in {dir}: {error}"));
                     }
                 }
             }
@@ -270,7 +277,7 @@ impl Rank<'_> {
                     err: Lines::default(),
                 });
             }
-            Err(error) => self.error(format!(
+            Err(error) => self.start_failed(format!(
                 "cannot start the worker {}: {error}",
                 path.display()
             )),

@@ -9,6 +9,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod early;
 mod program;
 
 use std::collections::BTreeSet;
@@ -25,8 +26,13 @@ use support::{Outcome, ensure, procs};
 const DEADLINE: Duration = Duration::from_secs(90);
 /// How long the job's processes may linger after the program ended.
 const LINGER: Duration = Duration::from_secs(5);
-const SCENARIOS: [&str; 10] = [
+const SCENARIOS: [&str; 15] = [
     "local_map",
+    "early_exit",
+    "transient",
+    "stdout_lock",
+    "last_data",
+    "after_interrupt",
     "two_hosts_map",
     "remote_panic",
     "killed_worker",
@@ -59,11 +65,20 @@ fn main() -> ExitCode {
         return tally.finish();
     }
     tally.scenario("local_map", || local_map(&launcher));
+    for name in [
+        "early_exit",
+        "transient",
+        "stdout_lock",
+        "last_data",
+        "after_interrupt",
+    ] {
+        tally.scenario(name, || scenario(&launcher, None, name, false).map(drop));
+    }
     // One extra node that nothing reaches: its orted can never call back (mpirun waits).
     let cluster = match FakeCluster::up_with(&[("RUSTMP_FAKE_UNREACHABLE", "1")]) {
         Ok(cluster) => cluster,
         Err(UpError::CannotHere(why)) => {
-            SCENARIOS[1..].iter().for_each(|n| tally.skip(n, &why));
+            SCENARIOS[6..].iter().for_each(|n| tally.skip(n, &why));
             return tally.finish();
         }
         Err(UpError::Failed(why)) => {

@@ -226,6 +226,11 @@ pub fn run(name: &str, hosts: &[String]) -> Result<(), String> {
                 format!("6 chunks ran in workers {pids:?}")
             })
         }
+        "early_exit" => crate::early::early_exit(),
+        "transient" => crate::early::transient(),
+        "stdout_lock" => crate::early::stdout_lock(),
+        "last_data" => crate::early::last_data(),
+        "after_interrupt" => crate::early::after_interrupt(),
         "bad_inputs" => bad_inputs(),
         "interrupt" => interrupt(hosts),
         "unreachable" => unreachable(hosts),

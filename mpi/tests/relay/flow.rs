@@ -40,12 +40,21 @@ pub fn round_trip(
     };
     front.send(4, Kind::Start, missing.encode())?;
     let error = front.expect(REPLY, "start error", |f| {
-        f.rank == 4 && f.kind == Kind::Error
+        f.rank == 4 && f.kind == Kind::StartFailed
     })?;
     println!("  rank 4 says: {}", error.text());
     ensure(
         error.text().contains("/no/such/worker") && error.text().contains("No such file"),
         || error.text(),
+    )?;
+    // Bytes for no worker are an `Error`, never taken for a start's answer.
+    front.send(4, Kind::Data, b"late\n".to_vec())?;
+    let late = front.expect(REPLY, "error about late bytes", |f| {
+        f.rank == 4 && matches!(f.kind, Kind::Error | Kind::StartFailed)
+    })?;
+    ensure(
+        late.kind == Kind::Error && late.text().contains("not running"),
+        || format!("{:?}: {}", late.kind, late.text()),
     )?;
     let uid = std::fs::metadata("/proc/self")
         .map(|m| m.uid())

@@ -69,7 +69,7 @@ pub fn forged_frames(front: &mut Front) -> Outcome {
     let ran = front
         .unclaimed
         .iter()
-        .any(|f| f.rank == 1 && matches!(f.kind, Kind::Started | Kind::Error));
+        .any(|f| f.rank == 1 && matches!(f.kind, Kind::Started | Kind::StartFailed | Kind::Error));
     ensure(!ran && !marker.exists(), || {
         format!("a forged frame ran (marker {})", marker.display())
     })

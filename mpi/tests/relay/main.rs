@@ -163,7 +163,7 @@ pub fn echo_start(setup: &Setup, rank: u32) -> Result<Vec<u8>, String> {
 pub fn start(front: &mut Front, job: &mut Job, rank: u32, kind: Kind, payload: Vec<u8>) -> Outcome {
     front.send(rank, kind, payload)?;
     let frame = front.expect(REPLY, "started", |f| {
-        f.rank == rank && matches!(f.kind, Kind::Started | Kind::Error)
+        f.rank == rank && matches!(f.kind, Kind::Started | Kind::StartFailed)
     })?;
     ensure(frame.kind == Kind::Started, || {
         format!("rank {rank} could not start: {}", frame.text())

@@ -122,18 +122,23 @@ fn accept_bridge(listener: &UnixListener, secret: &[u8], job: &mut Starting) -> 
         };
         let same_user =
             sys::peer::peer_credentials(&stream).is_ok_and(|(_, uid)| uid == sys::exec::getuid());
-        if same_user && proof_ok(&stream, secret) {
+        if same_user && proof_ok(&stream, secret, job.deadline) {
             return Ok(stream);
         }
         // Someone else (or a process of ours without the secret): closed, never trusted.
     }
 }
 
-fn proof_ok(stream: &UnixStream, secret: &[u8]) -> bool {
+/// Reads the connection's proof for at most 2 s, and not past the start's `deadline`.
+fn proof_ok(stream: &UnixStream, secret: &[u8], deadline: Instant) -> bool {
     use std::io::Read;
     let mut proof = [0u8; 8 + 32];
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return false;
+    }
     let _ = stream.set_nonblocking(false);
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let _ = stream.set_read_timeout(Some(left.min(Duration::from_secs(2))));
     let read = (&*stream).read_exact(&mut proof).is_ok();
     let _ = stream.set_read_timeout(None);
     read && wire::proof_matches(&proof, secret)
@@ -150,6 +155,7 @@ impl Front {
             call: "read /proc/self/exe (the program the workers run)",
             source: e,
         })?;
+        let epoch = crate::interrupt::raised_count();
         let stage = Stage::new()?;
         let socket = stage.path().join("front.sock");
         let secret_file = stage.path().join("secret");
@@ -197,6 +203,8 @@ impl Front {
         let _ = stream.set_nonblocking(true);
         let mut input = Decoder::default();
         let mut ranks: Vec<(String, u32)> = vec![(String::new(), 0); workers + 1];
+        // What the start does not consume (a worker's output, data, exit): the relay's.
+        let mut early = Vec::new();
         loop {
             let frame = job.frame(&mut stream, &mut input, "ready message")?;
             match frame.kind {
@@ -212,7 +220,7 @@ impl Front {
                 wire::ERROR => {
                     return Err(job.failed(&format!("the bridge says: {}", frame.text())));
                 }
-                _ => {}
+                _ => early.push(frame),
             }
         }
         if ranks[0].0 != here {
@@ -239,18 +247,20 @@ impl Front {
             let frame = job.frame(&mut stream, &mut input, "start of every worker")?;
             let rank = frame.rank as usize;
             match frame.kind {
-                wire::STARTED if rank <= workers && pids[rank] == 0 => {
+                wire::STARTED if (1..=workers).contains(&rank) && pids[rank] == 0 => {
                     pids[rank] = wire::number_and_bytes(&frame.payload).map_or(1, |(p, _)| p);
                     pending -= 1;
                 }
-                wire::ERROR => {
+                wire::START_FAILED | wire::ERROR
+                    if frame.kind == wire::START_FAILED || rank == 0 =>
+                {
                     let host = ranks.get(rank).map_or("?", |r| r.0.as_str()).to_string();
                     return Err(job.failed(&format!(
                         "rank {rank} on {host} cannot start this program: {}",
                         frame.text()
                     )));
                 }
-                _ => {}
+                _ => early.push(frame),
             }
         }
         let state = Arc::new(JobState::default());
@@ -260,6 +270,7 @@ impl Front {
         let relay = relay::Relay::new(relay::Parts {
             bridge: stream,
             input,
+            early,
             mpirun: job.pid,
             pidfd: job.pidfd.take(),
             stderr: job.stderr.take(),
@@ -269,6 +280,8 @@ impl Front {
             hosts: hosts.clone(),
             pids,
             state: state.clone(),
+            echo: super::echo::Echo::start()?,
+            epoch,
         });
         let thread = std::thread::Builder::new()
             .name("multiprocessing-mpi-relay".into())

@@ -76,3 +76,18 @@ pub(super) fn describe_exit(pid: u32, tail: &[u8]) -> String {
         format!("{status}; mpirun's stderr ends:\n{text}")
     }
 }
+
+/// Why the job of `mpirun` `pid` ended, for every later call of its pool: mpirun's status
+/// and the `tail` of its stderr, and whether an interrupt came since `epoch` (the interrupt
+/// count when it started: Ctrl-C in a terminal reaches mpirun too, which then ends the job).
+pub(super) fn why_ended(pid: u32, tail: &[u8], epoch: u64) -> String {
+    let after = if crate::interrupt::raised_since(epoch) {
+        " after an interrupt"
+    } else {
+        ""
+    };
+    format!(
+        "the MPI job ended{after}{}; make a new pool",
+        describe_exit(pid, tail)
+    )
+}

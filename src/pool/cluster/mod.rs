@@ -7,6 +7,7 @@
 //! running one copy of this program (its bytes shipped at the start) as an ordinary spawn worker.
 //! MPI is never initialised in this process.
 
+mod echo;
 mod front;
 mod job;
 mod link;
@@ -27,6 +28,11 @@ use std::time::Duration;
 /// `rustmp-mpi` (built with its `mpi` feature) at the same path on every host (see
 /// [`Mpi::launcher`]). Each worker runs this program, shipped as bytes to each rank at the
 /// start: the hosts need the same OS and libraries, not the program.
+///
+/// An interrupt ([`crate::interrupt`]) ends the job with the other children of this process
+/// (`mpirun` is one): the interrupted call returns [`crate::Error::Interrupted`] and every
+/// later call of that pool [`crate::Error::Cluster`] saying an interrupt ended it (a local
+/// pool starts its workers again instead); make a new pool.
 ///
 /// ```
 /// use multiprocessing::Mpi;

@@ -4,13 +4,13 @@
 //! workers' output lines, prefixed with the worker and its host; notices a worker's end (its
 //! socketpair end is closed) and the job's (every worker's).
 
-use super::job::{JobState, describe_exit, read_tail};
+use super::echo::Echo;
+use super::job::{JobState, read_tail, why_ended};
 use super::link::{Ended, Link};
 use super::wire::{self, Decoder, Frame};
 use crate::runtime;
 use crate::sys::poll::{PollFd, poll};
 use crate::sys::{self, Events, Io};
-use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::{Arc, mpsc};
@@ -49,12 +49,17 @@ struct Rank {
     closing: bool,
     /// Started again, no `Started` yet.
     starting: bool,
+    /// Its worker exited with this code (kept apart from the link: it may exit before the
+    /// manager attaches a link, or before the link's socket has all its bytes).
+    exited: Option<i32>,
 }
 
 /// What the relay starts with.
 pub(super) struct Parts {
     pub(super) bridge: UnixStream,
     pub(super) input: Decoder,
+    /// Frames the start read but did not consume, in order.
+    pub(super) early: Vec<Frame>,
     pub(super) mpirun: u32,
     pub(super) pidfd: Option<OwnedFd>,
     pub(super) stderr: Option<OwnedFd>,
@@ -64,6 +69,10 @@ pub(super) struct Parts {
     pub(super) hosts: Vec<String>,
     pub(super) pids: Vec<u32>,
     pub(super) state: Arc<JobState>,
+    /// The interrupt count when the job started (a later interrupt ends the job).
+    pub(super) epoch: u64,
+    /// Writes the workers' output lines.
+    pub(super) echo: Echo,
 }
 
 pub(super) struct Relay {
@@ -91,6 +100,7 @@ impl Relay {
                 name: String::new(),
                 closing: false,
                 starting: false,
+                exited: None,
             })
             .collect();
         Relay {
@@ -104,12 +114,18 @@ impl Relay {
 
     pub(super) fn run(mut self) {
         let mut buf = vec![0u8; 64 * 1024];
+        for frame in std::mem::take(&mut self.parts.early) {
+            self.on_frame(frame);
+        }
+        // What the start read past its last frame.
+        self.decode();
         loop {
             let (wake, bridge, stderr, pidfd, socks) = self.wait();
             if wake && !self.commands() {
                 return;
             }
-            if bridge.intersects(Events::IN | Events::HUP | Events::ERR) {
+            if bridge.intersects(Events::IN | Events::HUP | Events::ERR) && !self.parts.echo.full()
+            {
                 self.read_bridge(&mut buf);
             }
             if stderr {
@@ -146,10 +162,11 @@ impl Relay {
             PollFd::new(self.parts.wake.as_fd(), Events::IN),
             PollFd::new(
                 self.parts.bridge.as_fd(),
-                if self.out_at < self.out.len() {
-                    Events::IN | Events::OUT
-                } else {
-                    Events::IN
+                match (self.out_at < self.out.len(), self.parts.echo.full()) {
+                    (true, false) => Events::IN | Events::OUT,
+                    (true, true) => Events::OUT,
+                    (false, false) => Events::IN,
+                    (false, true) => Events::NONE,
                 },
             ),
         ];
@@ -165,7 +182,8 @@ impl Relay {
         let mut socks = Vec::new();
         for (r, rank) in self.ranks.iter().enumerate() {
             if let Some(s) = &rank.socket {
-                let mut events = if backlog || rank.closing {
+                // A worker that is starting gets the manager's bytes once it has started.
+                let mut events = if backlog || rank.closing || rank.starting {
                     Events::NONE
                 } else {
                     Events::IN
@@ -177,7 +195,9 @@ impl Relay {
                 fds.push(PollFd::new(s.as_fd(), events));
             }
         }
-        let _ = poll(&mut fds, Duration::from_secs(1));
+        // Output waits to be written: look again soon.
+        let nap = if self.parts.echo.full() { 10 } else { 1000 };
+        let _ = poll(&mut fds, Duration::from_millis(nap));
         let ready = |at: Option<usize>| at.is_some_and(|i| !fds[i].revents().is_empty());
         (
             !fds[0].revents().is_empty(),
@@ -210,8 +230,15 @@ impl Relay {
                     if restart {
                         wire::encode_into(&mut self.out, rank, wire::RESTART, &[]);
                         slot.starting = true;
+                        slot.exited = None;
                     } else {
                         link.set_pid(slot.pid);
+                        if let Some(code) = slot.exited {
+                            // It exited before the manager attached: this link ends at once
+                            // (dropping the socket closes the manager's end).
+                            link.end(Ended::Exit(code));
+                            continue;
+                        }
                     }
                     let _ = sys::set_nonblocking(&socket, true);
                     slot.socket = Some(socket);
@@ -252,6 +279,11 @@ impl Relay {
                 }
             }
         }
+        self.decode();
+    }
+
+    /// Handles every whole frame decoded so far.
+    fn decode(&mut self) {
         loop {
             match self.parts.input.next_frame() {
                 Ok(Some(frame)) => self.on_frame(frame),
@@ -273,6 +305,7 @@ impl Relay {
                 rank.queue.extend_from_slice(&frame.payload);
             }
             wire::STARTED => {
+                rank.exited = None;
                 rank.pid = wire::number_and_bytes(&frame.payload).map_or(0, |(p, _)| p);
                 rank.starting = false;
                 if let Some(link) = &rank.link {
@@ -281,28 +314,31 @@ impl Relay {
             }
             wire::OUTPUT => {
                 if let Some((stream, line)) = wire::number_and_bytes(&frame.payload) {
-                    write_line(rank, stream, line);
+                    let who = match rank.name.as_str() {
+                        "" => format!("rank {}", frame.rank),
+                        name => name.to_string(),
+                    };
+                    let text = format!("({who} pid={} host={}) ", rank.pid, rank.host);
+                    self.parts.echo.worker_line(text, stream, line);
                 }
             }
             wire::EXITED => {
-                let code = wire::exit_code(&frame.payload).unwrap_or(-1);
-                if let Some(link) = &rank.link {
-                    link.end(Ended::Exit(code));
-                }
+                // The link ends once the socket has the worker's last bytes (`write_worker`).
+                rank.exited = Some(wire::exit_code(&frame.payload).unwrap_or(-1));
                 rank.closing = true;
             }
-            wire::ERROR if rank.starting => {
+            wire::START_FAILED if rank.starting => {
                 if let Some(link) = &rank.link {
                     link.end(Ended::NotStarted(frame.text()));
                 }
                 rank.starting = false;
                 rank.closing = true;
             }
-            wire::ERROR | wire::DROPPED => {
-                let what = if frame.kind == wire::ERROR {
-                    "error"
-                } else {
-                    "dropped a message"
+            wire::ERROR | wire::DROPPED | wire::START_FAILED => {
+                let what = match frame.kind {
+                    wire::ERROR => "error",
+                    wire::DROPPED => "dropped a message",
+                    _ => "could not start",
                 };
                 let line = format!(
                     "(rustmp-mpi rank {} host={}) {what}: {}\n",
@@ -310,7 +346,7 @@ impl Relay {
                     rank.host,
                     frame.text()
                 );
-                let _ = std::io::stderr().lock().write_all(line.as_bytes());
+                self.parts.echo.line(2, line.into_bytes());
             }
             wire::BYE | wire::HELLO | wire::READY => {}
             _ => {}
@@ -352,6 +388,9 @@ impl Relay {
         }
         if broken || (rank.closing && rank.queue.is_empty()) {
             // The manager sees the end of its socket, and the link says why.
+            if let (Some(link), Some(code)) = (&rank.link, rank.exited) {
+                link.end(Ended::Exit(code));
+            }
             rank.socket = None;
             rank.link = None;
             rank.closing = false;
@@ -383,10 +422,7 @@ impl Relay {
         let soon = sys::Deadline::after(Duration::from_secs(2));
         let _ = runtime::wait_exit(pid, self.parts.pidfd.as_ref(), soon, None);
         read_tail(&mut self.parts.stderr, &mut self.parts.tail);
-        let why = format!(
-            "the MPI job ended{}; make a new pool",
-            describe_exit(pid, &self.parts.tail)
-        );
+        let why = why_ended(pid, &self.parts.tail, self.parts.epoch);
         *self
             .parts
             .state
@@ -399,23 +435,5 @@ impl Relay {
             }
             rank.socket = None;
         }
-    }
-}
-
-/// Writes one output line of a worker, whole, in one write, prefixed with who wrote it.
-fn write_line(rank: &Rank, stream: u32, line: &[u8]) {
-    let mut text = format!("({} pid={} host={}) ", rank.name, rank.pid, rank.host).into_bytes();
-    text.extend_from_slice(line);
-    if !text.ends_with(b"\n") {
-        text.push(b'\n');
-    }
-    if stream == 2 {
-        let mut err = std::io::stderr().lock();
-        let _ = err.write_all(&text);
-        let _ = err.flush();
-    } else {
-        let mut out = std::io::stdout().lock();
-        let _ = out.write_all(&text);
-        let _ = out.flush();
     }
 }

@@ -22,6 +22,8 @@ pub(super) const EXITED: u32 = 20;
 pub(super) const ERROR: u32 = 21;
 pub(super) const DROPPED: u32 = 22;
 pub(super) const BYE: u32 = 23;
+/// A rank's answer to a `Start` or `Restart` that failed (an `Error` may be about anything).
+pub(super) const START_FAILED: u32 = 24;
 
 /// The bridge's proof: this and the secret.
 pub(super) const MAGIC: &[u8; 8] = b"RUSTMPB2";

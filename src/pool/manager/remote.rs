@@ -8,8 +8,10 @@ use crate::interrupt;
 use crate::pool::cluster::{Ended, Link};
 use crate::pool::link::{Worker, read_answers};
 use crate::runtime;
-use crate::sys;
+use crate::sys::{self, Events};
+use std::os::fd::AsFd;
 use std::sync::Arc;
+use std::time::Duration;
 
 impl Manager {
     /// Starts a worker on a free rank (the first ones were started with the job; later ones
@@ -62,6 +64,20 @@ impl Manager {
         };
         for a in read_answers(&mut self.workers[i]) {
             self.handle_answer(i, a);
+        }
+        if !matches!(ended, Ended::Job(_)) {
+            // Everything up to the end of the socket first: the relay closes it once it wrote
+            // the worker's last bytes (at once after the link ended); until then, later.
+            let sock = self.workers[i].sock.as_fd();
+            match sys::poll_fd(sock, Events::IN, Duration::ZERO) {
+                Ok(events) if events.intersects(Events::HUP | Events::ERR) => {
+                    for a in read_answers(&mut self.workers[i]) {
+                        self.handle_answer(i, a);
+                    }
+                }
+                Ok(_) => return,
+                Err(_) => {}
+            }
         }
         let w = self.workers.remove(i);
         let pid = w.remote.as_ref().map_or(w.pid, |l| l.pid());
