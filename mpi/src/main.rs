@@ -12,10 +12,19 @@
 //!   (`bridge.rs`; the protocol is described in the `rustmp_mpi` library).
 //! - `worker`: ranks 1..N, each running one worker process (`rank.rs`).
 //!
+//! - Started by a rank with a spawn worker's socket (`MULTIPROCESSING_SPAWN_WORKER`), it is a
+//!   spawn host instead: the multiprocessing library linked in becomes the worker before `main`,
+//!   loads the copy of the library and the cells' objects that the pool sends it, and runs the
+//!   tasks there. That is how a cluster pool made by a library loaded at run time (a notebook's)
+//!   runs its workers: the ranks need no copy of the kernel.
+//!
 //! Built without the `mpi` feature (the default, so the workspace needs no Open MPI), the MPI
 //! subcommands say so and exit with [`EXIT_NO_MPI`].
 
 #![deny(clippy::undocumented_unsafe_blocks)]
+
+// Linked for its load-time constructor (the spawn host, above); nothing here calls it.
+use multiprocessing as _;
 
 #[cfg(feature = "mpi")]
 mod bridge;

@@ -121,13 +121,14 @@ impl PoolBuilder {
     /// Runs the workers on the ranks of an MPI job (see [`Mpi`]): a cluster pool. Its workers
     /// are spawn workers ([`StartMethod::Spawn`] semantics: fresh statics, serde arguments,
     /// `fn` items and non-capturing closures), each a copy of this program shipped to its rank
-    /// and named `MpiPoolWorker-N@host`; what they print arrives here whole, a line at a time,
+    /// (in a notebook: `rustmp-mpi` itself, sent the library and the cells' objects, as a
+    /// local spawn worker is) and named `MpiPoolWorker-N@host`; what they print arrives here whole, a line at a time,
     /// as `(MpiPoolWorker-3@node1 pid=4242 host=node1) text`. Every method works as on a local
     /// pool. `build` starts the job and fails with [`Error::Cluster`] when it cannot (no
     /// `mpirun`, no `rustmp-mpi`, a bad hostfile, an unreachable host, the start timeout); a
     /// worker that dies fails its task with [`Error::WorkerDied`] and is started again; when
     /// the job itself ends (a rank died), every call fails with [`Error::Cluster`] and a new
-    /// pool must be made. The default size is the host list's slots.
+    /// pool must be made. The default size is the slots of the host list or hostfile.
     ///
     /// ```no_run
     /// use multiprocessing::{Mpi, Pool};
@@ -164,10 +165,11 @@ impl PoolBuilder {
         if self.mpi.is_some() {
             start_method = StartMethod::Spawn;
         }
-        let processes = self
-            .processes
-            .or_else(|| self.mpi.as_ref().and_then(Mpi::slots))
-            .unwrap_or_else(crate::cpu_count);
+        let processes = match (self.processes, &self.mpi) {
+            (Some(n), _) => n,
+            (None, Some(mpi)) => mpi.default_processes()?.unwrap_or_else(crate::cpu_count),
+            (None, None) => crate::cpu_count(),
+        };
         if processes == 0 {
             return Err(Error::InvalidArgument(
                 "Number of processes must be at least 1".into(),
@@ -189,7 +191,7 @@ impl PoolBuilder {
         let mut init_code = None;
         let mut library = None;
         if start_method == StartMethod::Spawn {
-            library = spawned::check_program()?;
+            library = spawned::check_program(self.mpi.is_some())?;
             if self.initializer.is_some() {
                 let Some(addr) = self.init_code else {
                     return Err(Error::InvalidArgument(

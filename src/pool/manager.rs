@@ -90,6 +90,7 @@ impl Manager {
             self.cluster = Some(crate::pool::cluster::Front::start(
                 mpi,
                 self.config.processes,
+                self.config.library.is_some(),
             )?);
         }
         for _ in 0..self.config.processes {

@@ -145,16 +145,23 @@ fn proof_ok(stream: &UnixStream, secret: &[u8], deadline: Instant) -> bool {
 }
 
 impl Front {
-    /// Starts the job for `workers` worker ranks and this program on each of them.
-    pub(crate) fn start(mpi: &Mpi, workers: usize) -> Result<Front> {
+    /// Starts the job for `workers` worker ranks and a worker on each of them: this program
+    /// (its bytes shipped), or, for this library loaded at run time (`hosted`, a notebook's),
+    /// the launcher itself, a spawn host (the manager sends it the library and the cells'
+    /// objects as it does a local spawn worker).
+    pub(crate) fn start(mpi: &Mpi, workers: usize, hosted: bool) -> Result<Front> {
         let mpirun_path = mpirun::mpirun_program(mpi)?;
         let launcher = mpirun::launcher_program(mpi)?;
         let here = mpirun::here()?;
         let hosts = mpirun::worker_hosts(mpi, &here, workers)?;
-        let program = std::fs::read("/proc/self/exe").map_err(|e| Error::Os {
-            call: "read /proc/self/exe (the program the workers run)",
-            source: e,
-        })?;
+        let program = if hosted {
+            Vec::new()
+        } else {
+            std::fs::read("/proc/self/exe").map_err(|e| Error::Os {
+                call: "read /proc/self/exe (the program the workers run)",
+                source: e,
+            })?
+        };
         let epoch = crate::interrupt::raised_count();
         let stage = Stage::new()?;
         let socket = stage.path().join("front.sock");
@@ -233,7 +240,17 @@ impl Front {
             .ok()
             .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
             .unwrap_or_else(|| "program".into());
-        let start = wire::start(&name, &program, &worker_env(mpi));
+        let start = if hosted {
+            wire::start(wire::Program::Path(&launcher), &worker_env(mpi))
+        } else {
+            wire::start(
+                wire::Program::Bytes {
+                    name: &name,
+                    bytes: &program,
+                },
+                &worker_env(mpi),
+            )
+        };
         drop(program);
         let mut out = Vec::new();
         for rank in 1..=workers as u32 {

@@ -5,7 +5,9 @@
 //! ranks of an `mpirun` job: rank 0 is `rustmp-mpi bridge`, on this host, connected to this
 //! process by a Unix socket in an owner-only directory; ranks 1..N are `rustmp-mpi worker`, each
 //! running one copy of this program (its bytes shipped at the start) as an ordinary spawn worker.
-//! MPI is never initialised in this process.
+//! Where this library was loaded at run time (a notebook's), each rank runs `rustmp-mpi` itself
+//! as the worker instead: it contains the library, and is sent the library's and the cells'
+//! objects like a local spawn worker of a spawn host. MPI is never initialised in this process.
 
 mod echo;
 mod front;
@@ -27,7 +29,9 @@ use std::time::Duration;
 /// h1:s1,h2:s2,… rustmp-mpi worker`, so `mpirun` (Open MPI) must be in `PATH` here, and
 /// `rustmp-mpi` (built with its `mpi` feature) at the same path on every host (see
 /// [`Mpi::launcher`]). Each worker runs this program, shipped as bytes to each rank at the
-/// start: the hosts need the same OS and libraries, not the program.
+/// start: the hosts need the same OS and libraries, not the program. In a notebook (this
+/// library loaded at run time) each worker is `rustmp-mpi` on its host, sent the bytes of the
+/// library and of each cell's object a task needs, as [`crate::StartMethod::Spawn`] describes.
 ///
 /// An interrupt ([`crate::interrupt`]) ends the job with the other children of this process
 /// (`mpirun` is one): the interrupted call returns [`crate::Error::Interrupted`] and every
@@ -111,7 +115,8 @@ impl Mpi {
 
     /// Workers on the hosts of an Open MPI hostfile (lines `name [slots=N] [max_slots=N]`, `#`
     /// comments). It is read when the pool starts: a missing or malformed file is an error of
-    /// `build`.
+    /// `build`. The pool's default size is the sum of its slots (a host without `slots=` counts
+    /// one).
     ///
     /// ```
     /// let mpi = multiprocessing::Mpi::hostfile("/etc/cluster-hosts");
@@ -193,8 +198,21 @@ impl Mpi {
     /// ```
     pub fn slots(&self) -> Option<usize> {
         match &self.hosts {
-            Hosts::List(list) => Some(list.iter().map(|h| mpirun::slots_of(h).unwrap_or(1)).sum()),
+            Hosts::List(list) => Some(sum_slots(list)),
             _ => None,
         }
     }
+
+    /// The pool's default size: the slots of the host list or of the hostfile (read now), none
+    /// for [`Mpi::local`].
+    pub(crate) fn default_processes(&self) -> crate::Result<Option<usize>> {
+        match &self.hosts {
+            Hosts::File(path) => Ok(Some(sum_slots(&mpirun::read_hostfile(path)?))),
+            _ => Ok(self.slots()),
+        }
+    }
+}
+
+fn sum_slots(hosts: &[String]) -> usize {
+    hosts.iter().map(|h| mpirun::slots_of(h).unwrap_or(1)).sum()
 }

@@ -93,7 +93,7 @@ pub(super) fn worker_hosts(mpi: &Mpi, here: &str, workers: usize) -> Result<Vec<
 }
 
 /// An Open MPI hostfile's hosts as `name:slots`.
-fn read_hostfile(path: &Path) -> Result<Vec<String>> {
+pub(super) fn read_hostfile(path: &Path) -> Result<Vec<String>> {
     let bad = |why: String| Error::Cluster(format!("the hostfile {}: {why}", path.display()));
     let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
     let mut hosts = Vec::new();

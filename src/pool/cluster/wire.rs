@@ -118,12 +118,31 @@ fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
-/// The `Start` payload: run `bytes` (staged by the rank as `name`) with `env` added.
-pub(super) fn start(name: &str, bytes: &[u8], env: &[(String, String)]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(bytes.len() + 256);
-    out.extend_from_slice(&1u32.to_le_bytes());
-    put_bytes(&mut out, name.as_bytes());
-    put_bytes(&mut out, bytes);
+/// What a rank runs as its worker.
+pub(super) enum Program<'a> {
+    /// Bytes the rank stages as `name` and runs (this program).
+    Bytes { name: &'a str, bytes: &'a [u8] },
+    /// A file at this path on the rank's host (`rustmp-mpi`, the spawn host of a library
+    /// loaded at run time).
+    Path(&'a std::path::Path),
+}
+
+/// The `Start` payload: run `program` with `env` added.
+pub(super) fn start(program: Program<'_>, env: &[(String, String)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    match program {
+        Program::Bytes { name, bytes } => {
+            out.reserve(bytes.len());
+            out.extend_from_slice(&1u32.to_le_bytes());
+            put_bytes(&mut out, name.as_bytes());
+            put_bytes(&mut out, bytes);
+        }
+        Program::Path(path) => {
+            use std::os::unix::ffi::OsStrExt;
+            out.extend_from_slice(&0u32.to_le_bytes());
+            put_bytes(&mut out, path.as_os_str().as_bytes());
+        }
+    }
     out.extend_from_slice(&0u32.to_le_bytes());
     out.extend_from_slice(&(env.len() as u32).to_le_bytes());
     for (key, value) in env {

@@ -273,7 +273,8 @@ static ON_LOAD: extern "C" fn() = on_load;
 /// the library's object if it was loaded at run time (as in a notebook, whose executable is the
 /// kernel's) and the program is a spawn host ([`crate::host::SPAWN_HOST_ENV`]): the workers are
 /// then sent that object and the objects it needs, and run the worker loop in their copy of it.
-pub(crate) fn check_program() -> Result<Option<code::LoadedObject>> {
+/// A cluster pool's workers (`cluster`) need no host here: `rustmp-mpi` on the ranks is one.
+pub(crate) fn check_program(cluster: bool) -> Result<Option<code::LoadedObject>> {
     let (_, object) = code::locate(entry_address())?;
     let main = code::loaded_objects().remove(0);
     // Started through another program (`ld.so ./prog`, valgrind): exec of /proc/self/exe
@@ -297,6 +298,9 @@ pub(crate) fn check_program() -> Result<Option<code::LoadedObject>> {
         .any(|o| o.build_id() == object.build_id())
     {
         return Ok(None);
+    }
+    if cluster {
+        return Ok(Some(object));
     }
     let spawn_host = std::env::var_os(crate::host::SPAWN_HOST_ENV);
     if spawn_host
