@@ -29,6 +29,9 @@ cargo test --locked --workspace --no-fail-fast "${features[@]}"
 
 echo "== kernel tests with real Jupyter clients"
 cargo build --locked -p rustmp
+# The launcher of the notebooks' cluster pools (tests/kernel/test_cluster.py), with MPI if here.
+cargo build --locked -p rustmp-mpi "${features[@]}"
+export RUSTMP_MPI="$root/target/debug/rustmp-mpi"
 . "$root/scripts/venv.sh"
 jupyter_tmp=$(mktemp -d)
 trap 'rm -rf "$jupyter_tmp"' EXIT

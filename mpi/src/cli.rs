@@ -7,6 +7,7 @@ use std::time::Duration;
 pub const USAGE: &str = "usage: rustmp-mpi probe [--check-path PATH] [--hold SECONDS]
        rustmp-mpi bridge --socket PATH --secret-file PATH   (rank 0, under mpirun)
        rustmp-mpi worker                                    (ranks 1.., under mpirun)
+       rustmp-mpi --version                                 (says whether it has MPI)
        rustmp-mpi --help";
 
 /// A parsed command line.
@@ -14,6 +15,8 @@ pub const USAGE: &str = "usage: rustmp-mpi probe [--check-path PATH] [--hold SEC
 pub enum Command {
     /// `--help`.
     Help,
+    /// `--version`: the version, and whether this build has MPI.
+    Version,
     /// `probe`: report every rank's placement.
     Probe(ProbeOptions),
     /// `bridge`: rank 0, the front's link to the ranks.
@@ -76,6 +79,7 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
     let (first, rest) = args.split_first().ok_or(UsageError::Missing)?;
     match first.as_str() {
         "-h" | "--help" | "help" => Ok(Command::Help),
+        "-V" | "--version" | "version" => Ok(Command::Version),
         "probe" => parse_probe(rest).map(Command::Probe),
         "bridge" => parse_bridge(rest).map(Command::Bridge),
         "worker" => match rest.first() {
@@ -187,6 +191,7 @@ mod tests {
             }))
         );
         assert_eq!(parse(&words("worker")), Ok(Command::Worker));
+        assert_eq!(parse(&words("--version")), Ok(Command::Version));
         assert_eq!(
             parse(&words("worker --x")),
             Err(UsageError::UnknownOption("--x".into()))

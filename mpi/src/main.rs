@@ -60,6 +60,15 @@ fn main() -> ExitCode {
             println!("{}", cli::USAGE);
             ExitCode::SUCCESS
         }
+        cli::Command::Version => {
+            let with = if cfg!(feature = "mpi") {
+                "with MPI"
+            } else {
+                "without MPI"
+            };
+            println!("rustmp-mpi {} ({with})", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
         cli::Command::Probe(options) => run_probe(&options),
         cli::Command::Bridge(options) => run_bridge(&options),
         cli::Command::Worker => run_worker(),

@@ -133,4 +133,44 @@ def check_tutorial(nb):
     assert bar[-1]["data"]["text/markdown"] == "**All 8 tasks finished.**"
 
 
+GAMMA = ("Gamma(0.5) = 1.7724538509055159\nGamma(1) = 1.0\nGamma(2) = 1.0\nGamma(3) = 2.0\nGamma(4) = 6.0\n"
+         "Gamma(5) = 24.0\nGamma(6) = 120.0\nGamma(7) = 720.0\nGamma(8) = 5040.0\nGamma(9) = 40320.0\n"
+         "Gamma(10) = 362880.0\n")
+
+
+def check_cluster(nb, hosts):
+    """notebooks/cluster.ipynb: run on `hosts` (the workers' hostnames), or on any one host (None:
+    the committed run, every rank on the machine that ran it)."""
+    no_errors(nb)
+    params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1 and "let hostfile: Option<String> = None;" in params[0].source
+    where = stdout(code_cell(nb, "RUSTMP_MPI_HOSTFILE"))
+    if hosts is None:
+        assert re.fullmatch(r"every worker on this machine \(\S+\)\n", where), where
+    else:
+        assert re.fullmatch(r"workers on the hosts of \S+\n", where), where
+    # Answer 5: what Python prints for math.gamma over the seed's list.
+    assert stdout(code_cell(nb, "fn calc_gamma")) == GAMMA
+
+    out = stdout(code_cell(nb, "fn work(x: u64) -> u64")).splitlines()
+    # Each tenth task says where it ran: once by a worker (prefixed), once in the loop here.
+    remote = [re.fullmatch(r"\((MpiPoolWorker-\d+)@(\S+) pid=\d+ host=(\S+)\) task (\d+)", line) for line in out]
+    remote = [m for m in remote if m]
+    assert sorted(int(m.group(4)) for m in remote) == list(range(0, 100, 10)), out
+    assert all(m.group(2) == m.group(3) for m in remote), out
+    assert [line for line in out if line.startswith("task ")] == [f"task {x}" for x in range(0, 100, 10)], out
+    assert "pool.map(work, 0..100): 462627 primes in all, the first [2262, 2313, 2360]" in out, out
+    assert "the same as a loop here: true" in out, out
+    assert any(re.fullmatch(r"speedup over the loop: \d+\.\d", line) for line in out), out
+    share = dict((m.group(1), int(m.group(2))) for m in
+                 (re.fullmatch(r"(\S+): (\d+) tasks", line) for line in out) if m)
+    assert sum(share.values()) == 100 and all(n > 0 for n in share.values()), out
+    ran = {m.group(2) for m in remote}
+    if hosts is None:
+        assert len(share) == 1 and ran == set(share), out
+    else:
+        assert set(share) == set(hosts) and ran <= set(hosts), out
+    assert len(out) == 10 + 1 + 10 + 2 + len(share), out
+
+
 CHECKS = {"multiprocessing-qa.ipynb": check_qa, "tutorial.ipynb": check_tutorial}

@@ -126,8 +126,9 @@ impl Mpi {
         Mpi::with(Hosts::File(path.into()))
     }
 
-    /// The `rustmp-mpi` program, at this path on every host. Default: `$RUSTMP_MPI`, else
-    /// `rustmp-mpi` found in `PATH` here.
+    /// The `rustmp-mpi` program, at this path on every host. Default: `$RUSTMP_MPI`, else the
+    /// `rustmp-mpi` beside this program's executable (where `cargo build` puts both), else the
+    /// one found in `PATH` here.
     ///
     /// ```
     /// let mpi = multiprocessing::Mpi::local().launcher("/usr/local/bin/rustmp-mpi");

@@ -50,21 +50,32 @@ pub(super) fn mpirun_program(mpi: &Mpi) -> Result<PathBuf> {
     })
 }
 
-/// `rustmp-mpi`: [`Mpi::launcher`], else `$RUSTMP_MPI`, else `PATH`; or a clear error.
+/// `rustmp-mpi`: [`Mpi::launcher`], else `$RUSTMP_MPI`, else the one beside this program's
+/// executable (as `cargo build` leaves them), else `PATH`; or a clear error. An absolute path:
+/// the ranks run it from their own working directories.
 pub(super) fn launcher_program(mpi: &Mpi) -> Result<PathBuf> {
+    let beside = || {
+        let exe = std::fs::read_link("/proc/self/exe").ok()?;
+        let there = exe.parent()?.join("rustmp-mpi");
+        find_program(&there)
+    };
     let (name, from) = match (&mpi.launcher, std::env::var_os(LAUNCHER_ENV)) {
         (Some(path), _) => (path.clone(), "Mpi::launcher"),
         (None, Some(path)) if !path.is_empty() => (PathBuf::from(path), "$RUSTMP_MPI"),
-        _ => (PathBuf::from("rustmp-mpi"), "PATH"),
+        _ => match beside() {
+            Some(path) => (path, "beside this program"),
+            None => (PathBuf::from("rustmp-mpi"), "PATH"),
+        },
     };
-    find_program(&name).ok_or_else(|| {
+    let found = find_program(&name).ok_or_else(|| {
         Error::Cluster(format!(
             "the launcher rustmp-mpi was not found ({} from {from}): build it with `cargo build \
              -p rustmp-mpi --features rustmp-mpi/mpi` and name it with Mpi::launcher(path) or \
              $RUSTMP_MPI (the same path on every host)",
             name.display()
         ))
-    })
+    })?;
+    Ok(std::path::absolute(&found).unwrap_or(found))
 }
 
 /// The `--host` entries of the worker ranks.
