@@ -22,7 +22,8 @@
 #                        have a namespace, a hostname and a hosts line but no link: the agent
 #                        starts commands there, and nothing there reaches mpirun (not in the hostfile)
 #   RUSTMP_FAKE_NOEXEC   ','-separated nodes whose private tmpfs is mounted noexec (code staged
-#                        there cannot be loaded)
+#                        there cannot be loaded); read at `up`, and by the agent from mpirun's
+#                        environment (so one job can have such a node)
 #   RUSTMP_FAKE_PRIVATE  extra ':'-separated directories to hide behind a private tmpfs on the
 #                        nodes (always: /tmp/rustmp-<uid>, ~/.cache/rustmp, and $RUSTMP_CACHE_DIR
 #                        as mpirun's environment has it)
@@ -184,7 +185,7 @@ if [ ! -e "/run/netns/\$host" ]; then
 fi
 echo "\$(date +%T) \$host \$*" >>"$dir/agent.log"
 private="$always\${RUSTMP_CACHE_DIR:+:\$RUSTMP_CACHE_DIR}"
-case ",${RUSTMP_FAKE_NOEXEC:-}," in
+case ",${RUSTMP_FAKE_NOEXEC:-},\${RUSTMP_FAKE_NOEXEC:-}," in
   *",\$host,"*) options=mode=0700,noexec ;;
   *) options=mode=0700 ;;
 esac

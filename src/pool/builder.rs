@@ -221,7 +221,9 @@ impl PoolBuilder {
             .name("multiprocessing-pool".into())
             .spawn(move || {
                 let mut m = Manager::new(thread_shared, config);
-                let started = m.start();
+                // A cluster pool is ready when every worker is (a host that cannot load the
+                // code fails `build`).
+                let started = m.start().and_then(|()| m.await_ready());
                 let ok = started.is_ok();
                 let _ = tx.send(started);
                 if ok {

@@ -57,6 +57,11 @@ pub(crate) struct Manager {
     code: spawn::CodeTable,
     /// A cluster pool's running job.
     cluster: Option<crate::pool::cluster::Front>,
+    /// Why the first worker that could not get ready did not (it cannot load the pool's code,
+    /// or it ended before): a cluster pool's `build` fails with it.
+    start_failure: Option<String>,
+    /// How many workers said they were ready or that their initializer failed.
+    settled: usize,
 }
 
 mod remote;
@@ -77,6 +82,8 @@ impl Manager {
             seen_cancels: (0, 0),
             code: spawn::CodeTable::default(),
             cluster: None,
+            start_failure: None,
+            settled: 0,
         }
     }
 
@@ -341,8 +348,22 @@ impl Manager {
             if let Some(link) = &w.remote {
                 w.pid = link.pid();
             }
+            if !w.ready {
+                self.settled += 1;
+            }
             w.ready = true;
             self.init_failures = 0;
+            return;
+        }
+        if a.status == STATUS_CODE_ERROR && !w.ready && w.busy.is_none() {
+            if self.start_failure.is_none()
+                && let Ok((object, message)) = codec::decode::<(String, String)>(&a.body)
+            {
+                self.start_failure = Some(format!(
+                    "{} cannot load the pool's code: {object}: {message}",
+                    w.name
+                ));
+            }
             return;
         }
         if a.status == STATUS_INIT_FAILED {
@@ -358,6 +379,7 @@ impl Manager {
             };
             // It exits now and is replaced; it never took work.
             w.retiring = true;
+            self.settled += 1;
             self.init_failure = Some(err);
             self.init_failures += 1;
             return;

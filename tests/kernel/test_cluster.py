@@ -211,6 +211,40 @@ drop(again);
     assert nothing_left(cluster) == set()
 
 
+def test_a_host_that_cannot_load_the_code_fails_the_pool_at_creation(kernel, cluster_env):
+    cluster, _ = cluster_env
+    _, kc = kernel
+    noexec = cluster.hosts[-1]
+    out = run(kc, r"""
+fn triple(x: u64) -> u64 { 3 * x }
+// The fake hosts' agent mounts NODE's private staging directory noexec while mpirun's
+// environment names it (scripts/fake-cluster.sh): the code shipped there cannot be loaded.
+unsafe { std::env::set_var("RUSTMP_FAKE_NOEXEC", "NODE") };
+let started = std::time::Instant::now();
+let built = Pool::builder().mpi(Mpi::hostfile(HOSTFILE)).build();
+unsafe { std::env::remove_var("RUSTMP_FAKE_NOEXEC") };
+match built {
+    Err(Error::Cluster(m)) => println!("refused after {:.1}s: {m}", started.elapsed().as_secs_f64()),
+    Err(other) => println!("another error: {other:?}"),
+    Ok(_) => println!("built"),
+}
+""".replace("NODE", noexec).replace("HOSTFILE", repr(cluster.hostfile).replace("'", '"')))
+    m = re.search(r"^refused after ([\d.]+)s: (.*)$", out, re.M)
+    assert m, out
+    assert float(m.group(1)) < 10, out
+    assert re.search(rf"MpiPoolWorker-\d+@{noexec} cannot load the pool's code: \S+: .*failed to map segment",
+                     m.group(2)), out
+    assert nothing_left(cluster) == set()
+    # Nothing is lost: a pool made next works on every host.
+    out = run(kc, r"""
+let fine = Pool::builder().mpi(Mpi::hostfile(HOSTFILE)).build().unwrap();
+println!("fine {:?}", fine.map(triple, 0..4).unwrap());
+drop(fine);
+""".replace("HOSTFILE", repr(cluster.hostfile).replace("'", '"')))
+    assert "fine [0, 3, 6, 9]\n" in out, out
+    assert nothing_left(cluster) == set()
+
+
 MAKE_POOL = r"""
 let pool = Pool::builder().mpi(Mpi::hostfile(HOSTFILE)).build().unwrap();
 fn id(x: u64) -> u64 { x }

@@ -329,6 +329,11 @@ impl Front {
         Ok((1..self.hosts.len() as u32).find(|r| !used.contains(r)))
     }
 
+    /// Why the job ended, once it has.
+    pub(crate) fn ended(&self) -> Option<String> {
+        self.job.dead()
+    }
+
     /// The host of `rank`.
     pub(crate) fn host(&self, rank: u32) -> &str {
         self.hosts.get(rank as usize).map_or("?", String::as_str)

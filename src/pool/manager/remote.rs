@@ -11,7 +11,7 @@ use crate::runtime;
 use crate::sys::{self, Events};
 use std::os::fd::AsFd;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 impl Manager {
     /// Starts a worker on a free rank (the first ones were started with the job; later ones
@@ -82,6 +82,14 @@ impl Manager {
         let w = self.workers.remove(i);
         let pid = w.remote.as_ref().map_or(w.pid, |l| l.pid());
         if !w.ready && !w.retiring && !matches!(ended, Ended::Job(_)) {
+            if self.start_failure.is_none() {
+                let why = match &ended {
+                    Ended::NotStarted(why) => format!("could not start: {why}"),
+                    Ended::Exit(code) => format!("exited with code {code} before it was ready"),
+                    Ended::Job(why) => why.clone(),
+                };
+                self.start_failure = Some(format!("{} {why}", w.name));
+            }
             // Died (or could not start) before it was ready: as a local spawn worker.
             self.init_failures += 1;
             self.init_failure = Some(TaskError {
@@ -113,6 +121,40 @@ impl Manager {
                 }
             };
             inflight.job.deliver(inflight.index, Err(err));
+        }
+    }
+
+    /// A cluster pool's `build` waits until every worker is ready, so that a host that cannot
+    /// run the pool's code (its staging directory is `noexec`, a library is missing there)
+    /// fails the pool at once with the loader's message, not each task later.
+    pub(crate) fn await_ready(&mut self) -> Result<()> {
+        let Some(limit) = self.config.mpi.as_ref().map(|m| m.start_timeout) else {
+            return Ok(());
+        };
+        let deadline = Instant::now() + limit;
+        let epoch = interrupt::raised_count();
+        loop {
+            if let Some(why) = self.start_failure.take() {
+                return Err(Error::Cluster(why));
+            }
+            if let Some(why) = self.cluster.as_ref().and_then(|f| f.ended()) {
+                return Err(Error::Cluster(why));
+            }
+            // Ready, or ran the initializer (whose failure is the calls' to report, as in a
+            // local pool).
+            if self.settled >= self.config.processes {
+                return Ok(());
+            }
+            if interrupt::raised_count() != epoch {
+                return Err(Error::Interrupted);
+            }
+            if Instant::now() > deadline {
+                return Err(Error::Cluster(format!(
+                    "{} of {} workers were ready within the start timeout ({limit:?})",
+                    self.settled, self.config.processes
+                )));
+            }
+            self.wait_for_events(Duration::from_millis(50));
         }
     }
 }

@@ -85,7 +85,17 @@ impl Functions for Failed {
     }
 }
 
+/// Says why first (a [`STATUS_CODE_ERROR`] answer to no task, before the worker is ready: a
+/// cluster pool's `build` fails with it), then answers each task with it.
 fn serve_failed(fd: RawFd, error: (String, String)) -> i32 {
+    let mut why = Vec::new();
+    let _ = codec::encode_into(&error, &mut why);
+    if !matches!(
+        worker::send_frame(fd, 0, 0, STATUS_CODE_ERROR, &why),
+        Ok(true)
+    ) {
+        return 0;
+    }
     if !matches!(worker::send_frame(fd, 0, 0, STATUS_READY, &[]), Ok(true)) {
         return 0;
     }
