@@ -57,8 +57,8 @@ pub(crate) struct Manager {
     code: spawn::CodeTable,
     /// A cluster pool's running job.
     cluster: Option<crate::pool::cluster::Front>,
-    /// Why the first worker that could not get ready did not (it cannot load the pool's code,
-    /// or it ended before): a cluster pool's `build` fails with it.
+    /// Why the first worker that cannot load the pool's code said so, before it was ready: a
+    /// cluster pool's `build` fails with it.
     start_failure: Option<String>,
     /// How many workers said they were ready or that their initializer failed.
     settled: usize,

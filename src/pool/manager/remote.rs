@@ -82,14 +82,6 @@ impl Manager {
         let w = self.workers.remove(i);
         let pid = w.remote.as_ref().map_or(w.pid, |l| l.pid());
         if !w.ready && !w.retiring && !matches!(ended, Ended::Job(_)) {
-            if self.start_failure.is_none() {
-                let why = match &ended {
-                    Ended::NotStarted(why) => format!("could not start: {why}"),
-                    Ended::Exit(code) => format!("exited with code {code} before it was ready"),
-                    Ended::Job(why) => why.clone(),
-                };
-                self.start_failure = Some(format!("{} {why}", w.name));
-            }
             // Died (or could not start) before it was ready: as a local spawn worker.
             self.init_failures += 1;
             self.init_failure = Some(TaskError {
@@ -125,8 +117,10 @@ impl Manager {
     }
 
     /// A cluster pool's `build` waits until every worker is ready, so that a host that cannot
-    /// run the pool's code (its staging directory is `noexec`, a library is missing there)
-    /// fails the pool at once with the loader's message, not each task later.
+    /// load the pool's code (its staging directory is `noexec`, a library is missing there)
+    /// fails the pool at once with the loader's message, not each task later. Workers that
+    /// end before they are ready are started again (as a local pool does), until
+    /// [`Manager::init_retries`] starts in a row have failed.
     pub(crate) fn await_ready(&mut self) -> Result<()> {
         let Some(limit) = self.config.mpi.as_ref().map(|m| m.start_timeout) else {
             return Ok(());
@@ -145,6 +139,18 @@ impl Manager {
             if self.settled >= self.config.processes {
                 return Ok(());
             }
+            // Workers that ended before they were ready are started again, as in a local pool,
+            // until that has failed too often in a row.
+            if self.init_gave_up() {
+                let why = self
+                    .init_failure
+                    .as_ref()
+                    .map_or_else(String::new, |f| format!("{}: {}", f.worker, f.message));
+                return Err(Error::Cluster(format!(
+                    "the workers cannot start ({} failed starts in a row): {why}",
+                    self.init_failures
+                )));
+            }
             if interrupt::raised_count() != epoch {
                 return Err(Error::Interrupted);
             }
@@ -155,6 +161,7 @@ impl Manager {
                 )));
             }
             self.wait_for_events(Duration::from_millis(50));
+            self.maintain();
         }
     }
 }
