@@ -26,13 +26,14 @@ use support::{Outcome, ensure, procs};
 const DEADLINE: Duration = Duration::from_secs(90);
 /// How long the job's processes may linger after the program ended.
 const LINGER: Duration = Duration::from_secs(5);
-const SCENARIOS: [&str; 15] = [
+const SCENARIOS: [&str; 16] = [
     "local_map",
     "early_exit",
     "transient",
     "stdout_lock",
     "last_data",
     "after_interrupt",
+    "allocation",
     "two_hosts_map",
     "remote_panic",
     "killed_worker",
@@ -71,6 +72,7 @@ fn main() -> ExitCode {
         "stdout_lock",
         "last_data",
         "after_interrupt",
+        "allocation",
     ] {
         tally.scenario(name, || scenario(&launcher, None, name, false).map(drop));
     }
@@ -78,7 +80,7 @@ fn main() -> ExitCode {
     let cluster = match FakeCluster::up_with(&[("RUSTMP_FAKE_UNREACHABLE", "1")]) {
         Ok(cluster) => cluster,
         Err(UpError::CannotHere(why)) => {
-            SCENARIOS[6..].iter().for_each(|n| tally.skip(n, &why));
+            SCENARIOS[7..].iter().for_each(|n| tally.skip(n, &why));
             return tally.finish();
         }
         Err(UpError::Failed(why)) => {

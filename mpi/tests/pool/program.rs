@@ -231,6 +231,7 @@ pub fn run(name: &str, hosts: &[String]) -> Result<(), String> {
         "stdout_lock" => crate::early::stdout_lock(),
         "last_data" => crate::early::last_data(),
         "after_interrupt" => crate::early::after_interrupt(),
+        "allocation" => allocation(),
         "bad_inputs" => bad_inputs(),
         "interrupt" => interrupt(hosts),
         "unreachable" => unreachable(hosts),
@@ -343,4 +344,18 @@ fn unreachable(hosts: &[String]) -> Result<(), String> {
         || format!("{built:?}"),
     )?;
     check(took < Duration::from_secs(8), || format!("took {took:?}"))
+}
+
+/// `Mpi::allocation()` outside a batch job: mpirun places the worker on this host's cores by
+/// itself (no `--host`), and the pool maps there.
+fn allocation() -> Result<(), String> {
+    let pool = Pool::builder()
+        .processes(1)
+        .mpi(Mpi::allocation().start_timeout(Duration::from_secs(30)))
+        .build()
+        .map_err(|e| format!("build: {e}"))?;
+    let hosts = map_on(&pool)?;
+    let here = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    println!("RESULT allocation hosts={}", hosts.join(","));
+    check(hosts == [here.trim()], || format!("ran on {hosts:?}"))
 }

@@ -26,7 +26,7 @@ use std::time::Duration;
 /// Where a cluster pool's workers run, and how its MPI job starts: `Pool::builder().mpi(..)`.
 ///
 /// The job is `mpirun [args] -np 1 --host <this host>:1 rustmp-mpi bridge … : -np N --host
-/// h1:s1,h2:s2,… rustmp-mpi worker`, so `mpirun` (Open MPI) must be in `PATH` here, and
+/// h1:s1,h2:s2,… rustmp-mpi worker` (no `--host` in an allocation, [`Mpi::allocation`]), so `mpirun` (Open MPI) must be in `PATH` here, and
 /// `rustmp-mpi` (built with its `mpi` feature) at the same path on every host (see
 /// [`Mpi::launcher`]). Each worker runs this program, shipped as bytes to each rank at the
 /// start: the hosts need the same OS and libraries, not the program. In a notebook (this
@@ -70,6 +70,8 @@ pub(crate) enum Hosts {
     List(Vec<String>),
     /// An Open MPI hostfile.
     File(PathBuf),
+    /// Where `mpirun` places them by itself: a resource manager's allocation (Slurm's).
+    Allocation,
 }
 
 /// The default [`Mpi::start_timeout`].
@@ -124,6 +126,23 @@ impl Mpi {
     /// ```
     pub fn hostfile(path: impl Into<PathBuf>) -> Mpi {
         Mpi::with(Hosts::File(path.into()))
+    }
+
+    /// Workers where `mpirun` puts them by itself: the nodes of the batch allocation it runs in
+    /// (Slurm's, from `salloc` or `sbatch`; Open MPI reads it), or this host's cores without
+    /// one. No `--host` is given: `mpirun` puts rank 0, the bridge, on its own node, which must
+    /// be this host (run the kernel or the program inside the job; `build` checks it). Not
+    /// tried under a real Slurm here: the tests run it without one. The pool's default size is
+    /// `SLURM_NTASKS`
+    /// minus one, the bridge's slot (as `mpi4py.futures` uses one rank for itself), else this
+    /// host's CPUs minus one; at least 1.
+    ///
+    /// ```
+    /// let mpi = multiprocessing::Mpi::allocation();
+    /// assert_eq!(mpi.slots(), None);
+    /// ```
+    pub fn allocation() -> Mpi {
+        Mpi::with(Hosts::Allocation)
     }
 
     /// The `rustmp-mpi` program, at this path on every host. Default: `$RUSTMP_MPI`, else the
@@ -204,11 +223,18 @@ impl Mpi {
         }
     }
 
-    /// The pool's default size: the slots of the host list or of the hostfile (read now), none
-    /// for [`Mpi::local`].
+    /// The pool's default size: the slots of the host list or of the hostfile (read now), those
+    /// of the allocation but the bridge's ([`Mpi::allocation`]), none for [`Mpi::local`].
     pub(crate) fn default_processes(&self) -> crate::Result<Option<usize>> {
         match &self.hosts {
             Hosts::File(path) => Ok(Some(sum_slots(&mpirun::read_hostfile(path)?))),
+            Hosts::Allocation => {
+                let tasks = ["SLURM_NTASKS", "SLURM_NPROCS"]
+                    .iter()
+                    .find_map(|k| std::env::var(k).ok()?.trim().parse::<usize>().ok())
+                    .unwrap_or_else(crate::cpu_count);
+                Ok(Some(tasks.saturating_sub(1).max(1)))
+            }
             _ => Ok(self.slots()),
         }
     }

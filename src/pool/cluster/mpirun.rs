@@ -82,6 +82,7 @@ pub(super) fn launcher_program(mpi: &Mpi) -> Result<PathBuf> {
 pub(super) fn worker_hosts(mpi: &Mpi, here: &str, workers: usize) -> Result<Vec<String>> {
     match &mpi.hosts {
         Hosts::Local => Ok(vec![format!("{here}:{workers}")]),
+        Hosts::Allocation => Ok(Vec::new()),
         Hosts::List(list) if list.is_empty() => Err(Error::InvalidArgument(
             "Mpi::hosts: no host given".to_string(),
         )),
@@ -171,16 +172,23 @@ pub(super) fn command_line(mpi: &Mpi, layout: &Layout) -> Vec<OsString> {
         push(&["--oversubscribe"]);
     }
     args.extend(mpi.args.iter().map(OsString::from));
-    let here = format!("{}:1", layout.here);
-    args.extend(["-np", "1", "--host", &here].map(OsString::from));
+    args.extend(["-np", "1"].map(OsString::from));
+    // In an allocation (Mpi::allocation) any `--host` would narrow it: mpirun puts rank 0 on
+    // its own node, the first (the front checks that it did).
+    if !matches!(mpi.hosts, Hosts::Allocation) {
+        args.extend(["--host".into(), format!("{}:1", layout.here).into()]);
+    }
     args.push(layout.launcher.into());
     args.extend(["bridge", "--socket"].map(OsString::from));
     args.push(layout.socket.into());
     args.push("--secret-file".into());
     args.push(layout.secret_file.into());
     let np = layout.workers.to_string();
-    let hosts = layout.hosts.join(",");
-    args.extend([":", "-np", &np, "--host", &hosts].map(OsString::from));
+    args.extend([":", "-np", &np].map(OsString::from));
+    // No hosts: mpirun places the workers in its allocation (Mpi::allocation).
+    if !layout.hosts.is_empty() {
+        args.extend(["--host".into(), layout.hosts.join(",").into()]);
+    }
     args.push(layout.launcher.into());
     args.push("worker".into());
     args
@@ -288,6 +296,45 @@ mod tests {
         assert!(
             e.contains("/no/such/rustmp-mpi") && e.contains("Mpi::launcher"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn the_allocation_leaves_the_workers_placement_to_mpirun() {
+        let line = |mpi: &Mpi, hosts: &[String]| {
+            let layout = Layout {
+                mpirun: Path::new("/usr/bin/mpirun"),
+                launcher: Path::new("/opt/rustmp-mpi"),
+                here: "front",
+                hosts,
+                workers: 3,
+                socket: Path::new("/s"),
+                secret_file: Path::new("/f"),
+            };
+            let words: Vec<String> = command_line(mpi, &layout)
+                .into_iter()
+                .map(|w| w.to_string_lossy().into_owned())
+                .collect();
+            words.join(" ")
+        };
+        let allocation = Mpi::allocation();
+        let hosts = worker_hosts(&allocation, "front", 3).unwrap();
+        assert!(hosts.is_empty());
+        let words = line(&allocation, &hosts);
+        assert!(
+            words.contains("-np 1 /opt/rustmp-mpi bridge")
+                && !words.contains("--host")
+                && words.ends_with(": -np 3 /opt/rustmp-mpi worker")
+                && !words.contains("--oversubscribe"),
+            "{words}"
+        );
+        let listed = Mpi::hosts(["n1:2", "n2"]);
+        let hosts = worker_hosts(&listed, "front", 3).unwrap();
+        let words = line(&listed, &hosts);
+        assert!(
+            words.contains("-np 1 --host front:1 /opt/rustmp-mpi bridge")
+                && words.ends_with(": -np 3 --host n1:2,n2 /opt/rustmp-mpi worker"),
+            "{words}"
         );
     }
 }
