@@ -90,8 +90,12 @@ fn main() -> ExitCode {
         .map(str::to_string)
         .collect();
     if !python.is_absolute() || hosts.len() < 2 {
-        eprintln!("run scripts/bench-cluster.sh (BENCH_PYTHON and BENCH_HOSTS with 2 hosts)");
-        return ExitCode::from(2);
+        // `cargo bench --workspace` reaches this too: a note, not a failure.
+        println!(
+            "cluster_vs_mpi4py skipped: run scripts/bench-cluster.sh (it needs the fake \
+             cluster, BENCH_PYTHON and BENCH_HOSTS with 2 hosts)"
+        );
+        return ExitCode::SUCCESS;
     }
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../benches/cluster_mpi4py.py");
     let script = script.canonicalize().unwrap_or(script);
