@@ -399,5 +399,7 @@ impl Rank<'_> {
             }
         }
         self.send(Kind::Exited, status.encode());
+        // A spawn host's stages (a notebook's code), which a killed worker could not remove.
+        multiprocessing::code::remove_child_stages(running.worker.pid);
     }
 }

@@ -26,6 +26,20 @@ pub(crate) use ship::{bytes_as_loaded, staged_name, to_ship};
 pub use stage::Stage;
 pub(crate) use stage::{remove_stages_of, user_dir as stages_dir};
 
+/// Removes the staging directories of process `pid`, a child of this process started with its
+/// environment, that has exited and been reaped (one that was killed could not remove its own).
+/// Only directories of this user's, in this pid namespace. `rustmp-mpi` calls it for the worker
+/// a rank ran, as a pool does for its spawn workers.
+///
+/// ```
+/// let mut child = std::process::Command::new("true").spawn().unwrap();
+/// child.wait().unwrap();
+/// multiprocessing::code::remove_child_stages(child.id()); // it made none: nothing to do
+/// ```
+pub fn remove_child_stages(pid: u32) {
+    remove_stages_of(&stages_dir(), pid);
+}
+
 use crate::error::{Error, Result};
 use crate::sys::loader::{self, Image, Segment};
 use serde::{Deserialize, Serialize};

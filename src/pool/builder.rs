@@ -122,13 +122,15 @@ impl PoolBuilder {
     /// are spawn workers ([`StartMethod::Spawn`] semantics: fresh statics, serde arguments,
     /// `fn` items and non-capturing closures), each a copy of this program shipped to its rank
     /// (in a notebook: `rustmp-mpi` itself, sent the library and the cells' objects, as a
-    /// local spawn worker is) and named `MpiPoolWorker-N@host`; what they print arrives here whole, a line at a time,
-    /// as `(MpiPoolWorker-3@node1 pid=4242 host=node1) text`. Every method works as on a local
-    /// pool. `build` starts the job and fails with [`Error::Cluster`] when it cannot (no
-    /// `mpirun`, no `rustmp-mpi`, a bad hostfile, an unreachable host, the start timeout); a
-    /// worker that dies fails its task with [`Error::WorkerDied`] and is started again; when
-    /// the job itself ends (a rank died), every call fails with [`Error::Cluster`] and a new
-    /// pool must be made. The default size is the slots of the host list or hostfile.
+    /// local spawn worker is) and named `MpiPoolWorker-N@host`; what they print arrives here
+    /// whole, a line at a time, as `(MpiPoolWorker-3@node1 pid=4242 host=node1) text`. Every
+    /// method works as on a local pool. `build` starts the job, waits until every worker is
+    /// ready, and fails with [`Error::Cluster`] when it cannot (no `mpirun`, no `rustmp-mpi`, a
+    /// bad hostfile, an unreachable host, a host that cannot load the library, the start
+    /// timeout); a worker that dies fails its task with [`Error::WorkerDied`] and is started
+    /// again; when the job itself ends (a rank died), every call fails with [`Error::Cluster`]
+    /// and a new pool must be made. The default size is the slots of the host list or hostfile
+    /// (see [`Mpi::allocation`] and [`Mpi::local`] for theirs).
     ///
     /// ```no_run
     /// use multiprocessing::{Mpi, Pool};
@@ -215,6 +217,7 @@ impl PoolBuilder {
             mpi: self.mpi,
         };
         let (tx, rx) = std::sync::mpsc::channel();
+        let (begun, epoch) = (std::time::Instant::now(), crate::interrupt::raised_count());
         let thread_shared = shared.clone();
         // The manager thread forks the workers: they are killed if it dies (PR_SET_PDEATHSIG).
         let handle = std::thread::Builder::new()
@@ -223,7 +226,7 @@ impl PoolBuilder {
                 let mut m = Manager::new(thread_shared, config);
                 // A cluster pool is ready when every worker is (a host that cannot load the
                 // code fails `build`).
-                let started = m.start().and_then(|()| m.await_ready());
+                let started = m.start().and_then(|()| m.await_ready(begun, epoch));
                 let ok = started.is_ok();
                 let _ = tx.send(started);
                 if ok {

@@ -57,11 +57,12 @@ pub(crate) struct Manager {
     code: spawn::CodeTable,
     /// A cluster pool's running job.
     cluster: Option<crate::pool::cluster::Front>,
-    /// Why the first worker that cannot load the pool's code said so, before it was ready: a
-    /// cluster pool's `build` fails with it.
+    /// While a cluster pool's `build` waits for its workers ([`Manager::await_ready`]): why
+    /// the first worker that cannot load the pool's code said so, before it was ready.
     start_failure: Option<String>,
-    /// How many workers said they were ready or that their initializer failed.
-    settled: usize,
+    /// The ranks whose worker said it was ready, or that its initializer failed, while `build`
+    /// waits (`None` after).
+    settled: Option<std::collections::HashSet<u32>>,
 }
 
 mod remote;
@@ -83,7 +84,7 @@ impl Manager {
             code: spawn::CodeTable::default(),
             cluster: None,
             start_failure: None,
-            settled: 0,
+            settled: None,
         }
     }
 
@@ -348,15 +349,16 @@ impl Manager {
             if let Some(link) = &w.remote {
                 w.pid = link.pid();
             }
-            if !w.ready {
-                self.settled += 1;
+            if let (Some(settled), Some(link)) = (&mut self.settled, &w.remote) {
+                settled.insert(link.rank);
             }
             w.ready = true;
             self.init_failures = 0;
             return;
         }
         if a.status == STATUS_CODE_ERROR && !w.ready && w.busy.is_none() {
-            if self.start_failure.is_none()
+            if self.settled.is_some()
+                && self.start_failure.is_none()
                 && let Ok((object, message)) = codec::decode::<(String, String)>(&a.body)
             {
                 self.start_failure = Some(format!(
@@ -379,7 +381,9 @@ impl Manager {
             };
             // It exits now and is replaced; it never took work.
             w.retiring = true;
-            self.settled += 1;
+            if let (Some(settled), Some(link)) = (&mut self.settled, &w.remote) {
+                settled.insert(link.rank);
+            }
             self.init_failure = Some(err);
             self.init_failures += 1;
             return;

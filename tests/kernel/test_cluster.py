@@ -4,6 +4,7 @@ private staging directory): a cell's functions run on the ranks of an MPI job (e
 `rustmp-mpi`, sent the cells' compiled code), their output comes back to the running cell, an
 interrupt ends the job, and shutdown, restart or SIGKILL of the kernel leave nothing on any host.
 The committed notebooks/cluster.ipynb runs there through `rustmp run` and nbconvert."""
+import glob
 import os
 import re
 import signal
@@ -203,8 +204,9 @@ napping.map(nap, 0..4).unwrap();
     assert nothing_left(cluster, limit=3.0) == set()
     # A new cluster pool works at once.
     out = run(kc, r"""
+fn bump(x: u64) -> u64 { x * x + 1 }
 let again = Pool::builder().processes(2).mpi(Mpi::hostfile(HOSTFILE)).build().unwrap();
-println!("again {:?}", again.map(work, 0..4).unwrap());
+println!("again {:?}", again.map(bump, 0..4).unwrap());
 drop(again);
 """.replace("HOSTFILE", repr(cluster.hostfile).replace("'", '"')))
     assert "again [1, 2, 5, 10]\n" in out, out
@@ -242,6 +244,50 @@ println!("fine {:?}", fine.map(triple, 0..4).unwrap());
 drop(fine);
 """.replace("HOSTFILE", repr(cluster.hostfile).replace("'", '"')))
     assert "fine [0, 3, 6, 9]\n" in out, out
+    assert nothing_left(cluster) == set()
+
+
+def test_a_killed_notebook_worker_is_replaced_and_its_staged_code_removed(kernel, cluster_env):
+    cluster, _ = cluster_env
+    _, kc = kernel
+    who = r"""
+fn who(_: u64) -> (u32, u32, String) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let ppid = stat.rsplit(')').next().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_string();
+    (std::process::id(), ppid, host)
+}
+"""
+    out = run(kc, who + r"""
+let watched = Pool::builder().mpi(Mpi::hostfile(HOSTFILE)).build().unwrap();
+let mut seen = std::collections::BTreeSet::new();
+for _ in 0..20 {
+    seen.extend(watched.map_chunked(who, 0..16, 1).unwrap());
+    if seen.len() == 4 { break; }
+}
+for (pid, rank, host) in &seen { println!("worker {pid} {rank} {host}"); }
+""".replace("HOSTFILE", repr(cluster.hostfile).replace("'", '"')))
+    workers = [tuple(w) for w in re.findall(r"^worker (\d+) (\d+) (\S+)$", out, re.M)]
+    assert len(workers) == 4, out
+    pid, rank, host = int(workers[0][0]), int(workers[0][1]), workers[0][2]
+    # Its staged code, seen through its rank's own view of the node's private /tmp.
+    stages = lambda: glob.glob(f"/proc/{rank}/root/tmp/rustmp-{os.getuid()}/k{pid}-*")
+    assert stages(), f"no stage of {pid} on {host}"
+    os.kill(pid, signal.SIGKILL)
+    out = run(kc, r"""
+let mut after = std::collections::BTreeSet::new();
+for _ in 0..20 {
+    after.extend(watched.map_chunked(who, 0..16, 1).unwrap().into_iter().map(|w| w.0));
+    if after.len() >= 4 { break; }
+}
+println!("after {after:?}");
+""")
+    after = {int(p) for p in re.search(r"^after \{(.*)\}$", out, re.M).group(1).split(", ")}
+    assert len(after) >= 4 and pid not in after, out
+    assert not pid_alive(pid)
+    assert pid_alive(rank), "the rank runs the new worker"
+    assert stages() == [], "the rank removed the killed worker's staged code"
+    run(kc, "drop(watched);")
     assert nothing_left(cluster) == set()
 
 

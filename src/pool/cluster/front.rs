@@ -1,6 +1,7 @@
 //! The front: starts the job (an owner-only directory with the socket and the 0600 secret
 //! file, `mpirun`), accepts and checks the bridge (`SO_PEERCRED` and the secret), waits for
-//! every rank, starts this program on each, then hands the socket to the relay thread. A
+//! every rank, starts a worker on each (this program, or `rustmp-mpi` as a spawn host), then
+//! hands the socket to the relay thread. A
 //! worker's [`Link`] is its rank seen from the pool's manager.
 
 use super::job::{self, JobState};
@@ -273,7 +274,7 @@ impl Front {
                 {
                     let host = ranks.get(rank).map_or("?", |r| r.0.as_str()).to_string();
                     return Err(job.failed(&format!(
-                        "rank {rank} on {host} cannot start this program: {}",
+                        "rank {rank} on {host} cannot start the worker: {}",
                         frame.text()
                     )));
                 }

@@ -146,8 +146,8 @@ impl Mpi {
     }
 
     /// The `rustmp-mpi` program, at this path on every host. Default: `$RUSTMP_MPI`, else the
-    /// `rustmp-mpi` beside this program's executable (where `cargo build` puts both), else the
-    /// one found in `PATH` here.
+    /// `rustmp-mpi` beside this program's executable (where `cargo build` puts both) if it was
+    /// built with MPI, else the one found in `PATH` here.
     ///
     /// ```
     /// let mpi = multiprocessing::Mpi::local().launcher("/usr/local/bin/rustmp-mpi");

@@ -54,10 +54,20 @@ pub(super) fn mpirun_program(mpi: &Mpi) -> Result<PathBuf> {
 /// executable (as `cargo build` leaves them), else `PATH`; or a clear error. An absolute path:
 /// the ranks run it from their own working directories.
 pub(super) fn launcher_program(mpi: &Mpi) -> Result<PathBuf> {
+    // One built without MPI (a plain `cargo build` leaves one there) must not hide the one in
+    // PATH: it says so in its `--version`.
     let beside = || {
         let exe = std::fs::read_link("/proc/self/exe").ok()?;
-        let there = exe.parent()?.join("rustmp-mpi");
-        find_program(&there)
+        let there = find_program(&exe.parent()?.join("rustmp-mpi"))?;
+        let said = std::process::Command::new(&there)
+            .arg("--version")
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()?;
+        String::from_utf8_lossy(&said.stdout)
+            .contains("(with MPI)")
+            .then_some(there)
     };
     let (name, from) = match (&mpi.launcher, std::env::var_os(LAUNCHER_ENV)) {
         (Some(path), _) => (path.clone(), "Mpi::launcher"),
@@ -203,10 +213,18 @@ pub(super) struct Job {
 }
 
 /// Starts `mpirun` with `args` (argv\[0\] first) and this process's environment, as a child of
-/// the runtime (interrupts terminate it), its stderr on a pipe.
+/// the runtime (interrupts terminate it), its stderr on a pipe. The library's own variables are
+/// left out, as for a local spawn worker: the bridge and the ranks (which contain the library)
+/// must not take them for themselves (an interrupt handler, a host's output socket).
 pub(super) fn start(args: Vec<OsString>) -> Result<Job> {
+    let keep_out = [
+        crate::pool::spawn::WORKER_ENV,
+        crate::host::SIGINT_ENV,
+        crate::host::OUTPUT_SOCKET_ENV,
+        crate::host::SPAWN_HOST_ENV,
+    ];
     let env: Vec<OsString> = std::env::vars_os()
-        .filter(|(k, _)| k != crate::pool::spawn::WORKER_ENV)
+        .filter(|(k, _)| !keep_out.iter().any(|n| k == n))
         .map(|(k, v)| {
             let mut e = k;
             e.push("=");

@@ -121,22 +121,35 @@ impl Manager {
     /// fails the pool at once with the loader's message, not each task later. Workers that
     /// end before they are ready are started again (as a local pool does), until
     /// [`Manager::init_retries`] starts in a row have failed.
-    pub(crate) fn await_ready(&mut self) -> Result<()> {
+    /// `started` is when `build` began and `epoch` the interrupt count then: the wait ends at
+    /// the start timeout counted from `started`, or with [`Error::Interrupted`].
+    pub(crate) fn await_ready(&mut self, started: Instant, epoch: u64) -> Result<()> {
         let Some(limit) = self.config.mpi.as_ref().map(|m| m.start_timeout) else {
             return Ok(());
         };
-        let deadline = Instant::now() + limit;
-        let epoch = interrupt::raised_count();
+        self.settled = Some(Default::default());
+        let waited = self.wait_ready(started + limit, limit, epoch);
+        self.settled = None;
+        self.start_failure = None;
+        waited
+    }
+
+    fn wait_ready(&mut self, deadline: Instant, limit: Duration, epoch: u64) -> Result<()> {
         loop {
+            // An interrupt ends the job too: it is the cause to report.
+            if interrupt::raised_count() != epoch {
+                return Err(Error::Interrupted);
+            }
             if let Some(why) = self.start_failure.take() {
                 return Err(Error::Cluster(why));
             }
             if let Some(why) = self.cluster.as_ref().and_then(|f| f.ended()) {
                 return Err(Error::Cluster(why));
             }
-            // Ready, or ran the initializer (whose failure is the calls' to report, as in a
-            // local pool).
-            if self.settled >= self.config.processes {
+            // Every rank's worker was ready, or ran the initializer (whose failure is the
+            // calls' to report, as in a local pool).
+            let settled = self.settled.as_ref().map_or(0, |s| s.len());
+            if settled >= self.config.processes {
                 return Ok(());
             }
             // Workers that ended before they were ready are started again, as in a local pool,
@@ -151,13 +164,18 @@ impl Manager {
                     self.init_failures
                 )));
             }
-            if interrupt::raised_count() != epoch {
-                return Err(Error::Interrupted);
-            }
             if Instant::now() > deadline {
+                let waiting: Vec<&str> = self
+                    .workers
+                    .iter()
+                    .filter(|w| !w.ready && !w.retiring)
+                    .map(|w| w.name.as_str())
+                    .collect();
                 return Err(Error::Cluster(format!(
-                    "{} of {} workers were ready within the start timeout ({limit:?})",
-                    self.settled, self.config.processes
+                    "{settled} of {} workers were ready within the start timeout ({limit:?}); \
+                     not ready: {}",
+                    self.config.processes,
+                    waiting.join(", ")
                 )));
             }
             self.wait_for_events(Duration::from_millis(50));
