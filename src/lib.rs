@@ -46,6 +46,7 @@ mod shared_memory;
 mod sharedctypes;
 mod sync;
 mod sys;
+pub mod timeline;
 
 pub use error::{Error, Result, TaskError};
 pub use pipe::{Connection, Pipe};

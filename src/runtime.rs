@@ -126,6 +126,13 @@ fn poll_locked(st: &mut State, pid: u32) -> Result<Option<i32>> {
     }
     let code = sys::try_waitpid(pid)?;
     if let Some(code) = code {
+        if st
+            .children
+            .get(&pid)
+            .is_some_and(|c| c.kind == Kind::Process)
+        {
+            crate::timeline::processes::ended(pid, code);
+        }
         match st.children.get_mut(&pid) {
             Some(c) if c.owned => c.exitcode = Some(code),
             Some(_) => {

@@ -154,6 +154,9 @@ fn fork_here(req: Spawn, body: Box<dyn FnOnce() -> i32 + Send>) -> Result<u32> {
         let _ = out.write_all(&record);
         let _ = out.flush();
     }
+    if req.kind == Kind::Process {
+        crate::timeline::processes::started(pid, &req.name);
+    }
     st.children.insert(
         pid,
         Child {

@@ -1,0 +1,176 @@
+//! What ran where and when: a pool's chunks, one row per worker ([`Timeline`], from
+//! `Pool::timeline()`), and the processes this one started ([`ProcessSpan`]). Exported as Chrome
+//! trace-event JSON ([`Timeline::to_chrome_trace`]), which Perfetto and `chrome://tracing` open,
+//! as Ray's `ray timeline` writes; in a rustmp notebook, a `Timeline` shows as an SVG Gantt chart
+//! (the kernel draws it from that JSON).
+//!
+//! Times are durations since one instant of this process ([`origin`]), so spans of different
+//! pools and processes line up.
+
+mod chrome;
+mod json;
+pub(crate) mod processes;
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The instant all times of this process's timelines count from (its first use).
+///
+/// ```
+/// let t0 = multiprocessing::timeline::origin();
+/// assert!(t0.elapsed() < std::time::Duration::from_secs(3600));
+/// ```
+pub fn origin() -> Instant {
+    static ORIGIN: OnceLock<Instant> = OnceLock::new();
+    *ORIGIN.get_or_init(Instant::now)
+}
+
+/// Time since [`origin`].
+pub(crate) fn now() -> Duration {
+    origin().elapsed()
+}
+
+/// One worker of a pool: a row of its timeline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Row {
+    /// Its name (`ForkPoolWorker-3`, `MpiPoolWorker-2@node1`).
+    pub name: String,
+    /// Its pid (on its host).
+    pub pid: u32,
+    /// Its host, for a cluster pool's worker.
+    pub host: Option<String>,
+}
+
+/// One chunk a worker ran: the tasks `first..first + tasks` of call `call`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Span {
+    /// The worker (an index into [`Timeline::rows`]).
+    pub row: usize,
+    /// The call it belongs to (numbered per pool from 1, in the order they were made).
+    pub call: u64,
+    /// The function the call runs (its Rust path, e.g. `my_crate::work`).
+    pub function: String,
+    /// The index of its first task in the call's input.
+    pub first: usize,
+    /// How many tasks it holds (the chunk size, or fewer for the last chunk).
+    pub tasks: usize,
+    /// When the worker was given it, since [`origin`].
+    pub start: Duration,
+    /// When its result came back (or the worker died), since [`origin`].
+    pub end: Duration,
+    /// Whether it ran without an error.
+    pub ok: bool,
+}
+
+/// A process this one started ([`crate::Process`]), from its start to its end.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcessSpan {
+    /// Its name.
+    pub name: String,
+    /// Its pid.
+    pub pid: u32,
+    /// When it started, since [`origin`].
+    pub start: Duration,
+    /// When it was seen to end (joined or reaped), since [`origin`]; `None` while it runs.
+    pub end: Option<Duration>,
+    /// Its exit code, Python's way (`-9`: killed by SIGKILL), once it ended.
+    pub exitcode: Option<i32>,
+}
+
+/// What a pool's workers ran, chunk by chunk: a row per worker, a span per chunk, and the
+/// processes this one started. A snapshot: `Pool::timeline()` returns a new one each time.
+///
+/// ```
+/// use multiprocessing::timeline::{Row, Span, Timeline};
+/// use std::time::Duration;
+/// let t = Timeline {
+///     rows: vec![Row { name: "ForkPoolWorker-1".into(), pid: 42, host: None }],
+///     spans: vec![Span {
+///         row: 0, call: 1, function: "work".into(), first: 0, tasks: 4,
+///         start: Duration::from_millis(1), end: Duration::from_millis(3), ok: true,
+///     }],
+///     processes: vec![],
+///     dropped: 0,
+/// };
+/// assert_eq!(t.busy(0), Duration::from_millis(2));
+/// assert!(t.to_chrome_trace().contains("\"ph\":\"X\""));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Timeline {
+    /// The workers, in the order they started.
+    pub rows: Vec<Row>,
+    /// The chunks, in the order they ended.
+    pub spans: Vec<Span>,
+    /// The processes started with [`crate::Process`] while this timeline was kept.
+    pub processes: Vec<ProcessSpan>,
+    /// How many of the oldest spans were dropped to bound the memory kept.
+    pub dropped: u64,
+}
+
+/// The processes started with [`crate::Process`] so far (the last 10 000), as a timeline
+/// without pool rows: each from its start to when it was reaped (joined, or seen to exit), with
+/// its exit code.
+///
+/// ```
+/// use multiprocessing::Process;
+/// let mut p = Process::new(|| std::process::exit(3));
+/// p.start().unwrap();
+/// p.join().unwrap();
+/// let t = multiprocessing::timeline::processes();
+/// let span = t.processes.iter().find(|s| Some(s.pid) == p.pid()).unwrap();
+/// assert_eq!(span.exitcode, Some(3));
+/// assert!(span.end.unwrap() >= span.start);
+/// ```
+pub fn processes() -> Timeline {
+    Timeline {
+        processes: processes::since(std::time::Duration::ZERO),
+        ..Timeline::default()
+    }
+}
+
+impl Timeline {
+    /// The time row `row` spent running chunks.
+    ///
+    /// ```
+    /// assert_eq!(multiprocessing::timeline::Timeline::default().busy(0), std::time::Duration::ZERO);
+    /// ```
+    pub fn busy(&self, row: usize) -> Duration {
+        self.spans
+            .iter()
+            .filter(|s| s.row == row)
+            .map(|s| s.end.saturating_sub(s.start))
+            .sum()
+    }
+
+    /// The first start and the last end of its spans and processes (`None` if it has none).
+    ///
+    /// ```
+    /// assert_eq!(multiprocessing::timeline::Timeline::default().range(), None);
+    /// ```
+    pub fn range(&self) -> Option<(Duration, Duration)> {
+        let starts = self
+            .spans
+            .iter()
+            .map(|s| s.start)
+            .chain(self.processes.iter().map(|p| p.start));
+        let ends = self
+            .spans
+            .iter()
+            .map(|s| s.end)
+            .chain(self.processes.iter().filter_map(|p| p.end));
+        Some((starts.min()?, ends.max()?))
+    }
+
+    /// The timeline as Chrome trace-event JSON (the "JSON Object Format"): one complete event
+    /// (`"ph":"X"`) per chunk, on a thread per worker (named by metadata events), and one per
+    /// process started, under a second process "Processes"; times in microseconds. Perfetto
+    /// (ui.perfetto.dev) and `chrome://tracing` open it.
+    ///
+    /// ```
+    /// let json = multiprocessing::timeline::Timeline::default().to_chrome_trace();
+    /// assert!(json.starts_with("{\"traceEvents\":["));
+    /// ```
+    pub fn to_chrome_trace(&self) -> String {
+        chrome::write(self)
+    }
+}
