@@ -1,22 +1,16 @@
-//! The manager's side of one worker: its process, its socket, the frames queued to it and the
-//! answers read back from it.
+//! The manager's side of one worker: its process, its socket, the frames queued to it, the
+//! chunks it was sent and not yet answered, and the answers read back from it.
 
-use super::result::Sink;
+use super::shared::Chunk;
 use super::worker::{self, HEADER};
 use crate::sys::{self, Io};
+use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::Arc;
 
 /// Answer frames up to this size are read through the worker's small input buffer; a larger body
 /// is read straight into a buffer of its exact size (one copy, freed with the answer).
 const STAGING: usize = 64 * 1024;
-
-pub(super) struct InFlight {
-    pub(super) job: Arc<dyn Sink>,
-    pub(super) job_id: u64,
-    pub(super) index: usize,
-    pub(super) epoch: u64,
-}
 
 /// A large answer being read straight into its own buffer (`body` filled up to `filled`).
 pub(super) struct Partial {
@@ -35,7 +29,13 @@ pub(super) struct Worker {
     pub(super) ready: bool,
     pub(super) out: Vec<u8>,
     pub(super) out_pos: usize,
-    pub(super) busy: Option<InFlight>,
+    /// The chunks sent to it and not yet answered, oldest first: it runs them in order, so the
+    /// oldest is the one it runs. A chunk sent behind another keeps its payload, to go to
+    /// another worker if this one dies before it starts it (see [`Worker::depth`]).
+    pub(super) in_flight: VecDeque<Chunk>,
+    /// How many chunks it may have in flight: 1 for a local worker; a cluster worker more
+    /// ([`PIPELINE`]), so that the relay's round trip is not paid between two chunks.
+    pub(super) depth: usize,
     pub(super) tasks: usize,
     pub(super) generation: u64,
     pub(super) retiring: bool,
@@ -51,9 +51,22 @@ pub(super) struct Worker {
     pub(super) stages: Option<std::path::PathBuf>,
 }
 
+/// A cluster worker's [`Worker::depth`]: the chunk it runs and two queued behind it. Its round
+/// trip (front, bridge, MPI, the rank's relay and back) is ~0.35-0.45 ms, so with one chunk in
+/// flight a map of small chunks waits on the relay; 3 keeps it busy (docs/performance.md, the
+/// cluster benchmark) while holding back little work from the other workers.
+pub(super) const PIPELINE: usize = 3;
+
 impl Worker {
-    pub(super) fn idle(&self) -> bool {
-        self.ready && self.busy.is_none() && !self.retiring
+    /// It may be sent another chunk: ready, not retiring, fewer than [`Worker::depth`] in
+    /// flight and, with `maxtasksperchild`, never more chunks in all than it may run (it is
+    /// retired after its last, with nothing queued behind it).
+    pub(super) fn has_room(&self, maxtasksperchild: Option<usize>) -> bool {
+        let sent = self.tasks + self.in_flight.len();
+        self.ready
+            && !self.retiring
+            && self.in_flight.len() < self.depth
+            && maxtasksperchild.is_none_or(|max| sent < max)
     }
 
     pub(super) fn queue_frame(
