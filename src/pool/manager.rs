@@ -222,9 +222,9 @@ impl Manager {
         self.workers.iter().filter(|w| !w.retiring).count()
     }
 
-    /// Hands pending chunks, in order, to ready workers with room for them: first one to each
-    /// worker with none in flight, then a second to each with one, and so on up to its
-    /// [`Worker::depth`], so that work is spread before it is queued behind running chunks.
+    /// Hands pending chunks, in order, to ready workers with room for them (see
+    /// [`Worker::has_room`]): first one to each worker with none in flight, then a second to
+    /// each with one, and so on, so that work is spread before it is queued behind other work.
     fn dispatch(&mut self) {
         if self.pending.is_empty() {
             return;
@@ -252,7 +252,7 @@ impl Manager {
                     continue;
                 }
                 // The first chunk whose call still wants it and whose function can be named.
-                let (mut chunk, func) = loop {
+                let (chunk, func) = loop {
                     let chunk = match self.pending.pop_front() {
                         Some(c) if c.given_up() => {
                             cancelled.push(c);
@@ -274,11 +274,7 @@ impl Manager {
                     func,
                     &chunk.payload,
                 );
-                if w.in_flight.is_empty() {
-                    // It runs this one next: were it to die, the chunk fails, never runs again.
-                    chunk.payload = Vec::new();
-                }
-                w.in_flight.push_back(chunk);
+                w.push_in_flight(chunk);
                 w.flush();
             }
         }

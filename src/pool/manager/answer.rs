@@ -59,7 +59,7 @@ impl Manager {
         if !oldest.is_some_and(|c| c.job_id == a.job_id && c.index as u64 == a.index) {
             return;
         }
-        let Some(chunk) = w.in_flight.pop_front() else {
+        let Some(chunk) = w.answered() else {
             return;
         };
         w.tasks += 1;

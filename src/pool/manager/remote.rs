@@ -45,6 +45,8 @@ impl Manager {
             out: Vec::new(),
             out_pos: 0,
             in_flight: Default::default(),
+            since: Instant::now(),
+            short: false,
             depth: PIPELINE,
             tasks: 0,
             generation: 0,

@@ -15,7 +15,7 @@ use crate::sys;
 use crate::sys::Signal;
 use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, RawFd};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 impl Manager {
     pub(super) fn spawn_worker(&mut self) -> Result<()> {
@@ -94,6 +94,8 @@ impl Manager {
             out: Vec::new(),
             out_pos: 0,
             in_flight: Default::default(),
+            since: Instant::now(),
+            short: false,
             depth: 1,
             tasks: 0,
             generation,
