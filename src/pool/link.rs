@@ -61,9 +61,9 @@ pub(super) struct Worker {
 /// (2-5x slower than with 8 in flight; docs/performance.md, the cluster benchmark).
 pub(super) const PIPELINE: usize = 8;
 
-/// Chunks that take longer are sent one at a time, even to a cluster worker: the round trip is
-/// then a small part of their time (under ~10%), and a chunk is never queued behind a long
-/// one while another worker could take it (the pool balances long work as a local pool does).
+/// After a chunk that took longer, a cluster worker is sent one chunk at a time: the round trip
+/// is then a small part of a chunk's time (under ~10%), and work is not queued behind long
+/// chunks while another worker could take it (long work is balanced as in a local pool).
 pub(super) const SHORT_CHUNK: Duration = Duration::from_millis(5);
 
 impl Worker {
