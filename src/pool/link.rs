@@ -1,22 +1,17 @@
-//! The manager's side of one worker: its process, its socket, the frames queued to it and the
-//! answers read back from it.
+//! The manager's side of one worker: its process, its socket, the frames queued to it, the
+//! chunks it was sent and not yet answered, and the answers read back from it.
 
-use super::result::Sink;
+use super::shared::Chunk;
 use super::worker::{self, HEADER};
 use crate::sys::{self, Io};
+use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Answer frames up to this size are read through the worker's small input buffer; a larger body
 /// is read straight into a buffer of its exact size (one copy, freed with the answer).
 const STAGING: usize = 64 * 1024;
-
-pub(super) struct InFlight {
-    pub(super) job: Arc<dyn Sink>,
-    pub(super) job_id: u64,
-    pub(super) index: usize,
-    pub(super) epoch: u64,
-}
 
 /// A large answer being read straight into its own buffer (`body` filled up to `filled`).
 pub(super) struct Partial {
@@ -35,7 +30,17 @@ pub(super) struct Worker {
     pub(super) ready: bool,
     pub(super) out: Vec<u8>,
     pub(super) out_pos: usize,
-    pub(super) busy: Option<InFlight>,
+    /// The chunks sent to it and not yet answered, oldest first: it runs them in order, so the
+    /// oldest is the one it runs. A chunk sent behind another keeps its payload, to go to
+    /// another worker if this one dies before it starts it (see [`Worker::depth`]).
+    pub(super) in_flight: VecDeque<Chunk>,
+    /// How many chunks it may have in flight: 1 for a local worker; a cluster worker more
+    /// ([`PIPELINE`]) while its chunks are short (see [`Worker::has_room`]).
+    pub(super) depth: usize,
+    /// When the oldest chunk in flight could start: sent to it idle, or its predecessor answered.
+    pub(super) since: Instant,
+    /// Its last chunk took under [`SHORT_CHUNK`] from then to its answer.
+    pub(super) short: bool,
     pub(super) tasks: usize,
     pub(super) generation: u64,
     pub(super) retiring: bool,
@@ -51,9 +56,45 @@ pub(super) struct Worker {
     pub(super) stages: Option<std::path::PathBuf>,
 }
 
+/// A cluster worker's [`Worker::depth`]. Its round trip (front, bridge, MPI, the rank's relay and
+/// back) is ~0.3-0.45 ms: with one chunk in flight a map of small chunks waits on the relay
+/// (2-5x slower than with 8 in flight; docs/performance.md, the cluster benchmark).
+pub(super) const PIPELINE: usize = 8;
+
+/// After a chunk that took longer, a cluster worker is sent one chunk at a time: the round trip
+/// is then a small part of a chunk's time (under ~10%), and work is not queued behind long
+/// chunks while another worker could take it (long work is balanced as in a local pool).
+pub(super) const SHORT_CHUNK: Duration = Duration::from_millis(5);
+
 impl Worker {
-    pub(super) fn idle(&self) -> bool {
-        self.ready && self.busy.is_none() && !self.retiring
+    /// It may be sent another chunk: ready, not retiring, and with room: one chunk in flight,
+    /// or up to [`Worker::depth`] while its chunks are short, and, with `maxtasksperchild`,
+    /// never more chunks in all than it may run (it retires after its last, nothing behind it).
+    pub(super) fn has_room(&self, maxtasksperchild: Option<usize>) -> bool {
+        let sent = self.tasks + self.in_flight.len();
+        let depth = if self.short { self.depth } else { 1 };
+        self.ready
+            && !self.retiring
+            && self.in_flight.len() < depth
+            && maxtasksperchild.is_none_or(|max| sent < max)
+    }
+
+    /// Counts `chunk` in flight, its frame queued. The one it runs next drops its payload (were
+    /// the worker to die, that chunk fails); one queued behind keeps it, to go to another worker.
+    pub(super) fn push_in_flight(&mut self, mut chunk: Chunk) {
+        if self.in_flight.is_empty() {
+            chunk.payload = Vec::new();
+            self.since = Instant::now();
+        }
+        self.in_flight.push_back(chunk);
+    }
+
+    /// The oldest chunk in flight, answered: how long it took says whether chunks are short.
+    pub(super) fn answered(&mut self) -> Option<Chunk> {
+        let chunk = self.in_flight.pop_front()?;
+        self.short = self.since.elapsed() < SHORT_CHUNK;
+        self.since = Instant::now();
+        Some(chunk)
     }
 
     pub(super) fn queue_frame(

@@ -1,18 +1,14 @@
-//! The pool's manager thread: owns the workers, keeps their number up, hands chunks to ready idle
-//! ones, collects answers, notices dead workers and replaces them at once.
+//! The pool's manager thread: owns the workers, keeps their number up, hands chunks to ready
+//! workers with room for them (one in flight per local worker, a few per cluster worker),
+//! collects answers (`manager/answer`), notices dead workers and replaces them at once.
 
-use super::link::{Answer, InFlight, Worker, read_answers};
+use super::link::{Worker, read_answers};
 use super::manager_thread;
 use super::result::CANCELS;
 use super::shared::{Chunk, Shared, Status};
 use super::spawn::StartMethod;
-use super::task::{
-    STATUS_CODE_ERROR, STATUS_ERROR, STATUS_INIT_FAILED, STATUS_OK, STATUS_PANIC, STATUS_READY,
-};
-use crate::codec;
 use crate::error::{Error, Result, TaskError};
 use crate::interrupt;
-use crate::panic::PanicWire;
 use crate::sys::Events;
 use crate::sys::poll::{PollFd, poll};
 use std::collections::VecDeque;
@@ -65,6 +61,7 @@ pub(crate) struct Manager {
     settled: Option<std::collections::HashSet<u32>>,
 }
 
+mod answer;
 mod remote;
 mod spawn;
 mod workers;
@@ -143,7 +140,7 @@ impl Manager {
                 self.wait_for_events(Duration::ZERO);
             }
             self.dispatch();
-            let busy = self.workers.iter().any(|w| w.busy.is_some());
+            let busy = self.workers.iter().any(|w| !w.in_flight.is_empty());
             if status == Status::Close && self.pending.is_empty() && !busy && !feeding {
                 self.shutdown_idle_workers();
                 break;
@@ -226,7 +223,9 @@ impl Manager {
         self.workers.iter().filter(|w| !w.retiring).count()
     }
 
-    /// Hands pending chunks to ready idle workers, in order.
+    /// Hands pending chunks, in order, to ready workers with room for them (see
+    /// [`Worker::has_room`]): first one to each worker with none in flight, then a second to
+    /// each with one, and so on, so that work is spread before it is queued behind other work.
     fn dispatch(&mut self) {
         if self.pending.is_empty() {
             return;
@@ -237,49 +236,48 @@ impl Manager {
         // callback runs meanwhile (one that blocks in the library may terminate the children).
         let hand_out = interrupt::hand_out();
         let forked = self.config.start == StartMethod::Fork;
-        'workers: for i in 0..self.workers.len() {
-            let Some(front) = self.pending.front() else {
-                break;
-            };
-            let w = &mut self.workers[i];
-            if !w.idle() {
-                continue;
-            }
-            if forked && w.generation < front.generation {
-                // Forked before the task's code was loaded: replace it.
-                w.retire();
-                continue;
-            }
-            // The first chunk whose call still wants it and whose function can be named to it.
-            let (chunk, func) = loop {
-                let chunk = match self.pending.pop_front() {
-                    Some(c) if c.given_up() => {
-                        cancelled.push(c);
-                        continue;
-                    }
-                    Some(c) => c,
-                    None => break 'workers,
+        let max_tasks = self.config.maxtasksperchild;
+        let depth = self.workers.iter().map(|w| w.depth).max().unwrap_or(1);
+        'levels: for level in 0..depth {
+            for i in 0..self.workers.len() {
+                let Some(front) = self.pending.front() else {
+                    break 'levels;
                 };
-                match self.func_word(i, chunk.func) {
-                    Ok(func) => break (chunk, func),
-                    Err(e) => unnamed.push((chunk, e)),
+                let w = &mut self.workers[i];
+                if w.in_flight.len() > level || !w.has_room(max_tasks) {
+                    continue;
                 }
-            };
-            let w = &mut self.workers[i];
-            w.queue_frame(
-                chunk.payload.len() as u64,
-                chunk.job_id,
-                chunk.index as u64,
-                func,
-                &chunk.payload,
-            );
-            w.busy = Some(InFlight {
-                job: chunk.job,
-                job_id: chunk.job_id,
-                index: chunk.index,
-                epoch: chunk.epoch,
-            });
-            w.flush();
+                if forked && w.generation < front.generation {
+                    // Forked before the task's code was loaded: replace it.
+                    w.retire();
+                    continue;
+                }
+                // The first chunk whose call still wants it and whose function can be named.
+                let (chunk, func) = loop {
+                    let chunk = match self.pending.pop_front() {
+                        Some(c) if c.given_up() => {
+                            cancelled.push(c);
+                            continue;
+                        }
+                        Some(c) => c,
+                        None => break 'levels,
+                    };
+                    match self.func_word(i, chunk.func) {
+                        Ok(func) => break (chunk, func),
+                        Err(e) => unnamed.push((chunk, e)),
+                    }
+                };
+                let w = &mut self.workers[i];
+                w.queue_frame(
+                    chunk.payload.len() as u64,
+                    chunk.job_id,
+                    chunk.index as u64,
+                    func,
+                    &chunk.payload,
+                );
+                w.push_in_flight(chunk);
+                w.flush();
+            }
         }
         drop(hand_out);
         for c in cancelled {
@@ -341,92 +339,5 @@ impl Manager {
         for i in exited.into_iter().rev() {
             self.check_exit(i);
         }
-    }
-
-    fn handle_answer(&mut self, wi: usize, a: Answer) {
-        let w = &mut self.workers[wi];
-        if a.status == STATUS_READY {
-            if let Some(link) = &w.remote {
-                w.pid = link.pid();
-            }
-            if let (Some(settled), Some(link)) = (&mut self.settled, &w.remote) {
-                settled.insert(link.rank);
-            }
-            w.ready = true;
-            self.init_failures = 0;
-            return;
-        }
-        if a.status == STATUS_CODE_ERROR && !w.ready && w.busy.is_none() {
-            if self.settled.is_some()
-                && self.start_failure.is_none()
-                && let Ok((object, message)) = codec::decode::<(String, String)>(&a.body)
-            {
-                self.start_failure = Some(format!(
-                    "{} cannot load the pool's code: {object}: {message}",
-                    w.name
-                ));
-            }
-            return;
-        }
-        if a.status == STATUS_INIT_FAILED {
-            let err = match codec::decode::<PanicWire>(&a.body) {
-                Ok(wire) => task_error(wire, &w.name, w.pid),
-                Err(e) => TaskError {
-                    message: format!("the initializer failed (undecodable report: {e})"),
-                    location: None,
-                    backtrace: String::new(),
-                    worker: w.name.clone(),
-                    pid: w.pid,
-                },
-            };
-            // It exits now and is replaced; it never took work.
-            w.retiring = true;
-            if let (Some(settled), Some(link)) = (&mut self.settled, &w.remote) {
-                settled.insert(link.rank);
-            }
-            self.init_failure = Some(err);
-            self.init_failures += 1;
-            return;
-        }
-        let Some(inflight) = w.busy.take() else {
-            return;
-        };
-        if inflight.job_id != a.job_id || inflight.index as u64 != a.index {
-            return;
-        }
-        w.tasks += 1;
-        let result = match a.status {
-            STATUS_OK => Ok(a.body.as_slice()),
-            STATUS_PANIC => Err(match codec::decode::<PanicWire>(&a.body) {
-                Ok(wire) => Error::Task(task_error(wire, &w.name, w.pid)),
-                Err(e) => Error::Codec(e.to_string()),
-            }),
-            STATUS_CODE_ERROR => Err(match codec::decode::<(String, String)>(&a.body) {
-                Ok((object, message)) => Error::CodeLoad { object, message },
-                Err(e) => Error::Codec(e.to_string()),
-            }),
-            STATUS_ERROR => Err(Error::Codec(
-                codec::decode::<String>(&a.body).unwrap_or_else(|e| e.to_string()),
-            )),
-            other => Err(Error::Broken(format!(
-                "unknown answer status {other} from a worker"
-            ))),
-        };
-        if let Some(max) = self.config.maxtasksperchild
-            && w.tasks >= max
-        {
-            w.retire();
-        }
-        inflight.job.deliver(inflight.index, result);
-    }
-}
-
-fn task_error(wire: PanicWire, worker: &str, pid: u32) -> TaskError {
-    TaskError {
-        message: wire.message,
-        location: wire.location,
-        backtrace: wire.backtrace,
-        worker: worker.to_string(),
-        pid,
     }
 }

@@ -4,8 +4,10 @@
 //! `ForkPoolWorker-N`), each connected by its own socket. It hands each idle worker one chunk of
 //! arguments at a time, so it always knows which task a worker is running: if a worker dies mid-task
 //! the call gets [`Error::WorkerDied`] at once and the worker is replaced (Python's `Pool` hangs
-//! forever there). A task that panics gives [`Error::Task`] with the panic message and the worker's
-//! backtrace; the worker goes on serving.
+//! forever there). A cluster pool's worker (see [`Mpi`]) is sent a few chunks ahead, which it runs
+//! in order, to hide the relay's latency; the one it was running when it died fails, and those
+//! queued behind it go to another worker. A task that panics gives [`Error::Task`] with the panic
+//! message and the worker's backtrace; the worker goes on serving.
 //!
 //! Functions: a task names its function by the address of its code, valid in the workers because
 //! they are forked copies of the parent (with [`StartMethod::Spawn`], by the build-id of the
@@ -26,9 +28,10 @@
 //! The files: the caller's side is this file (the pool, submitting chunks), `builder` (the
 //! settings, starting the manager), `map` (the calls: `apply`, `map`, `imap`, `starmap`…),
 //! `result` and `imap` (where answers arrive), `feed` (an `imap`'s lazy input); `shared` is what
-//! the caller and the manager thread share; the manager thread is `manager` (scheduling) and
-//! `manager/workers` (the workers' lives), `manager/spawn` (naming functions to spawn workers),
-//! `link` its side of one worker, `manager_thread` which thread it is (callbacks run there);
+//! the caller and the manager thread share; the manager thread is `manager` (scheduling),
+//! `manager/answer` (a worker's answers), `manager/workers` (the workers' lives), `manager/spawn`
+//! (naming functions to spawn workers), `link` its side of one worker (the chunks it has in
+//! flight), `manager_thread` which thread it is (callbacks run there);
 //! `worker` is the worker process's side, and `task` how a task's function and data travel;
 //! `spawn` and `spawned` are the spawn start method's two sides (see [`StartMethod`]), and
 //! `spawned/host` the worker's side where the library was loaded at run time (a notebook);

@@ -10,6 +10,7 @@
 mod support;
 
 mod early;
+mod pipeline;
 mod program;
 
 use std::collections::BTreeSet;
@@ -26,7 +27,7 @@ use support::{Outcome, ensure, procs};
 const DEADLINE: Duration = Duration::from_secs(90);
 /// How long the job's processes may linger after the program ended.
 const LINGER: Duration = Duration::from_secs(5);
-const SCENARIOS: [&str; 16] = [
+const SCENARIOS: [&str; 17] = [
     "local_map",
     "early_exit",
     "transient",
@@ -43,6 +44,7 @@ const SCENARIOS: [&str; 16] = [
     "interrupt",
     "unreachable_host",
     "recycled_workers",
+    "pipelined",
 ];
 
 fn main() -> ExitCode {
@@ -100,6 +102,7 @@ fn main() -> ExitCode {
     tally.scenario("interrupt", || interrupt(l, c));
     tally.scenario("unreachable_host", || unreachable(l, c));
     tally.scenario("recycled_workers", || simple(l, c, "recycled", false));
+    tally.scenario("pipelined", || simple(l, c, "pipelined", false));
     tally.finish()
 }
 

@@ -46,7 +46,7 @@ fn say_ready() {
     println!("initializer ran");
 }
 
-fn mpi(hosts: &[String]) -> Mpi {
+pub(crate) fn mpi(hosts: &[String]) -> Mpi {
     let mpi = if hosts.is_empty() {
         Mpi::local()
     } else if let Some(file) = std::env::var_os("POOL_TEST_HOSTFILE") {
@@ -235,6 +235,7 @@ pub fn run(name: &str, hosts: &[String]) -> Result<(), String> {
         "bad_inputs" => bad_inputs(),
         "interrupt" => interrupt(hosts),
         "unreachable" => unreachable(hosts),
+        "pipelined" => crate::pipeline::pipelined(hosts),
         other => Err(format!("no scenario {other}")),
     }
 }

@@ -38,6 +38,11 @@ use std::time::Duration;
 /// later call of that pool [`crate::Error::Cluster`] saying an interrupt ended it (a local
 /// pool starts its workers again instead); make a new pool.
 ///
+/// A worker's round trip goes through the job's relays (a few hundred µs), so a worker whose
+/// chunks are short (under 5 ms) is sent up to 8 ahead, which it runs in order; longer chunks
+/// go one at a time, as in a local pool. A worker that dies fails the chunk it was running with
+/// [`crate::Error::WorkerDied`]; the chunks queued behind it run on another worker.
+///
 /// ```
 /// use multiprocessing::Mpi;
 /// use std::time::Duration;

@@ -6,7 +6,7 @@ use super::Manager;
 use crate::error::{Error, Result, TaskError};
 use crate::interrupt;
 use crate::pool::cluster::{Ended, Link};
-use crate::pool::link::{Worker, read_answers};
+use crate::pool::link::{PIPELINE, Worker, read_answers};
 use crate::runtime;
 use crate::sys::{self, Events};
 use std::os::fd::AsFd;
@@ -44,7 +44,10 @@ impl Manager {
             ready: false,
             out: Vec::new(),
             out_pos: 0,
-            busy: None,
+            in_flight: Default::default(),
+            since: Instant::now(),
+            short: false,
+            depth: PIPELINE,
             tasks: 0,
             generation: 0,
             retiring: false,
@@ -56,8 +59,9 @@ impl Manager {
         self.queue_setup(self.workers.len() - 1, identity)
     }
 
-    /// Removes remote worker `i` if it has ended: its in-flight chunk fails with
-    /// [`Error::WorkerDied`], or [`Error::Cluster`] when the whole job ended.
+    /// Removes remote worker `i` if it has ended: the chunk it ran fails with
+    /// [`Error::WorkerDied`] and those queued behind it go to another worker, or all fail with
+    /// [`Error::Cluster`] when the whole job ended.
     pub(super) fn check_remote_exit(&mut self, i: usize) {
         let Some(ended) = self.workers[i].remote.as_ref().and_then(|l| l.ended()) else {
             return;
@@ -98,22 +102,15 @@ impl Manager {
                 pid,
             });
         }
-        if let Some(inflight) = w.busy {
-            let err = if interrupt::raised_since(inflight.epoch) {
-                Error::Interrupted
-            } else {
-                match ended {
-                    Ended::Job(why) => Error::Cluster(why),
-                    Ended::Exit(code) => Error::WorkerDied {
-                        worker: w.name,
-                        pid,
-                        exitcode: code,
-                    },
-                    Ended::NotStarted(why) => Error::Cluster(why),
-                }
-            };
-            inflight.job.deliver(inflight.index, Err(err));
-        }
+        let err = || match &ended {
+            Ended::Job(why) | Ended::NotStarted(why) => Error::Cluster(why.clone()),
+            Ended::Exit(code) => Error::WorkerDied {
+                worker: w.name.clone(),
+                pid,
+                exitcode: *code,
+            },
+        };
+        self.lost(w.in_flight, !matches!(ended, Ended::Job(_)), err);
     }
 
     /// A cluster pool's `build` waits until every worker is ready, so that a host that cannot

@@ -1,5 +1,6 @@
 //! The manager's workers' lives: forking one (with its socket, and nothing of the others'),
-//! noticing its exit (its in-flight chunk fails), retiring and stopping them all.
+//! noticing its exit (the chunk it ran fails, those queued behind it go to another worker),
+//! retiring and stopping them all.
 
 use super::Manager;
 use crate::error::{Error, Result, TaskError};
@@ -12,8 +13,9 @@ use crate::pool::worker;
 use crate::runtime::{self, Kind, Spawn};
 use crate::sys;
 use crate::sys::Signal;
+use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, RawFd};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 impl Manager {
     pub(super) fn spawn_worker(&mut self) -> Result<()> {
@@ -91,7 +93,10 @@ impl Manager {
             ready: self.config.initializer.is_none() && !spawned,
             out: Vec::new(),
             out_pos: 0,
-            busy: None,
+            in_flight: Default::default(),
+            since: Instant::now(),
+            short: false,
+            depth: 1,
             tasks: 0,
             generation,
             retiring: false,
@@ -106,7 +111,7 @@ impl Manager {
         Ok(())
     }
 
-    /// Reaps worker `i` if it has exited: its in-flight chunk fails with [`Error::WorkerDied`].
+    /// Reaps worker `i` if it has exited: the chunk it ran fails with [`Error::WorkerDied`].
     pub(super) fn check_exit(&mut self, i: usize) {
         if self.workers[i].remote.is_some() {
             return self.check_remote_exit(i);
@@ -140,18 +145,42 @@ impl Manager {
                 pid,
             });
         }
-        if let Some(inflight) = w.busy {
-            // A worker that dies after its call was interrupted was terminated for it.
-            let err = if interrupt::raised_since(inflight.epoch) {
+        let err = || Error::WorkerDied {
+            worker: w.name.clone(),
+            pid,
+            exitcode: code,
+        };
+        self.lost(w.in_flight, true, err);
+    }
+
+    /// What a worker that ended had in flight: the oldest chunk, the one it ran, fails with
+    /// `err()` (with [`Error::Interrupted`] if its call was interrupted since: the interrupt
+    /// ended the worker); those queued behind it, which it had not started, go back to the
+    /// front of the queue in order for another worker, or with `requeue` false (no worker can
+    /// take them: the whole job ended) fail the same way.
+    pub(super) fn lost(
+        &mut self,
+        mut in_flight: VecDeque<Chunk>,
+        requeue: bool,
+        err: impl Fn() -> Error,
+    ) {
+        let fail = |c: Chunk| {
+            let err = if interrupt::raised_since(c.epoch) {
                 Error::Interrupted
             } else {
-                Error::WorkerDied {
-                    worker: w.name,
-                    pid,
-                    exitcode: code,
-                }
+                err()
             };
-            inflight.job.deliver(inflight.index, Err(err));
+            c.job.deliver(c.index, Err(err));
+        };
+        if let Some(running) = in_flight.pop_front() {
+            fail(running);
+        }
+        if requeue {
+            while let Some(c) = in_flight.pop_back() {
+                self.pending.push_front(c);
+            }
+        } else {
+            in_flight.into_iter().for_each(fail);
         }
     }
 
@@ -183,12 +212,8 @@ impl Manager {
             let _ = runtime::signal(w.pid, Signal::SIGTERM);
         }
         self.await_workers(Duration::from_millis(200));
-        for w in self.workers.drain(..) {
-            if let Some(inflight) = w.busy {
-                inflight
-                    .job
-                    .deliver(inflight.index, Err(Error::PoolTerminated));
-            }
+        for c in self.workers.drain(..).flat_map(|w| w.in_flight) {
+            c.job.deliver(c.index, Err(Error::PoolTerminated));
         }
         for c in self.pending.drain(..) {
             c.job.deliver(c.index, Err(Error::PoolTerminated));

@@ -1,0 +1,91 @@
+//! A cluster worker has a few chunks in flight (the one it runs and some queued behind it):
+//! `pool-test scenario pipelined HOST…` checks that a map of many small chunks gives every
+//! result once and in order, and that a worker killed with chunks queued behind its running one
+//! fails only that chunk (`WorkerDied`), the others running elsewhere, none lost or run twice.
+
+use multiprocessing::{Error, Pool};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::time::Duration;
+
+/// Tasks run by this process so far (in a worker).
+static RUNS: AtomicU64 = AtomicU64::new(0);
+
+/// A task's answer: its input, the worker's pid and which of that worker's runs it was (1, 2…).
+type Run = (u64, u32, u64);
+
+fn counted(x: u64) -> Run {
+    (x, std::process::id(), RUNS.fetch_add(1, SeqCst) + 1)
+}
+
+/// Task 10 works a while (the manager queues chunks behind it meanwhile), then is SIGKILLed.
+fn killed_at_10(x: u64) -> Run {
+    if x == 10 {
+        std::thread::sleep(Duration::from_millis(300));
+        // SAFETY: kill on our own pid.
+        unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+    }
+    std::thread::sleep(Duration::from_millis(2));
+    counted(x)
+}
+
+fn check(ok: bool, what: impl FnOnce() -> String) -> Result<(), String> {
+    if ok { Ok(()) } else { Err(what()) }
+}
+
+/// Each worker's runs are numbered 1, 2, … with no gap: a chunk that ran twice would leave one
+/// (its second answer is dropped), unless it was a worker's last run.
+fn check_no_gaps(runs: &[Run]) -> Result<(), String> {
+    let mut by_pid: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
+    for &(_, pid, n) in runs {
+        by_pid.entry(pid).or_default().push(n);
+    }
+    for (pid, mut ns) in by_pid {
+        ns.sort();
+        check(ns.iter().copied().eq(1..=ns.len() as u64), || {
+            format!("worker {pid} ran {ns:?}: a run is missing (a chunk ran twice?)")
+        })?;
+    }
+    Ok(())
+}
+
+pub fn pipelined(hosts: &[String]) -> Result<(), String> {
+    let pool = Pool::builder()
+        .processes(4)
+        .mpi(crate::program::mpi(hosts))
+        .build()
+        .map_err(|e| format!("build: {e}"))?;
+    let mut all: Vec<Run> = Vec::new();
+    // imap (chunksize 1): item 10 fails, every other comes once, in order.
+    let mut dead = None;
+    for (i, got) in pool
+        .imap(killed_at_10, 0..60u64)
+        .map_err(|e| e.to_string())?
+        .enumerate()
+    {
+        match got {
+            Err(Error::WorkerDied { worker, pid, .. }) if i == 10 => {
+                println!("RESULT died worker={worker} pid={pid}");
+                dead = Some(pid);
+            }
+            Ok(run) if i != 10 && run.0 == i as u64 => all.push(run),
+            other => return Err(format!("imap item {i}: {other:?}")),
+        }
+    }
+    let dead = dead.ok_or("no WorkerDied")?;
+    // A map of many chunks of 1: every result once, in order, from every worker.
+    let out = pool
+        .map_chunked(counted, 0..3000u64, 1)
+        .map_err(|e| format!("map: {e}"))?;
+    let xs: Vec<u64> = out.iter().map(|r| r.0).collect();
+    check(xs.iter().copied().eq(0..3000), || {
+        "map results out of order".into()
+    })?;
+    let pids: std::collections::BTreeSet<u32> = out.iter().map(|r| r.1).collect();
+    println!("RESULT pipelined map workers={pids:?}");
+    check(pids.len() == 4 && !pids.contains(&dead), || {
+        format!("the map ran on {pids:?} ({dead} was killed)")
+    })?;
+    all.extend(out);
+    check_no_gaps(&all)
+}
