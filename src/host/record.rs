@@ -141,6 +141,31 @@ pub fn decode(body: &[u8]) -> Option<(&str, Vec<u8>)> {
     Some((kind, base64_decode(payload)?))
 }
 
+/// `s` as a JSON string: quoted, with `"`, `\` and control characters escaped (records carry
+/// JSON; this library has no JSON dependency).
+///
+/// ```
+/// use multiprocessing::host::record::json_string;
+/// assert_eq!(json_string("a \"q\"\n\u{1}"), r#""a \"q\"\n\u0001""#);
+/// ```
+pub fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /// Standard base64 (RFC 4648, `+/`, with `=` padding), the encoding of a record's payload.

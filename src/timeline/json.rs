@@ -4,21 +4,7 @@ use std::fmt::Write;
 
 /// Appends `s` as a JSON string (quoted, escaped).
 pub(super) fn string(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+    out.push_str(&crate::host::record::json_string(s));
 }
 
 /// A duration in microseconds, as a JSON number (fractions kept to the nanosecond).

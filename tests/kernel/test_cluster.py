@@ -62,6 +62,22 @@ def kernel(cluster_env):
     km.shutdown_kernel(now=False)
 
 
+def on(cluster, code):
+    """`code` with HOSTFILE replaced by the fake cluster's hostfile (a Rust string literal)."""
+    return code.replace("HOSTFILE", '"' + cluster.hostfile + '"')
+
+
+def a_new_pool_maps(kc, cluster, function, expected):
+    """A cluster pool made now maps `function` over 0..4 to `expected`; nothing is left after."""
+    out = run(kc, on(cluster, f"""
+let fresh = Pool::builder().processes(2).mpi(Mpi::hostfile(HOSTFILE)).build().unwrap();
+println!("fresh {{:?}}", fresh.map({function}, 0..4).unwrap());
+drop(fresh);
+"""))
+    assert f"fresh {expected}\n" in out, out
+    assert nothing_left(cluster) == set()
+
+
 def run(kc, code, timeout=300):
     reply, outputs, _ = execute(kc, code, timeout=timeout)
     assert reply["content"]["status"] == "ok", (reply["content"], stream_text(outputs, "stderr"))
@@ -127,7 +143,7 @@ println!("here {}", hostname());
 def test_a_cells_function_maps_on_two_fake_hosts_and_later_cells_too(kernel, cluster_env):
     cluster, _ = cluster_env
     _, kc = kernel
-    out = run(kc, POOL_CELL.replace("HOSTFILE", repr(cluster.hostfile).replace("'", '"')))
+    out = run(kc, on(cluster, POOL_CELL))
     assert "right true\n" in out and "shared right true\n" in out, out
     share = dict((h, int(n)) for h, n in re.findall(r"^share (\S+) (\d+)$", out, re.M))
     assert sorted(share) == sorted(cluster.hosts), out
@@ -176,12 +192,12 @@ println!("still {:?}", pool.map(later, 0..2).unwrap());
 def test_an_interrupt_ends_a_blocked_cluster_call_and_the_job(kernel, cluster_env):
     cluster, _ = cluster_env
     km, kc = kernel
-    code = r"""
+    code = on(cluster, r"""
 fn nap(x: u64) -> u64 { std::thread::sleep(std::time::Duration::from_secs(60)); x }
 let napping = Pool::builder().processes(2).mpi(Mpi::hostfile(HOSTFILE)).build().unwrap();
 println!("started");
 napping.map(nap, 0..4).unwrap();
-""".replace("HOSTFILE", repr(cluster.hostfile).replace("'", '"'))
+""")
     msg_id = kc.execute(code)
     deadline = time.time() + 120
     started = False
@@ -203,21 +219,15 @@ napping.map(nap, 0..4).unwrap();
     assert elapsed < 1.0, elapsed
     assert nothing_left(cluster, limit=3.0) == set()
     # A new cluster pool works at once.
-    out = run(kc, r"""
-fn bump(x: u64) -> u64 { x * x + 1 }
-let again = Pool::builder().processes(2).mpi(Mpi::hostfile(HOSTFILE)).build().unwrap();
-println!("again {:?}", again.map(bump, 0..4).unwrap());
-drop(again);
-""".replace("HOSTFILE", repr(cluster.hostfile).replace("'", '"')))
-    assert "again [1, 2, 5, 10]\n" in out, out
-    assert nothing_left(cluster) == set()
+    run(kc, "fn bump(x: u64) -> u64 { x * x + 1 }")
+    a_new_pool_maps(kc, cluster, "bump", "[1, 2, 5, 10]")
 
 
 def test_a_host_that_cannot_load_the_code_fails_the_pool_at_creation(kernel, cluster_env):
     cluster, _ = cluster_env
     _, kc = kernel
     noexec = cluster.hosts[-1]
-    out = run(kc, r"""
+    out = run(kc, on(cluster, r"""
 fn triple(x: u64) -> u64 { 3 * x }
 // The fake hosts' agent mounts NODE's private staging directory noexec while mpirun's
 // environment names it (scripts/fake-cluster.sh): the code shipped there cannot be loaded.
@@ -230,21 +240,15 @@ match built {
     Err(other) => println!("another error: {other:?}"),
     Ok(_) => println!("built"),
 }
-""".replace("NODE", noexec).replace("HOSTFILE", repr(cluster.hostfile).replace("'", '"')))
+""".replace("NODE", noexec)))
     m = re.search(r"^refused after ([\d.]+)s: (.*)$", out, re.M)
     assert m, out
     assert float(m.group(1)) < 10, out
     assert re.search(rf"MpiPoolWorker-\d+@{noexec} cannot load the pool's code: \S+: .*failed to map segment",
                      m.group(2)), out
     assert nothing_left(cluster) == set()
-    # Nothing is lost: a pool made next works on every host.
-    out = run(kc, r"""
-let fine = Pool::builder().mpi(Mpi::hostfile(HOSTFILE)).build().unwrap();
-println!("fine {:?}", fine.map(triple, 0..4).unwrap());
-drop(fine);
-""".replace("HOSTFILE", repr(cluster.hostfile).replace("'", '"')))
-    assert "fine [0, 3, 6, 9]\n" in out, out
-    assert nothing_left(cluster) == set()
+    # Nothing is lost: a pool made next works.
+    a_new_pool_maps(kc, cluster, "triple", "[0, 3, 6, 9]")
 
 
 def test_a_killed_notebook_worker_is_replaced_and_its_staged_code_removed(kernel, cluster_env):
@@ -258,7 +262,7 @@ fn who(_: u64) -> (u32, u32, String) {
     (std::process::id(), ppid, host)
 }
 """
-    out = run(kc, who + r"""
+    out = run(kc, who + on(cluster, r"""
 let watched = Pool::builder().mpi(Mpi::hostfile(HOSTFILE)).build().unwrap();
 let mut seen = std::collections::BTreeSet::new();
 for _ in 0..20 {
@@ -266,7 +270,7 @@ for _ in 0..20 {
     if seen.len() == 4 { break; }
 }
 for (pid, rank, host) in &seen { println!("worker {pid} {rank} {host}"); }
-""".replace("HOSTFILE", repr(cluster.hostfile).replace("'", '"')))
+"""))
     workers = [tuple(w) for w in re.findall(r"^worker (\d+) (\d+) (\S+)$", out, re.M)]
     assert len(workers) == 4, out
     pid, rank, host = int(workers[0][0]), int(workers[0][1]), workers[0][2]
@@ -304,7 +308,7 @@ def test_the_kernel_going_away_leaves_nothing_on_any_host(cluster_env, how):
     assert nothing_left(cluster) == set()
     km, kc = start(env)
     try:
-        out = run(kc, MAKE_POOL.replace("HOSTFILE", repr(cluster.hostfile).replace("'", '"')))
+        out = run(kc, on(cluster, MAKE_POOL))
         assert "[0, 1, 2, 3, 4, 5, 6, 7]\n" in out, out
         assert job_processes(cluster), "the job runs"
         if how == "shutdown":

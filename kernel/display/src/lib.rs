@@ -23,25 +23,7 @@ use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 // Records are written in the library's format (an OSC escape sequence, ignored by terminals).
-use multiprocessing::host::record::{self, base64_encode as base64};
-
-fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
+use multiprocessing::host::record::{self, base64_encode as base64, json_string};
 
 /// Writes one record to stdout, whole, after what the cell printed before it.
 fn emit(kind: &str, json: &str) {

@@ -27,6 +27,7 @@ use support::{Outcome, ensure, procs};
 const DEADLINE: Duration = Duration::from_secs(90);
 /// How long the job's processes may linger after the program ended.
 const LINGER: Duration = Duration::from_secs(5);
+/// The scenarios, those on this host alone (`Mpi::local()`, `Mpi::allocation()`) first.
 const SCENARIOS: [&str; 17] = [
     "local_map",
     "early_exit",
@@ -46,6 +47,8 @@ const SCENARIOS: [&str; 17] = [
     "recycled_workers",
     "pipelined",
 ];
+/// How many of [`SCENARIOS`] run on this host alone.
+const LOCAL: usize = 7;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -68,21 +71,15 @@ fn main() -> ExitCode {
         return tally.finish();
     }
     tally.scenario("local_map", || local_map(&launcher));
-    for name in [
-        "early_exit",
-        "transient",
-        "stdout_lock",
-        "last_data",
-        "after_interrupt",
-        "allocation",
-    ] {
+    // The other scenarios on this host alone: each program checks everything itself.
+    for &name in &SCENARIOS[1..LOCAL] {
         tally.scenario(name, || scenario(&launcher, None, name, false).map(drop));
     }
     // One extra node that nothing reaches: its orted can never call back (mpirun waits).
     let cluster = match FakeCluster::up_with(&[("RUSTMP_FAKE_UNREACHABLE", "1")]) {
         Ok(cluster) => cluster,
         Err(UpError::CannotHere(why)) => {
-            SCENARIOS[7..].iter().for_each(|n| tally.skip(n, &why));
+            SCENARIOS[LOCAL..].iter().for_each(|n| tally.skip(n, &why));
             return tally.finish();
         }
         Err(UpError::Failed(why)) => {
