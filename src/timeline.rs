@@ -49,7 +49,7 @@ pub struct Span {
     /// The call it belongs to (numbered per pool from 1, in the order they were made).
     pub call: u64,
     /// The function the call runs (its Rust path, e.g. `my_crate::work`).
-    pub function: String,
+    pub function: &'static str,
     /// The index of its first task in the call's input.
     pub first: usize,
     /// How many tasks it holds (the chunk size, or fewer for the last chunk).
@@ -86,7 +86,7 @@ pub struct ProcessSpan {
 /// let t = Timeline {
 ///     rows: vec![Row { name: "ForkPoolWorker-1".into(), pid: 42, host: None }],
 ///     spans: vec![Span {
-///         row: 0, call: 1, function: "work".into(), first: 0, tasks: 4,
+///         row: 0, call: 1, function: "work", first: 0, tasks: 4,
 ///         start: Duration::from_millis(1), end: Duration::from_millis(3), ok: true,
 ///     }],
 ///     processes: vec![],

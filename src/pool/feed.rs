@@ -58,20 +58,26 @@ pub(crate) struct Input<'a> {
     pub(crate) pool: Arc<Shared>,
     pub(crate) job_id: u64,
     pub(crate) func: usize,
+    /// The function's name (for timelines).
+    pub(crate) function: &'static str,
     pub(crate) generation: u64,
     pub(crate) next_index: usize,
+    /// The index of the next chunk's first item.
+    pub(crate) next_first: usize,
 }
 
 impl Input<'_> {
-    /// Queues chunk `index` of the job `sink`, of the call started at interrupt `epoch`. `Err`
-    /// if the pool no longer takes it.
+    /// Queues chunk `index` (`tasks` items) of the job `sink`, of the call started at interrupt
+    /// `epoch`. `Err` if the pool no longer takes it.
     pub(crate) fn submit(
-        &self,
+        &mut self,
         sink: Arc<dyn Sink>,
-        index: usize,
+        (index, tasks): (usize, usize),
         payload: Vec<u8>,
         epoch: u64,
     ) -> Result<()> {
+        let first = self.next_first;
+        self.next_first += tasks;
         self.pool.push(
             Chunk {
                 job: sink,
@@ -81,6 +87,9 @@ impl Input<'_> {
                 payload,
                 generation: self.generation,
                 epoch,
+                first,
+                tasks,
+                function: self.function,
             },
             true,
         )

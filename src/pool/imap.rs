@@ -180,7 +180,8 @@ impl<R: DeserializeOwned + Send + 'static> IMapIterator<'_, R> {
             }
         }
         let sink: Arc<dyn Sink> = self.shared.clone();
-        if let Err(e) = payload.and_then(|p| input.submit(sink, index, p, self.epoch)) {
+        let epoch = self.epoch;
+        if let Err(e) = payload.and_then(|p| input.submit(sink, (index, n), p, epoch)) {
             let stop = super::feed::stops_input(&e);
             self.shared.deliver(index, Err(e));
             if stop {

@@ -42,6 +42,8 @@ pub(super) struct Worker {
     /// Its last chunk took under [`SHORT_CHUNK`] from then to its answer.
     pub(super) short: bool,
     pub(super) tasks: usize,
+    /// Its row in the pool's timeline.
+    pub(super) row: usize,
     pub(super) generation: u64,
     pub(super) retiring: bool,
     /// A spawn worker: the functions defined to it (numbers of `DEFINE` frames sent).

@@ -55,6 +55,8 @@ mod manager_thread;
 #[deny(unsafe_code)]
 mod map;
 #[deny(unsafe_code)]
+mod recorder;
+#[deny(unsafe_code)]
 mod result;
 #[deny(unsafe_code)]
 mod shared;
@@ -185,7 +187,7 @@ impl Pool {
     /// Encodes `items` in chunks and queues them for job `sink`.
     fn submit<A: Serialize>(
         &self,
-        func: usize,
+        (func, function): (usize, &'static str),
         chunks: Vec<Vec<A>>,
         make_sink: impl FnOnce(usize) -> Arc<dyn Sink>,
     ) -> Result<()> {
@@ -193,10 +195,12 @@ impl Pool {
         let generation = sys::loaded_objects_generation();
         let epoch = interrupt::epoch();
         let mut payloads = Vec::with_capacity(chunks.len());
+        let mut first = 0;
         for c in &chunks {
             let mut p = Vec::new();
             codec::encode_into(c, &mut p)?;
-            payloads.push(p);
+            payloads.push((p, first, c.len()));
+            first += c.len();
         }
         drop(chunks);
         let sink = make_sink(payloads.len());
@@ -206,7 +210,7 @@ impl Pool {
         }
         let job_id = inner.next_job;
         inner.next_job += 1;
-        for (index, payload) in payloads.into_iter().enumerate() {
+        for (index, (payload, first, tasks)) in payloads.into_iter().enumerate() {
             inner.queue.push_back(Chunk {
                 job: sink.clone(),
                 job_id,
@@ -215,6 +219,9 @@ impl Pool {
                 payload,
                 generation,
                 epoch,
+                first,
+                tasks,
+                function,
             });
         }
         drop(inner);
@@ -237,7 +244,7 @@ impl Pool {
         let func = task::trampoline::<C, A, R>();
         let mut slot_out: Option<Arc<Slot<R, V>>> = None;
         let pool = self.shared.id();
-        self.submit(func, chunks, |n| {
+        self.submit((func, C::function_name()), chunks, |n| {
             let slot = Arc::new(Slot::new(n, finish, callbacks, pool));
             slot_out = Some(slot.clone());
             slot
@@ -281,8 +288,10 @@ impl Pool {
                 pool: self.shared.clone(),
                 job_id,
                 func,
+                function: C::function_name(),
                 generation: sys::loaded_objects_generation(),
                 next_index: 0,
+                next_first: 0,
             }),
             readahead_items: self.readahead.saturating_mul(chunksize),
             pool: self.shared.id(),

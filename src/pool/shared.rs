@@ -20,6 +20,11 @@ pub(crate) struct Chunk {
     pub(crate) generation: u64,
     /// The interrupt epoch of its call: an interrupt after it cancels the chunk.
     pub(crate) epoch: u64,
+    /// Its tasks' indexes in the call's input: `first..first + tasks` (for timelines).
+    pub(crate) first: usize,
+    pub(crate) tasks: usize,
+    /// The function the call runs (for timelines).
+    pub(crate) function: &'static str,
 }
 
 impl Chunk {
@@ -51,6 +56,8 @@ pub(crate) struct Inner {
 /// What the pool's handle and its manager thread share.
 pub(crate) struct Shared {
     pub(crate) inner: Mutex<Inner>,
+    /// What the workers ran, chunk by chunk (`Pool::timeline`).
+    pub(crate) recorder: super::recorder::Recorder,
     pub(crate) finished_cv: Condvar,
     /// A non-blocking pipe that wakes the manager's `poll`: a byte written, the read end readable.
     pub(super) wake: (OwnedFd, OwnedFd),
@@ -69,6 +76,7 @@ impl Shared {
                 finished: false,
             }),
             finished_cv: Condvar::new(),
+            recorder: super::recorder::Recorder::new(),
             wake,
         })
     }

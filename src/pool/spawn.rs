@@ -180,7 +180,7 @@ mod tests {
             pool.shared.id(),
         ));
         let s = slot.clone();
-        pool.submit(func, vec![vec![1u64]], move |_| s)?;
+        pool.submit((func, "test"), vec![vec![1u64]], move |_| s)?;
         let slot: Arc<dyn Outcome<Vec<u64>>> = slot;
         AsyncResult { slot }.get()
     }

@@ -58,6 +58,8 @@ star_fn!(A1, A2, A3, A4, A5, A6, A7, A8);
 /// A task's call shape: one argument (`map`) or a tuple spread into arguments (`starmap`).
 pub(crate) trait Call<A, R> {
     fn invoke(&self, a: A) -> R;
+    /// The function's Rust path (`my_crate::work`, `…::{{closure}}`), for timelines.
+    fn function_name() -> &'static str;
 }
 
 /// `map`'s shape.
@@ -69,11 +71,17 @@ impl<F: Fn(A) -> R, A, R> Call<A, R> for One<F> {
     fn invoke(&self, a: A) -> R {
         (self.0)(a)
     }
+    fn function_name() -> &'static str {
+        std::any::type_name::<F>()
+    }
 }
 
 impl<F: StarFn<A, R>, A, R> Call<A, R> for Star<F> {
     fn invoke(&self, a: A) -> R {
         self.0.call_star(a)
+    }
+    fn function_name() -> &'static str {
+        std::any::type_name::<F>()
     }
 }
 

@@ -37,7 +37,7 @@ pub(super) fn write(t: &Timeline) -> String {
     for s in &t.spans {
         event(&mut out);
         out.push_str("{\"ph\":\"X\",\"name\":");
-        string(&mut out, &s.function);
+        string(&mut out, s.function);
         let _ = write!(
             out,
             ",\"cat\":\"call {}\",\"pid\":{POOL},\"tid\":{},\"ts\":",
@@ -120,7 +120,7 @@ mod tests {
         let span = |row, call, first, start, end| Span {
             row,
             call,
-            function: "demo::work \"quoted\"".into(),
+            function: "demo::work \"quoted\"",
             first,
             tasks: 5,
             start: ms(start),

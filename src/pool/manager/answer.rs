@@ -16,6 +16,7 @@ impl Manager {
         if a.status == STATUS_READY {
             if let Some(link) = &w.remote {
                 w.pid = link.pid();
+                self.shared.recorder.set_pid(w.row, w.pid);
             }
             if let (Some(settled), Some(link)) = (&mut self.settled, &w.remote) {
                 settled.insert(link.rank);
@@ -62,6 +63,7 @@ impl Manager {
         if !oldest.is_some_and(|c| c.job_id == a.job_id && c.index as u64 == a.index) {
             return;
         }
+        let started = w.since;
         let Some(chunk) = w.answered() else {
             return;
         };
@@ -88,6 +90,9 @@ impl Manager {
         {
             w.retire();
         }
+        self.shared
+            .recorder
+            .span(w.row, &chunk, started, result.is_ok());
         chunk.job.deliver(chunk.index, result);
     }
 }

@@ -34,6 +34,10 @@ impl Manager {
         let name = format!("{name}@{}", front.host(rank));
         let link: Arc<Link> = front.attach(rank, theirs, name.clone())?;
         sys::set_nonblocking(&mine, true)?;
+        let row = self
+            .shared
+            .recorder
+            .row(&name, link.pid(), Some(front.host(rank)));
         self.workers.push(Worker {
             pid: link.pid(),
             name,
@@ -49,6 +53,7 @@ impl Manager {
             short: false,
             depth: PIPELINE,
             tasks: 0,
+            row,
             generation: 0,
             retiring: false,
             defined: Default::default(),
@@ -110,7 +115,12 @@ impl Manager {
                 exitcode: *code,
             },
         };
-        self.lost(w.in_flight, !matches!(ended, Ended::Job(_)), err);
+        self.lost(
+            (w.row, w.since),
+            w.in_flight,
+            !matches!(ended, Ended::Job(_)),
+            err,
+        );
     }
 
     /// A cluster pool's `build` waits until every worker is ready, so that a host that cannot

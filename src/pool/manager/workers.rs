@@ -82,6 +82,7 @@ impl Manager {
         )?;
         drop(theirs);
         sys::set_nonblocking(&mine, true)?;
+        let row = self.shared.recorder.row(&name, pid, None);
         self.workers.push(Worker {
             pid,
             name,
@@ -98,6 +99,7 @@ impl Manager {
             short: false,
             depth: 1,
             tasks: 0,
+            row,
             generation,
             retiring: false,
             defined: Default::default(),
@@ -150,16 +152,18 @@ impl Manager {
             pid,
             exitcode: code,
         };
-        self.lost(w.in_flight, true, err);
+        self.lost((w.row, w.since), w.in_flight, true, err);
     }
 
     /// What a worker that ended had in flight: the oldest chunk, the one it ran, fails with
     /// `err()` (with [`Error::Interrupted`] if its call was interrupted since: the interrupt
     /// ended the worker); those queued behind it, which it had not started, go back to the
     /// front of the queue in order for another worker, or with `requeue` false (no worker can
-    /// take them: the whole job ended) fail the same way.
+    /// take them: the whole job ended) fail the same way. The one it ran goes into the timeline
+    /// (its row, from `since`) as failed.
     pub(super) fn lost(
         &mut self,
+        (row, since): (usize, Instant),
         mut in_flight: VecDeque<Chunk>,
         requeue: bool,
         err: impl Fn() -> Error,
@@ -173,6 +177,7 @@ impl Manager {
             c.job.deliver(c.index, Err(err));
         };
         if let Some(running) = in_flight.pop_front() {
+            self.shared.recorder.span(row, &running, since, false);
             fail(running);
         }
         if requeue {
