@@ -173,4 +173,81 @@ impl Timeline {
     pub fn to_chrome_trace(&self) -> String {
         chrome::write(self)
     }
+
+    /// Shows the timeline in a rustmp notebook, where evcxr calls this for a cell's value: the
+    /// kernel draws it as an SVG Gantt chart (a row per worker, a bar per chunk coloured by
+    /// call, a hover title per bar). It writes a record to stdout, which a terminal does not
+    /// show (an OSC escape sequence).
+    ///
+    /// ```
+    /// multiprocessing::timeline::Timeline::default().evcxr_display();
+    /// ```
+    pub fn evcxr_display(&self) {
+        show("timeline", &self.to_chrome_trace());
+    }
+}
+
+/// Measured speedups, `(workers, speedup)`: in a rustmp notebook a chart against the ideal
+/// line (evcxr shows a cell's value with [`Speedup::evcxr_display`]).
+///
+/// ```
+/// use multiprocessing::timeline::Speedup;
+/// use std::time::Duration;
+/// let s = Speedup::from_times(&[(1, Duration::from_secs(4)), (2, Duration::from_secs(2)), (4, Duration::from_millis(1250))]);
+/// assert_eq!(s.points, vec![(1, 1.0), (2, 2.0), (4, 3.2)]);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Speedup {
+    /// Each measure: the number of workers, and the speedup.
+    pub points: Vec<(usize, f64)>,
+}
+
+impl Speedup {
+    /// The speedups of the same work timed with several numbers of workers: against the time
+    /// with the fewest, `b` workers (1, usually), `speedup(n) = b × t(b) / t(n)`. Sorted by
+    /// workers; an entry with 0 workers or a zero time is left out.
+    ///
+    /// ```
+    /// use multiprocessing::timeline::Speedup;
+    /// assert!(Speedup::from_times(&[]).points.is_empty());
+    /// ```
+    pub fn from_times(times: &[(usize, Duration)]) -> Speedup {
+        let mut times: Vec<(usize, Duration)> = times
+            .iter()
+            .copied()
+            .filter(|(n, t)| *n > 0 && !t.is_zero())
+            .collect();
+        times.sort_by_key(|(n, _)| *n);
+        let Some(&(base, base_time)) = times.first() else {
+            return Speedup { points: Vec::new() };
+        };
+        let points = times
+            .iter()
+            .map(|&(n, t)| (n, base as f64 * base_time.as_secs_f64() / t.as_secs_f64()))
+            .collect();
+        Speedup { points }
+    }
+
+    /// Shows the chart in a rustmp notebook (a record on stdout, as [`Timeline::evcxr_display`]).
+    ///
+    /// ```
+    /// multiprocessing::timeline::Speedup { points: vec![(1, 1.0), (2, 1.9)] }.evcxr_display();
+    /// ```
+    pub fn evcxr_display(&self) {
+        let points: Vec<String> = self
+            .points
+            .iter()
+            .map(|(n, s)| format!("[{n},{}]", if s.is_finite() { *s } else { 0.0 }))
+            .collect();
+        show("speedup", &format!("{{\"points\":[{}]}}", points.join(",")));
+    }
+}
+
+/// Writes a record for the kernel to stdout, after what the cell printed before.
+fn show(kind: &str, json: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.flush();
+    let _ = out.write_all(&crate::host::record::encode(kind, json.as_bytes()));
+    let _ = out.flush();
 }

@@ -9,6 +9,7 @@
 //! - `jupyter/`: the kernel's side of the Jupyter protocol (sockets, channels, messages).
 //! - `engine/`: running cells (evcxr, output capture, interrupts, locations in cells).
 //! - `run/`: `rustmp run`, the headless notebook runner.
+//! - `render/`: charts drawn for cells (a pool's timeline, a speedup chart) with plotters.
 //! - `install.rs`: the kernelspec; `usage.rs`: the figures of a `usage_request`.
 
 mod engine;
@@ -16,6 +17,7 @@ mod engine;
 mod fd_test;
 mod install;
 mod jupyter;
+mod render;
 mod run;
 mod usage;
 

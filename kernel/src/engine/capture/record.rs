@@ -24,6 +24,15 @@ pub(super) fn record(body: &[u8]) -> Option<Event> {
             json.get("data")?.as_object()?.clone(),
             display_id,
         ))),
+        // A pool's timeline or a speedup measure, drawn here (the cells do not carry plotters).
+        "timeline" => Event::Output(Output::DisplayData(DisplayData::new(
+            crate::render::timeline_bundle(&json),
+            None,
+        ))),
+        "speedup" => Event::Output(Output::DisplayData(DisplayData::new(
+            crate::render::speedup_bundle(&json),
+            None,
+        ))),
         "clear" => Event::Output(Output::ClearOutput(ClearOutput {
             wait: json.get("wait").and_then(Value::as_bool).unwrap_or(false),
         })),
