@@ -83,7 +83,8 @@ impl PoolBuilder {
 
     /// How far `imap` and `imap_unordered` read their input ahead of the caller: at most this
     /// many chunks are submitted and not yet taken from the iterator (default
-    /// 64 chunks, or 4 per worker if that is more; 0 is an error at `build`). Memory
+    /// 64 chunks, or 4 per worker if that is more, 8 for a cluster pool's; 0 is an error at
+    /// `build`). Memory
     /// stays bounded by it whatever the input's length, endless inputs included.
     ///
     /// ```
@@ -189,7 +190,11 @@ impl PoolBuilder {
         }
         let readahead = self
             .readahead
-            .unwrap_or_else(|| DEFAULT_READAHEAD.max(4 * processes));
+            .unwrap_or_else(|| {
+                // A cluster worker may have 8 short chunks in flight (see `Mpi`).
+                let per_worker = if self.mpi.is_some() { 8 } else { 4 };
+                DEFAULT_READAHEAD.max(per_worker * processes)
+            });
         let mut init_code = None;
         let mut library = None;
         if start_method == StartMethod::Spawn {

@@ -198,7 +198,8 @@ impl<R: DeserializeOwned + Send + 'static> IMapIterator<'_, R> {
 }
 
 impl<R> IMapIterator<'_, R> {
-    /// The caller gives up: chunks not started are skipped, the input is no longer read.
+    /// The caller gives up: chunks not sent to a worker are skipped (a cluster worker runs those
+    /// already queued to it; their results are dropped), the input is no longer read.
     fn stop(&mut self) {
         if !self.shared.cancelled.swap(true, SeqCst) {
             CANCELS.fetch_add(1, SeqCst);
@@ -288,7 +289,7 @@ impl<R: DeserializeOwned + Send + 'static> Iterator for IMapIterator<'_, R> {
 
 impl<R> Drop for IMapIterator<'_, R> {
     fn drop(&mut self) {
-        // Nobody will read the rest: the pool skips the chunks not started yet.
+        // Nobody will read the rest: the pool skips the chunks not sent to a worker yet.
         self.stop();
     }
 }

@@ -39,8 +39,10 @@ pub(super) struct Worker {
     pub(super) depth: usize,
     /// When the oldest chunk in flight could start: sent to it idle, or its predecessor answered.
     pub(super) since: Instant,
-    /// Its last chunk took under [`SHORT_CHUNK`] from then to its answer.
-    pub(super) short: bool,
+    /// The call (job id) whose chunk it answered last, if that chunk took under
+    /// [`SHORT_CHUNK`] from then to its answer: only that call's chunks are queued behind
+    /// another (a new call's first chunk goes out alone, however short the last call's were).
+    pub(super) short: Option<u64>,
     pub(super) tasks: usize,
     /// Its row in the pool's timeline.
     pub(super) row: usize,
@@ -65,16 +67,23 @@ pub(super) const PIPELINE: usize = 8;
 
 /// After a chunk that took longer, a cluster worker is sent one chunk at a time: the round trip
 /// is then a small part of a chunk's time (under ~10%), and work is not queued behind long
-/// chunks while another worker could take it (long work is balanced as in a local pool).
+/// chunks while another worker could take it (long work is balanced as in a local pool). The
+/// rule looks at the last chunk of the same call: a call whose chunks grow from short to long
+/// can leave up to `PIPELINE - 1` of its chunks behind the first long one.
 pub(super) const SHORT_CHUNK: Duration = Duration::from_millis(5);
 
 impl Worker {
-    /// It may be sent another chunk: ready, not retiring, and with room: one chunk in flight,
-    /// or up to [`Worker::depth`] while its chunks are short, and, with `maxtasksperchild`,
+    /// It may be sent another chunk of call `next_job`: ready, not retiring, and with room: one
+    /// chunk in flight, or up to [`Worker::depth`] while that call's chunks are short, and, with
+    /// `maxtasksperchild`,
     /// never more chunks in all than it may run (it retires after its last, nothing behind it).
-    pub(super) fn has_room(&self, maxtasksperchild: Option<usize>) -> bool {
+    pub(super) fn has_room(&self, next_job: u64, maxtasksperchild: Option<usize>) -> bool {
         let sent = self.tasks + self.in_flight.len();
-        let depth = if self.short { self.depth } else { 1 };
+        let depth = if self.short == Some(next_job) {
+            self.depth
+        } else {
+            1
+        };
         self.ready
             && !self.retiring
             && self.in_flight.len() < depth
@@ -94,7 +103,12 @@ impl Worker {
     /// The oldest chunk in flight, answered: how long it took says whether chunks are short.
     pub(super) fn answered(&mut self) -> Option<Chunk> {
         let chunk = self.in_flight.pop_front()?;
-        self.short = self.since.elapsed() < SHORT_CHUNK;
+        self.short = (self.since.elapsed() < SHORT_CHUNK).then_some(chunk.job_id);
+        // The next one can no longer go to another worker (if this one dies it is the one it
+        // ran): its payload is not needed any more.
+        if let Some(next) = self.in_flight.front_mut() {
+            next.payload = Vec::new();
+        }
         self.since = Instant::now();
         Some(chunk)
     }

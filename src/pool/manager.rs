@@ -244,7 +244,7 @@ impl Manager {
                     break 'levels;
                 };
                 let w = &mut self.workers[i];
-                if w.in_flight.len() > level || !w.has_room(max_tasks) {
+                if w.in_flight.len() > level || !w.has_room(front.job_id, max_tasks) {
                     continue;
                 }
                 if forked && w.generation < front.generation {

@@ -29,6 +29,13 @@ fn killed_at_10(x: u64) -> Run {
     counted(x)
 }
 
+/// Items 0, 4 and 8 are long (400 ms), the others 40 ms: where each ran.
+fn uneven(x: u64) -> (u64, u32) {
+    let ms = if x % 4 == 0 { 400 } else { 40 };
+    std::thread::sleep(Duration::from_millis(ms));
+    (x, std::process::id())
+}
+
 fn check(ok: bool, what: impl FnOnce() -> String) -> Result<(), String> {
     if ok { Ok(()) } else { Err(what()) }
 }
@@ -73,6 +80,9 @@ pub fn pipelined(hosts: &[String]) -> Result<(), String> {
         }
     }
     let dead = dead.ok_or("no WorkerDied")?;
+    // Another worker took item 10's queued successors: no worker ran twice (4 + 1 replacement).
+    let ran: std::collections::BTreeSet<u32> = all.iter().map(|r| r.1).chain([dead]).collect();
+    check(ran.len() <= 5, || format!("imap ran on {ran:?}"))?;
     // A map of many chunks of 1: every result once, in order, from every worker.
     let out = pool
         .map_chunked(counted, 0..3000u64, 1)
@@ -87,5 +97,36 @@ pub fn pipelined(hosts: &[String]) -> Result<(), String> {
         format!("the map ran on {pids:?} ({dead} was killed)")
     })?;
     all.extend(out);
-    check_no_gaps(&all)
+    check_no_gaps(&all)?;
+    // Every worker's last chunks were short, of the map above: the next call's first chunks go
+    // out one per worker (not 8 each, dealt round-robin), so its long items 0, 4 and 8 run on
+    // different workers as in a local pool.
+    let placed = pool
+        .map_chunked(uneven, 0..12u64, 1)
+        .map_err(|e| format!("uneven map: {e}"))?;
+    let long: Vec<u32> = placed.iter().filter(|r| r.0 % 4 == 0).map(|r| r.1).collect();
+    println!("RESULT long items ran on {long:?}");
+    let distinct: std::collections::BTreeSet<u32> = long.iter().copied().collect();
+    check(distinct.len() == 3, || {
+        format!("the long items 0, 4, 8 ran on {long:?}: queued behind each other")
+    })?;
+    drop(pool);
+    // With maxtasksperchild, a worker is never sent more chunks than it may run.
+    let recycled = Pool::builder()
+        .processes(2)
+        .maxtasksperchild(3)
+        .mpi(crate::program::mpi(hosts))
+        .build()
+        .map_err(|e| format!("build: {e}"))?;
+    let out = recycled
+        .map_chunked(counted, 0..24u64, 1)
+        .map_err(|e| format!("recycled map: {e}"))?;
+    let mut per_pid: BTreeMap<u32, usize> = BTreeMap::new();
+    for r in &out {
+        *per_pid.entry(r.1).or_default() += 1;
+    }
+    println!("RESULT maxtasksperchild(3) runs per worker {per_pid:?}");
+    check(per_pid.values().all(|&n| n <= 3), || {
+        format!("a worker ran more than 3 chunks: {per_pid:?}")
+    })
 }

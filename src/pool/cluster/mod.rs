@@ -39,9 +39,13 @@ use std::time::Duration;
 /// pool starts its workers again instead); make a new pool.
 ///
 /// A worker's round trip goes through the job's relays (a few hundred µs), so a worker whose
-/// chunks are short (under 5 ms) is sent up to 8 ahead, which it runs in order; longer chunks
-/// go one at a time, as in a local pool. A worker that dies fails the chunk it was running with
-/// [`crate::Error::WorkerDied`]; the chunks queued behind it run on another worker.
+/// last chunk of a call took under 5 ms is sent up to 8 more of that call ahead, which it runs
+/// in order; the first chunk of a call, and the chunks after a longer one, go one at a time, as
+/// in a local pool. A worker that dies fails the chunk it was running with
+/// [`crate::Error::WorkerDied`]; the chunks queued behind it run on another worker. Chunks
+/// already queued to a worker still run when their call is given up (an `imap` iterator
+/// dropped): their results are dropped; after an interrupt, which ends the job, a remote worker
+/// may start one before its rank is gone.
 ///
 /// ```
 /// use multiprocessing::Mpi;

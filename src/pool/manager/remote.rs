@@ -50,7 +50,7 @@ impl Manager {
             out_pos: 0,
             in_flight: Default::default(),
             since: Instant::now(),
-            short: false,
+            short: None,
             depth: PIPELINE,
             tasks: 0,
             row,

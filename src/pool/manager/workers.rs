@@ -96,7 +96,7 @@ impl Manager {
             out_pos: 0,
             in_flight: Default::default(),
             since: Instant::now(),
-            short: false,
+            short: None,
             depth: 1,
             tasks: 0,
             row,
