@@ -66,6 +66,11 @@ CELLS = {
     "after_restart": ('use multiprocessing::*;\n'
                       'let mut p = Process::new(|| println!("a child after the restart says {}", 6 * 7));\n'
                       'p.start().unwrap();\np.join().unwrap();'),
+    "timeline": ('use multiprocessing::*;\n'
+                 'fn nap(x: u64) -> u64 { std::thread::sleep(std::time::Duration::from_millis(4)); x }\n'
+                 'let tl_pool = Pool::new(2).unwrap();\n'
+                 'tl_pool.map_chunked(nap, 0..24, 3).unwrap();\n'
+                 'tl_pool.timeline()'),
 }
 INDEX = {name: i for i, name in enumerate(CELLS)}
 
@@ -369,6 +374,23 @@ def test_tab_after_multiprocessing_po_offers_pool(lab):
     pool.click()
     lab.wait("() => window.__t.cell(%d).model.sharedModel.getSource() === 'multiprocessing::Pool'"
              % INDEX["complete"], 10, "choosing Pool completes the editor's text")
+
+
+def test_a_pools_timeline_renders_as_an_svg_with_a_bar_per_chunk(lab):
+    model, _ = lab.run("timeline")
+    kinds = [o["output_type"] for o in model]
+    assert kinds == ["display_data"], model
+    assert "text/html" in model[0]["data"] and "image/svg+xml" in model[0]["data"], model[0]["data"].keys()
+    i = INDEX["timeline"]
+    bars = lab.page.evaluate(
+        "(i) => Array.from(window.__t.cell(i).node.querySelectorAll('.jp-OutputArea-output svg rect.chunk'))"
+        ".map(r => [r.getAttribute('y'), r.querySelector('title') && r.querySelector('title').textContent])", i)
+    assert len(bars) == 8, bars
+    assert len({y for y, _ in bars}) == 2, bars
+    assert all(t and "nap" in t for _, t in bars), bars
+    shot = Path(__file__).resolve().parents[2] / "target" / "lab-timeline.png"
+    lab.cell("timeline").screenshot(path=str(shot))
+    assert shot.stat().st_size > 0
 
 
 def test_restart_from_the_kernel_menu_then_cells_run_again(lab):
