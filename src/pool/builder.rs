@@ -188,13 +188,11 @@ impl PoolBuilder {
                 "readahead must be at least 1 chunk".into(),
             ));
         }
-        let readahead = self
-            .readahead
-            .unwrap_or_else(|| {
-                // A cluster worker may have 8 short chunks in flight (see `Mpi`).
-                let per_worker = if self.mpi.is_some() { 8 } else { 4 };
-                DEFAULT_READAHEAD.max(per_worker * processes)
-            });
+        let readahead = self.readahead.unwrap_or_else(|| {
+            // A cluster worker may have 8 short chunks in flight (see `Mpi`).
+            let per_worker = if self.mpi.is_some() { 8 } else { 4 };
+            DEFAULT_READAHEAD.max(per_worker * processes)
+        });
         let mut init_code = None;
         let mut library = None;
         if start_method == StartMethod::Spawn {

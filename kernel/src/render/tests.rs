@@ -512,9 +512,16 @@ fn a_real_pools_timeline_is_drawn_row_by_row() {
     let rows: std::collections::BTreeSet<i64> = bars.iter().map(|b| b.y as i64).collect();
     assert_eq!(rows.len(), 2);
     for row in &timeline.rows {
-        assert!(texts.iter().any(|t| t.0.starts_with(&row.name)), "{:?}", row.name);
+        assert!(
+            texts.iter().any(|t| t.0.starts_with(&row.name)),
+            "{:?}",
+            row.name
+        );
     }
     let bundle = super::timeline_bundle(&trace);
     assert_eq!(bundle["text/html"], bundle["image/svg+xml"]);
-    assert_eq!(bundle["text/plain"], "Timeline: 8 chunks on 2 workers, 0 processes");
+    assert_eq!(
+        bundle["text/plain"],
+        "Timeline: 8 chunks on 2 workers, 0 processes"
+    );
 }

@@ -104,7 +104,11 @@ pub fn pipelined(hosts: &[String]) -> Result<(), String> {
     let placed = pool
         .map_chunked(uneven, 0..12u64, 1)
         .map_err(|e| format!("uneven map: {e}"))?;
-    let long: Vec<u32> = placed.iter().filter(|r| r.0 % 4 == 0).map(|r| r.1).collect();
+    let long: Vec<u32> = placed
+        .iter()
+        .filter(|r| r.0 % 4 == 0)
+        .map(|r| r.1)
+        .collect();
     println!("RESULT long items ran on {long:?}");
     let distinct: std::collections::BTreeSet<u32> = long.iter().copied().collect();
     check(distinct.len() == 3, || {
