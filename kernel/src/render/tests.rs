@@ -18,14 +18,13 @@ fn num(n: roxmltree::Node<'_, '_>, a: &str) -> f64 {
     n.attribute(a).unwrap_or("0").parse().unwrap()
 }
 
+/// A text of the SVG and where it is.
+type Text = (String, f64, f64);
+/// The titled shapes, the texts, and the shapes without a title.
+type Parsed<'a> = (Vec<Shape>, Vec<Text>, Vec<roxmltree::Node<'a, 'a>>);
+
 /// The titled shapes (bars, points) and the texts of an SVG; it must be well-formed XML.
-fn parse(
-    svg: &str,
-) -> (
-    Vec<Shape>,
-    Vec<(String, f64, f64)>,
-    Vec<roxmltree::Node<'_, '_>>,
-) {
+fn parse(svg: &str) -> Parsed<'_> {
     let doc = Box::leak(Box::new(
         roxmltree::Document::parse(svg).expect("well-formed SVG"),
     ));
