@@ -31,7 +31,7 @@ fn killed_at_10(x: u64) -> Run {
 
 /// Items 0, 4 and 8 are long (400 ms), the others 40 ms: where each ran.
 fn uneven(x: u64) -> (u64, u32) {
-    let ms = if x % 4 == 0 { 400 } else { 40 };
+    let ms = if x.is_multiple_of(4) { 400 } else { 40 };
     std::thread::sleep(Duration::from_millis(ms));
     (x, std::process::id())
 }
@@ -106,7 +106,7 @@ pub fn pipelined(hosts: &[String]) -> Result<(), String> {
         .map_err(|e| format!("uneven map: {e}"))?;
     let long: Vec<u32> = placed
         .iter()
-        .filter(|r| r.0 % 4 == 0)
+        .filter(|r| r.0.is_multiple_of(4))
         .map(|r| r.1)
         .collect();
     println!("RESULT long items ran on {long:?}");
