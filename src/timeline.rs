@@ -25,6 +25,9 @@ pub fn origin() -> Instant {
     *ORIGIN.get_or_init(Instant::now)
 }
 
+/// The most spans a notebook's chart is sent ([`Timeline::evcxr_display`]).
+const SHOWN: usize = 20_000;
+
 /// Time since [`origin`].
 pub(crate) fn now() -> Duration {
     origin().elapsed()
@@ -176,14 +179,30 @@ impl Timeline {
 
     /// Shows the timeline in a rustmp notebook, where evcxr calls this for a cell's value: the
     /// kernel draws it as an SVG Gantt chart (a row per worker, a bar per chunk coloured by
-    /// call, a hover title per bar). It writes a record to stdout, which a terminal does not
+    /// call, a hover title per bar) of its last 20 000 chunks. It writes a record to stdout, which a terminal does not
     /// show (an OSC escape sequence).
     ///
     /// ```
     /// multiprocessing::timeline::Timeline::default().evcxr_display();
     /// ```
     pub fn evcxr_display(&self) {
-        show("timeline", &self.to_chrome_trace());
+        show("timeline", &self.for_display().to_chrome_trace());
+    }
+
+    /// What a notebook is sent: a record must stay under the kernel's 8 MiB for one output
+    /// line, so the last [`SHOWN`] spans (the older ones counted as dropped), about 4.5 MB of
+    /// trace at most.
+    fn for_display(&self) -> std::borrow::Cow<'_, Timeline> {
+        if self.spans.len() <= SHOWN {
+            return std::borrow::Cow::Borrowed(self);
+        }
+        let cut = self.spans.len() - SHOWN;
+        std::borrow::Cow::Owned(Timeline {
+            rows: self.rows.clone(),
+            spans: self.spans[cut..].to_vec(),
+            processes: self.processes.clone(),
+            dropped: self.dropped + cut as u64,
+        })
     }
 }
 
@@ -250,4 +269,34 @@ fn show(kind: &str, json: &str) {
     let _ = out.flush();
     let _ = out.write_all(&crate::host::record::encode(kind, json.as_bytes()));
     let _ = out.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{SHOWN, Span, Timeline};
+    use std::time::Duration;
+
+    #[test]
+    fn a_notebook_is_sent_the_last_spans_only() {
+        let span = |first| Span {
+            row: 0,
+            call: 1,
+            function: "f",
+            first,
+            tasks: 1,
+            start: Duration::ZERO,
+            end: Duration::ZERO,
+            ok: true,
+        };
+        let t = Timeline {
+            spans: (0..SHOWN + 7).map(span).collect(),
+            dropped: 2,
+            ..Timeline::default()
+        };
+        let shown = t.for_display();
+        assert_eq!((shown.spans.len(), shown.dropped), (SHOWN, 9));
+        assert_eq!(shown.spans[0].first, 7);
+        let small = Timeline::default();
+        assert!(matches!(small.for_display(), std::borrow::Cow::Borrowed(_)));
+    }
 }

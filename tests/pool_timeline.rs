@@ -187,3 +187,40 @@ fn processes_since_the_pool_and_the_chrome_trace_have_the_same_counts() {
         );
     }
 }
+
+/// An item that cannot be encoded (its `Serialize` fails) when it is odd and over 100.
+#[derive(Clone, Copy)]
+struct Picky(u64);
+
+impl serde::Serialize for Picky {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.0 > 100 && self.0 % 2 == 1 {
+            return Err(serde::ser::Error::custom("cannot encode it"));
+        }
+        s.serialize_u64(self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Picky {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        u64::deserialize(d).map(Picky)
+    }
+}
+
+fn unpick(p: Picky) -> u64 {
+    p.0
+}
+
+#[test]
+fn an_imap_chunk_that_cannot_be_encoded_leaves_the_later_chunks_indexes_right() {
+    let pool = Pool::new(1).unwrap();
+    // Chunks of 2: [0, 1], [2, 101] (cannot be encoded), [4, 5].
+    let items = [0, 1, 2, 101, 4, 5].map(Picky);
+    let got: Vec<_> = pool.imap_chunked(unpick, items, 2).unwrap().collect();
+    // The chunk that cannot be encoded is one error in the results.
+    let ok: Vec<Option<u64>> = got.into_iter().map(Result::ok).collect();
+    assert_eq!(ok, [Some(0), Some(1), None, Some(4), Some(5)]);
+    let mut firsts: Vec<usize> = pool.timeline().spans.iter().map(|s| s.first).collect();
+    firsts.sort();
+    assert_eq!(firsts, [0, 4]);
+}

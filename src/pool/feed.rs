@@ -67,17 +67,15 @@ pub(crate) struct Input<'a> {
 }
 
 impl Input<'_> {
-    /// Queues chunk `index` (`tasks` items) of the job `sink`, of the call started at interrupt
-    /// `epoch`. `Err` if the pool no longer takes it.
+    /// Queues chunk `index` (its items `first..first + tasks`) of the job `sink`, of the call
+    /// started at interrupt `epoch`. `Err` if the pool no longer takes it.
     pub(crate) fn submit(
-        &mut self,
+        &self,
         sink: Arc<dyn Sink>,
-        (index, tasks): (usize, usize),
+        (index, first, tasks): (usize, usize, usize),
         payload: Vec<u8>,
         epoch: u64,
     ) -> Result<()> {
-        let first = self.next_first;
-        self.next_first += tasks;
         self.pool.push(
             Chunk {
                 job: sink,

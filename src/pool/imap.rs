@@ -171,6 +171,9 @@ impl<R: DeserializeOwned + Send + 'static> IMapIterator<'_, R> {
         };
         let index = input.next_index;
         input.next_index += 1;
+        // Counted whether or not the chunk could be encoded: the next ones keep their indexes.
+        let first = input.next_first;
+        input.next_first += n;
         {
             let mut st = lock(&self.shared.state);
             st.submitted += 1;
@@ -181,7 +184,7 @@ impl<R: DeserializeOwned + Send + 'static> IMapIterator<'_, R> {
         }
         let sink: Arc<dyn Sink> = self.shared.clone();
         let epoch = self.epoch;
-        if let Err(e) = payload.and_then(|p| input.submit(sink, (index, n), p, epoch)) {
+        if let Err(e) = payload.and_then(|p| input.submit(sink, (index, first, n), p, epoch)) {
             let stop = super::feed::stops_input(&e);
             self.shared.deliver(index, Err(e));
             if stop {

@@ -8,7 +8,8 @@ use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-/// The most spans a pool keeps (about 7 MB: a span is 72 bytes).
+/// The most spans a pool keeps (about 11.5 MB: a span is 88 bytes). The rows are not bounded
+/// yet: one per worker started, replacements included.
 pub(crate) const KEPT: usize = 100_000;
 
 #[derive(Default)]
@@ -104,7 +105,7 @@ impl super::Pool {
     /// started, replacements included), a span per chunk (its call, function, task indexes,
     /// start and end, whether it failed), and the processes started with [`crate::Process`]
     /// since the pool was made. Recorded by the pool's manager thread as it hands out chunks
-    /// and reads their results (two clock readings per chunk), for the last 100 000 chunks. In
+    /// and reads their results (a few clock readings per chunk), for the last 100 000 chunks. In
     /// a rustmp notebook the value shows as a Gantt chart; [`Timeline::to_chrome_trace`] exports
     /// it for Perfetto.
     ///

@@ -52,7 +52,7 @@ pub fn speedup_svg(points: &[(usize, f64)], width: u32) -> Result<String, Render
         chart
             .configure_mesh()
             .x_desc("workers")
-            .y_desc("speedup (time with 1 worker / time with n)")
+            .y_desc("speedup (against the fewest workers measured)")
             .max_light_lines(1)
             .x_label_formatter(&|v| format!("{v:.0}"))
             .y_label_formatter(&|v| format!("{v:.1}"))

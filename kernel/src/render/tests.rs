@@ -524,3 +524,30 @@ fn a_real_pools_timeline_is_drawn_row_by_row() {
         "Timeline: 8 chunks on 2 workers, 0 processes"
     );
 }
+
+/// Times whose sum overflows (each finite) would make plotters' axis loop for ever: an error.
+#[test]
+fn huge_times_are_errors_not_hangs() {
+    let trace = json!({"traceEvents": [
+        {"ph": "X", "pid": 1, "tid": 1, "ts": 1e308, "dur": 1e308, "name": "f", "args": {"call": 1}}
+    ]});
+    assert!(matches!(
+        timeline_svg(&trace, 600),
+        Err(RenderError::Trace(_))
+    ));
+}
+
+/// A control character in a name (a `Process::with_name("a\u{1}")`) keeps the SVG well-formed.
+#[test]
+fn control_characters_in_names_keep_the_svg_well_formed() {
+    let trace = json!({"traceEvents": [
+        {"ph": "M", "name": "thread_name", "pid": 1, "tid": 1, "args": {"name": "w\u{1}1"}},
+        {"ph": "X", "pid": 1, "tid": 1, "ts": 0.0, "dur": 1000.0, "name": "f\u{7}", "args": {"call": 1, "first": 0, "tasks": 1, "ok": true}},
+        {"ph": "M", "name": "thread_name", "pid": 2, "tid": 9, "args": {"name": "p\u{2}"}},
+        {"ph": "X", "pid": 2, "tid": 9, "ts": 0.0, "dur": 500.0, "name": "p\u{2}", "args": {"pid": 9, "exitcode": 0}}
+    ]});
+    let svg = timeline_svg(&trace, 600).unwrap();
+    let (shapes, _, _) = parse(&svg);
+    assert_eq!(shapes.iter().filter(|s| s.class == "chunk").count(), 1);
+    assert!(!svg.contains('\u{1}') && !svg.contains('\u{7}') && !svg.contains('\u{2}'));
+}

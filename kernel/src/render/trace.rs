@@ -44,12 +44,24 @@ fn bad(i: usize, what: &str) -> RenderError {
     RenderError::Trace(format!("event {i}: {what}"))
 }
 
+/// The latest time a chart takes, in µs (about 31 years): beyond it (or where `ts + dur`
+/// overflows to infinity) plotters' axis would never end its key points.
+const LAST: f64 = 1e15;
+
 fn time(e: &Value, key: &str, i: usize) -> Result<f64, RenderError> {
     match e.get(key).and_then(Value::as_f64) {
-        Some(t) if t.is_finite() && t >= 0.0 => Ok(t),
+        Some(t) if t.is_finite() && (0.0..=LAST).contains(&t) => Ok(t),
+        Some(t) if t > LAST => Err(bad(i, &format!("\"{key}\" is beyond {LAST} µs"))),
         Some(_) => Err(bad(i, &format!("\"{key}\" is negative"))),
         None => Err(bad(i, &format!("\"{key}\" is not a number"))),
     }
+}
+
+/// `s` without control characters (they would make the SVG ill-formed XML).
+fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect()
 }
 
 fn id(e: &Value, key: &str, i: usize) -> Result<u64, RenderError> {
@@ -92,7 +104,7 @@ pub fn parse(trace: &Value) -> Result<Trace, RenderError> {
                 let name = e["args"]["name"]
                     .as_str()
                     .ok_or_else(|| bad(i, "thread_name without args.name"))?;
-                names.insert((pid, tid), name.to_string());
+                names.insert((pid, tid), printable(name));
             }
             "X" => {
                 let pid = id(e, "pid", i)?;
@@ -117,7 +129,7 @@ pub fn parse(trace: &Value) -> Result<Trace, RenderError> {
                         Chunk {
                             row: 0,
                             call,
-                            function: name.to_string(),
+                            function: printable(name),
                             first,
                             tasks,
                             ts,
@@ -127,7 +139,7 @@ pub fn parse(trace: &Value) -> Result<Trace, RenderError> {
                     ));
                 } else {
                     procs.push(Proc {
-                        name: name.to_string(),
+                        name: printable(name),
                         pid: args["pid"].as_u64().unwrap_or(tid),
                         ts,
                         dur,
