@@ -23,22 +23,8 @@ mod stage;
 
 pub(crate) use ship::{bytes_as_loaded, staged_name, to_ship};
 
-pub use stage::Stage;
+pub use stage::{Stage, remove_child_stages};
 pub(crate) use stage::{remove_stages_of, user_dir as stages_dir};
-
-/// Removes the staging directories of process `pid`, a child of this process started with its
-/// environment, that has exited and been reaped (one that was killed could not remove its own).
-/// Only directories of this user's, in this pid namespace. `rustmp-mpi` calls it for the worker
-/// a rank ran, as a pool does for its spawn workers.
-///
-/// ```
-/// let mut child = std::process::Command::new("true").spawn().unwrap();
-/// child.wait().unwrap();
-/// multiprocessing::code::remove_child_stages(child.id()); // it made none: nothing to do
-/// ```
-pub fn remove_child_stages(pid: u32) {
-    remove_stages_of(&stages_dir(), pid);
-}
 
 use crate::error::{Error, Result};
 use crate::sys::loader::{self, Image, Segment};

@@ -260,6 +260,20 @@ impl Drop for Stage {
     }
 }
 
+/// Removes the staging directories of process `pid`, a child of this process started with its
+/// environment, that has exited and been reaped (one that was killed could not remove its own).
+/// Only directories of this user's, in this pid namespace. `rustmp-mpi` calls it for the worker
+/// a rank ran, as a pool does for its spawn workers.
+///
+/// ```
+/// let mut child = std::process::Command::new("true").spawn().unwrap();
+/// child.wait().unwrap();
+/// multiprocessing::code::remove_child_stages(child.id()); // it made none: nothing to do
+/// ```
+pub fn remove_child_stages(pid: u32) {
+    remove_stages_of(&user_dir(), pid);
+}
+
 #[cfg(test)]
 mod tests {
     use super::Stage;

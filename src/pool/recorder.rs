@@ -2,11 +2,10 @@
 //! answered (or lost with its worker); `Pool::timeline()` takes a snapshot. Bounded: past
 //! [`KEPT`] spans the oldest go (counted in [`crate::timeline::Timeline::dropped`]).
 
-use super::shared::Chunk;
 use crate::timeline::{self, Row, Span, Timeline};
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The most spans a pool keeps (about 11.5 MB: a span is 88 bytes). The rows are not bounded
 /// yet: one per worker started, replacements included.
@@ -56,23 +55,9 @@ impl Recorder {
         }
     }
 
-    /// `chunk` ran on row `row` from `started` until now, `ok` or not.
-    pub(crate) fn span(&self, row: usize, chunk: &Chunk, started: Instant, ok: bool) {
-        let origin = timeline::origin();
-        let span = Span {
-            row,
-            call: chunk.job_id,
-            function: chunk.function,
-            first: chunk.first,
-            tasks: chunk.tasks,
-            start: started.saturating_duration_since(origin),
-            end: timeline::now(),
-            ok,
-        };
-        self.push(span);
-    }
-
-    fn push(&self, span: Span) {
+    /// Keeps `span` (a chunk answered, or lost with its worker), dropping the oldest past
+    /// [`KEPT`].
+    pub(crate) fn push(&self, span: Span) {
         let mut r = self.lock();
         if r.spans.len() == KEPT {
             r.spans.pop_front();

@@ -5,6 +5,7 @@ use super::result::Sink;
 use crate::error::{Error, Result};
 use crate::interrupt;
 use crate::sys::{self, Errno};
+use crate::timeline::Span;
 use std::collections::VecDeque;
 use std::os::fd::OwnedFd;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -28,6 +29,20 @@ pub(crate) struct Chunk {
 }
 
 impl Chunk {
+    /// It ran on timeline row `row` from `started` until now, `ok` or not (see `recorder`).
+    pub(super) fn span(&self, row: usize, started: std::time::Instant, ok: bool) -> Span {
+        Span {
+            row,
+            call: self.job_id,
+            function: self.function,
+            first: self.first,
+            tasks: self.tasks,
+            start: started.saturating_duration_since(crate::timeline::origin()),
+            end: crate::timeline::now(),
+            ok,
+        }
+    }
+
     /// Its call was given up (the caller interrupted, its iterator dropped): it must not run.
     pub(super) fn given_up(&self) -> bool {
         self.job.cancelled() || interrupt::raised_since(self.epoch)

@@ -92,7 +92,7 @@ impl Manager {
         }
         self.shared
             .recorder
-            .span(w.row, &chunk, started, result.is_ok());
+            .push(chunk.span(w.row, started, result.is_ok()));
         chunk.job.deliver(chunk.index, result);
     }
 }

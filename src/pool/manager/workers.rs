@@ -177,7 +177,7 @@ impl Manager {
             c.job.deliver(c.index, Err(err));
         };
         if let Some(running) = in_flight.pop_front() {
-            self.shared.recorder.span(row, &running, since, false);
+            self.shared.recorder.push(running.span(row, since, false));
             fail(running);
         }
         if requeue {
