@@ -29,16 +29,22 @@ pub(crate) struct Chunk {
 }
 
 impl Chunk {
-    /// It ran on timeline row `row` from `started` until now, `ok` or not (see `recorder`).
-    pub(super) fn span(&self, row: usize, started: std::time::Instant, ok: bool) -> Span {
+    /// It ran on timeline row `row` from `started` to `ended`, `ok` or not (see `recorder`).
+    pub(super) fn span(
+        &self,
+        row: usize,
+        (started, ended): (std::time::Instant, std::time::Instant),
+        ok: bool,
+    ) -> Span {
+        let origin = crate::timeline::origin();
         Span {
             row,
             call: self.job_id,
             function: self.function,
             first: self.first,
             tasks: self.tasks,
-            start: started.saturating_duration_since(crate::timeline::origin()),
-            end: crate::timeline::now(),
+            start: started.saturating_duration_since(origin),
+            end: ended.saturating_duration_since(origin),
             ok,
         }
     }

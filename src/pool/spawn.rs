@@ -110,20 +110,11 @@ pub(crate) struct Define {
 /// program, its environment without the library's own variables, plus [`WORKER_ENV`] and,
 /// under a host, the output socket on [`OUTPUT_FD`].
 pub(crate) fn prepare() -> Result<Exec> {
-    let keep_out = [
+    let mut env = environment_without(&[
         WORKER_ENV,
         crate::host::SIGINT_ENV,
         crate::host::OUTPUT_SOCKET_ENV,
-    ];
-    let mut env: Vec<OsString> = std::env::vars_os()
-        .filter(|(k, _)| !keep_out.iter().any(|n| k == n))
-        .map(|(k, v)| {
-            let mut e = k;
-            e.push("=");
-            e.push(v);
-            e
-        })
-        .collect();
+    ]);
     env.push(format!("{WORKER_ENV}={WORKER_FD}").into());
     if crate::host::output_socket().is_some() {
         env.push(format!("{}={OUTPUT_FD}", crate::host::OUTPUT_SOCKET_ENV).into());
@@ -132,6 +123,19 @@ pub(crate) fn prepare() -> Result<Exec> {
         .next()
         .unwrap_or_else(|| "multiprocessing-spawn-worker".into());
     Exec::new("/proc/self/exe", vec![argv0], env)
+}
+
+/// This process's environment as `KEY=value` entries for an exec, without the variables named.
+pub(crate) fn environment_without(names: &[&str]) -> Vec<OsString> {
+    std::env::vars_os()
+        .filter(|(k, _)| !names.iter().any(|n| k == n))
+        .map(|(k, v)| {
+            let mut e = k;
+            e.push("=");
+            e.push(v);
+            e
+        })
+        .collect()
 }
 
 /// In the forked child: moves the worker's socket to [`WORKER_FD`] (and the output socket to

@@ -55,20 +55,9 @@ pub(super) fn mpirun_program(mpi: &Mpi) -> Result<PathBuf> {
 /// the ranks run it from their own working directories.
 pub(super) fn launcher_program(mpi: &Mpi) -> Result<PathBuf> {
     // One built without MPI (a plain `cargo build` leaves one there) must not hide the one in
-    // PATH: it says so in its `--version`.
-    let beside = || {
-        let exe = std::fs::read_link("/proc/self/exe").ok()?;
-        let there = find_program(&exe.parent()?.join("rustmp-mpi"))?;
-        let said = std::process::Command::new(&there)
-            .arg("--version")
-            .stdin(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .output()
-            .ok()?;
-        String::from_utf8_lossy(&said.stdout)
-            .contains("(with MPI)")
-            .then_some(there)
-    };
+    // PATH: it says so in its `--version` (asked once per process, not at every pool).
+    static BESIDE: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    let beside = || BESIDE.get_or_init(beside_with_mpi).clone();
     let (name, from) = match (&mpi.launcher, std::env::var_os(LAUNCHER_ENV)) {
         (Some(path), _) => (path.clone(), "Mpi::launcher"),
         (None, Some(path)) if !path.is_empty() => (PathBuf::from(path), "$RUSTMP_MPI"),
@@ -86,6 +75,21 @@ pub(super) fn launcher_program(mpi: &Mpi) -> Result<PathBuf> {
         ))
     })?;
     Ok(std::path::absolute(&found).unwrap_or(found))
+}
+
+/// The `rustmp-mpi` beside this program's executable, if it was built with MPI.
+fn beside_with_mpi() -> Option<PathBuf> {
+    let exe = std::fs::read_link("/proc/self/exe").ok()?;
+    let there = find_program(&exe.parent()?.join("rustmp-mpi"))?;
+    let said = std::process::Command::new(&there)
+        .arg("--version")
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&said.stdout)
+        .contains("(with MPI)")
+        .then_some(there)
 }
 
 /// The `--host` entries of the worker ranks.
@@ -217,21 +221,12 @@ pub(super) struct Job {
 /// left out, as for a local spawn worker: the bridge and the ranks (which contain the library)
 /// must not take them for themselves (an interrupt handler, a host's output socket).
 pub(super) fn start(args: Vec<OsString>) -> Result<Job> {
-    let keep_out = [
+    let env = crate::pool::spawn::environment_without(&[
         crate::pool::spawn::WORKER_ENV,
         crate::host::SIGINT_ENV,
         crate::host::OUTPUT_SOCKET_ENV,
         crate::host::SPAWN_HOST_ENV,
-    ];
-    let env: Vec<OsString> = std::env::vars_os()
-        .filter(|(k, _)| !keep_out.iter().any(|n| k == n))
-        .map(|(k, v)| {
-            let mut e = k;
-            e.push("=");
-            e.push(v);
-            e
-        })
-        .collect();
+    ]);
     let path = args[0].to_string_lossy().into_owned();
     let exec = Exec::new(&path, args, env)?;
     let (err_r, err_w) = sys::fd::pipe2(false).map_err(|e| e.error("pipe2"))?;

@@ -90,9 +90,10 @@ impl Manager {
         {
             w.retire();
         }
+        // `answered` set `since` to now, the answer's time: the chunk's end (one clock reading).
         self.shared
             .recorder
-            .push(chunk.span(w.row, started, result.is_ok()));
+            .push(chunk.span(w.row, (started, w.since), result.is_ok()));
         chunk.job.deliver(chunk.index, result);
     }
 }

@@ -177,7 +177,8 @@ impl Manager {
             c.job.deliver(c.index, Err(err));
         };
         if let Some(running) = in_flight.pop_front() {
-            self.shared.recorder.push(running.span(row, since, false));
+            let span = running.span(row, (since, Instant::now()), false);
+            self.shared.recorder.push(span);
             fail(running);
         }
         if requeue {
